@@ -1,0 +1,255 @@
+// Package model is the prediction runtime: a verified bundle, the featurizer and an ONNX Runtime
+// session, turning query text into a z-map, its peaks, related articles and related terms.
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"time"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/text2brain/text2brain/functions/internal/articles"
+	"github.com/text2brain/text2brain/functions/internal/brain"
+	"github.com/text2brain/text2brain/functions/internal/bundle"
+	"github.com/text2brain/text2brain/functions/internal/textfeat"
+)
+
+// ErrNoKnownTerms is returned for text that contains no vocabulary term: its map would be all
+// zeros, which must never be shown as a result.
+var ErrNoKnownTerms = errors.New("the text contains no term the model knows")
+
+// How much of each kind of result a prediction reports.
+const (
+	NumArticles    = 10
+	NumTerms       = 10
+	NumPeaks       = 10
+	PeakDistanceMM = 12.0
+	PreviewZ       = 3.1 // the preview shows |z| ≥ 3.1 (p < 0.001, one-sided)
+)
+
+// Options configure the runtime.
+type Options struct {
+	// ORTLibrary is the path of libonnxruntime.so.
+	ORTLibrary string
+	// Threads caps ONNX Runtime's intra-op threads (0: its default, one per core).
+	Threads int
+}
+
+// Model predicts brain maps. It is safe for concurrent use.
+type Model struct {
+	b       *bundle.Bundle
+	feat    *textfeat.Featurizer
+	session *ort.DynamicAdvancedSession
+	// mapNorm[j] is ‖coef[:, j]‖ for a selected feature j, 0 for the others.
+	mapNorm []float64
+}
+
+// Open loads and verifies the bundle in dir and starts an ONNX Runtime session on it.
+func Open(dir string, opt Options) (*Model, error) {
+	b, err := bundle.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	return New(b, opt)
+}
+
+// New starts an ONNX Runtime session on a loaded bundle.
+func New(b *bundle.Bundle, opt Options) (*Model, error) {
+	if err := initORT(opt.ORTLibrary); err != nil {
+		return nil, err
+	}
+	feat, err := textfeat.New(b.Vocabulary.Vocabulary)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("model: ONNX Runtime session options: %w", err)
+	}
+	defer so.Destroy()
+	if opt.Threads > 0 {
+		if err := so.SetIntraOpNumThreads(opt.Threads); err != nil {
+			return nil, fmt.Errorf("model: %w", err)
+		}
+	}
+	session, err := ort.NewDynamicAdvancedSessionWithONNXData(b.ONNX,
+		[]string{bundle.InputName}, []string{bundle.OutputZ, bundle.OutputSmooth}, so)
+	if err != nil {
+		return nil, fmt.Errorf("model: ONNX Runtime cannot open %s: %w; rebuild the bundle", bundle.ModelFile, err)
+	}
+	m := &Model{b: b, feat: feat, session: session, mapNorm: make([]float64, feat.NumFeatures())}
+	for i, j := range b.Vocabulary.Selected {
+		m.mapNorm[j] = b.Vocabulary.MapNorms[i]
+	}
+	return m, nil
+}
+
+// Close releases the ONNX Runtime session.
+func (m *Model) Close() error { return m.session.Destroy() }
+
+// Version is the bundle's model version.
+func (m *Model) Version() string { return m.b.Manifest.ModelVersion }
+
+// Bundle is the loaded bundle.
+func (m *Model) Bundle() *bundle.Bundle { return m.b }
+
+// Featurizer is the model's featurizer.
+func (m *Model) Featurizer() *textfeat.Featurizer { return m.feat }
+
+// Term is a vocabulary term related to a query.
+type Term struct {
+	Term string `json:"term"`
+	// Weight is the term's value in the smoothed, renormalised feature vector.
+	Weight float64 `json:"weight"`
+	// MapWeight is how much the term weighs in the brain map (0 for terms the regression does
+	// not use).
+	MapWeight float64 `json:"map_weight"`
+}
+
+// Timings of one prediction, in milliseconds.
+type Timings struct {
+	FeaturesMS float64 `json:"features_ms"`
+	InferMS    float64 `json:"infer_ms"`
+	ArticlesMS float64 `json:"articles_ms"`
+	TermsMS    float64 `json:"terms_ms"`
+	TotalMS    float64 `json:"total_ms"`
+}
+
+// Result is one prediction.
+type Result struct {
+	Query        string `json:"query"`
+	ModelVersion string `json:"model_version"`
+	// Phrases are the vocabulary phrases recognised in the text, as written.
+	Phrases []string `json:"recognized_phrases"`
+	// Terms are the distinct model terms those phrases map to.
+	Terms           []string         `json:"recognized_terms"`
+	Peaks           []brain.Peak     `json:"peaks"`
+	RelatedArticles []articles.Match `json:"related_articles"`
+	RelatedTerms    []Term           `json:"related_terms"`
+	Timings         Timings          `json:"timings"`
+	// Map is the z-map in mask order.
+	Map []float32 `json:"-"`
+}
+
+// Predict computes the map of text and what goes with it. Text with no known term gives
+// ErrNoKnownTerms.
+func (m *Model) Predict(ctx context.Context, text string) (*Result, error) {
+	start := time.Now()
+	since := func(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
+	fs := m.feat.Featurize(text)
+	if !fs.Known() {
+		return nil, ErrNoKnownTerms
+	}
+	r := &Result{Query: text, ModelVersion: m.Version(), Phrases: fs.Phrases, Terms: fs.Terms}
+	r.Timings.FeaturesMS = since(start)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	t := time.Now()
+	z, smoothed, err := m.Infer(fs.Vector)
+	if err != nil {
+		return nil, err
+	}
+	r.Map = z
+	r.Timings.InferMS = since(t)
+
+	t = time.Now()
+	r.RelatedArticles = m.b.Articles.Related(m.b.Mask, z, NumArticles)
+	r.Peaks = brain.Peaks(m.b.Mask, z, NumPeaks, PeakDistanceMM)
+	r.Timings.ArticlesMS = since(t)
+
+	t = time.Now()
+	r.RelatedTerms = m.relatedTerms(smoothed)
+	r.Timings.TermsMS = since(t)
+	r.Timings.TotalMS = since(start)
+	return r, nil
+}
+
+// Infer runs the ONNX graph on an L2-normalised TF-IDF vector and returns the z-map (mask order)
+// and the smoothed feature vector.
+func (m *Model) Infer(x []float64) (z, smoothed []float32, err error) {
+	nFeatures, nVoxels := m.feat.NumFeatures(), m.b.Mask.Len()
+	if len(x) != nFeatures {
+		return nil, nil, fmt.Errorf("model: feature vector of length %d, want %d", len(x), nFeatures)
+	}
+	in32 := make([]float32, nFeatures)
+	for i, v := range x {
+		in32[i] = float32(v)
+	}
+	input, err := ort.NewTensor(ort.NewShape(1, int64(nFeatures)), in32)
+	if err != nil {
+		return nil, nil, fmt.Errorf("model: %w", err)
+	}
+	defer input.Destroy()
+	zOut, err := ort.NewEmptyTensor[float32](ort.NewShape(1, int64(nVoxels)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("model: %w", err)
+	}
+	defer zOut.Destroy()
+	sOut, err := ort.NewEmptyTensor[float32](ort.NewShape(1, int64(nFeatures)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("model: %w", err)
+	}
+	defer sOut.Destroy()
+	if err := m.session.Run([]ort.Value{input}, []ort.Value{zOut, sOut}); err != nil {
+		return nil, nil, fmt.Errorf("model: ONNX Runtime: %w", err)
+	}
+	z = append([]float32(nil), zOut.GetData()...)
+	smoothed = append([]float32(nil), sOut.GetData()...)
+	return z, smoothed, nil
+}
+
+// relatedTerms ranks the features by their smoothed value, the way NeuroQuery shows the terms that
+// shaped a map.
+func (m *Model) relatedTerms(smoothed []float32) []Term {
+	var norm float64
+	for _, v := range smoothed {
+		norm += float64(v) * float64(v)
+	}
+	norm = math.Sqrt(norm)
+	if norm == 0 {
+		return nil
+	}
+	idx := make([]int, 0, len(smoothed))
+	for j, v := range smoothed {
+		if v > 0 {
+			idx = append(idx, j)
+		}
+	}
+	sort.Slice(idx, func(a, b int) bool {
+		va, vb := smoothed[idx[a]], smoothed[idx[b]]
+		if va != vb {
+			return va > vb
+		}
+		return idx[a] < idx[b]
+	})
+	if len(idx) > NumTerms {
+		idx = idx[:NumTerms]
+	}
+	terms := make([]Term, len(idx))
+	for i, j := range idx {
+		terms[i] = Term{Term: m.feat.Feature(j), Weight: float64(smoothed[j]) / norm,
+			MapWeight: float64(smoothed[j]) * m.mapNorm[j]}
+	}
+	return terms
+}
+
+// WriteNIfTI writes the result's map as a .nii.gz on the model's grid.
+func (m *Model) WriteNIfTI(w io.Writer, r *Result) error {
+	return brain.WriteMap(w, m.b.Mask, r.Map, "text2brain z-map "+r.ModelVersion)
+}
+
+// WritePreview draws the result's map over the T1 template, through its strongest peak.
+func (m *Model) WritePreview(w io.Writer, r *Result) error {
+	at := [3]float64{0, 0, 0}
+	if len(r.Peaks) > 0 {
+		at = r.Peaks[0].MNI
+	}
+	return brain.RenderPreview(w, m.b.Template, m.b.Mask, r.Map, at, brain.PreviewOptions{Threshold: PreviewZ, Title: r.Query})
+}

@@ -1,0 +1,274 @@
+package model
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/text2brain/text2brain/functions/internal/brain"
+	"github.com/text2brain/text2brain/functions/internal/neuroquery"
+	"github.com/text2brain/text2brain/functions/internal/testenv"
+)
+
+var (
+	openOnce  sync.Once
+	sharedM   *Model
+	sharedErr error
+)
+
+func open(t testing.TB) *Model {
+	t.Helper()
+	dir, lib := testenv.BundleDir(t), testenv.ORTLibrary(t)
+	openOnce.Do(func() { sharedM, sharedErr = Open(dir, Options{ORTLibrary: lib}) })
+	if sharedErr != nil {
+		t.Fatal(sharedErr)
+	}
+	return sharedM
+}
+
+func predict(t *testing.T, text string) *Result {
+	t.Helper()
+	r, err := open(t).Predict(context.Background(), text)
+	if err != nil {
+		t.Fatalf("Predict(%q): %v", text, err)
+	}
+	return r
+}
+
+func distance(a, b [3]float64) float64 {
+	return math.Sqrt((a[0]-b[0])*(a[0]-b[0]) + (a[1]-b[1])*(a[1]-b[1]) + (a[2]-b[2])*(a[2]-b[2]))
+}
+
+// The ONNX graph in float32 must agree with the float64 gonum reference read straight from the
+// NeuroQuery files: max |onnx − ref| ≤ 1e-4 · max |ref| over the whole map.
+func TestONNXMatchesReference(t *testing.T) {
+	m := open(t)
+	ref, err := neuroquery.Load(testenv.Data(t, "neuroquery_model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"faces", "working memory", "self-generated thought", "reading a book",
+		"listening to music", "pain", "the amygdala responds to fearful faces and threat"} {
+		t.Run(q, func(t *testing.T) {
+			fs := m.Featurizer().Featurize(q)
+			z, smoothed, err := m.Infer(fs.Vector)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := ref.ZMap(fs.Vector)
+			if d := maxRelDiff(z, want); d > 1e-4 {
+				t.Errorf("z-map: max relative difference %.2g > 1e-4", d)
+			}
+			if d := maxRelDiff(smoothed, ref.Smooth(fs.Vector)); d > 1e-4 {
+				t.Errorf("smoothed features: max relative difference %.2g > 1e-4", d)
+			}
+		})
+	}
+}
+
+func maxRelDiff(got []float32, want []float64) float64 {
+	var maxDiff, maxRef float64
+	for i := range want {
+		maxDiff = math.Max(maxDiff, math.Abs(float64(got[i])-want[i]))
+		maxRef = math.Max(maxRef, math.Abs(want[i]))
+	}
+	return maxDiff / maxRef
+}
+
+func TestAnatomy(t *testing.T) {
+	t.Run("faces peak in the right fusiform", func(t *testing.T) {
+		r := predict(t, "faces")
+		if d := distance(r.Peaks[0].MNI, [3]float64{38, -50, -20}); d > 8 {
+			t.Errorf("strongest peak at %v, %.0f mm from (38, −50, −20)", r.Peaks[0].MNI, d)
+		}
+		if math.Abs(r.Peaks[0].Z-28.08) > 0.01 {
+			t.Errorf("peak z = %.3f, want ≈ 28.08", r.Peaks[0].Z)
+		}
+	})
+	t.Run("working memory is dorsal frontal or parietal", func(t *testing.T) {
+		p := predict(t, "working memory").Peaks[0]
+		if p.MNI[2] < 30 || p.MNI[1] < -80 {
+			t.Errorf("strongest peak at %v, want dorsal (z ≥ 30) frontal or parietal cortex", p.MNI)
+		}
+		if math.Abs(p.Z-17.03) > 0.01 {
+			t.Errorf("peak z = %.3f, want ≈ 17.03", p.Z)
+		}
+	})
+	t.Run("self-generated thought in posterior cingulate and precuneus", func(t *testing.T) {
+		p := predict(t, "self-generated thought").Peaks[0]
+		x, y, z := p.MNI[0], p.MNI[1], p.MNI[2]
+		if math.Abs(x) > 14 || y < -76 || y > -36 || z < 10 || z > 54 {
+			t.Errorf("strongest peak at %v, want the posterior cingulate / precuneus (|x| ≤ 14, −76 ≤ y ≤ −36, 10 ≤ z ≤ 54)", p.MNI)
+		}
+	})
+}
+
+func TestNoKnownTerms(t *testing.T) {
+	m := open(t)
+	for _, q := range []string{"oh i believe in yesterday", "", "   ", "!!!", "of the and"} {
+		if r, err := m.Predict(context.Background(), q); !errors.Is(err, ErrNoKnownTerms) {
+			t.Errorf("Predict(%q) = %v, %v; want ErrNoKnownTerms", q, r, err)
+		}
+	}
+}
+
+func TestResultContents(t *testing.T) {
+	r := predict(t, "Viewing FACES; faces!")
+	if diff := cmp.Diff([]string{"viewing", "face"}, r.Terms); diff != "" {
+		t.Errorf("terms (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"viewing", "faces", "faces"}, r.Phrases); diff != "" {
+		t.Errorf("phrases (-want +got):\n%s", diff)
+	}
+	if len(r.Map) != 28542 {
+		t.Fatalf("map has %d values", len(r.Map))
+	}
+	if len(r.RelatedTerms) != NumTerms || r.RelatedTerms[0].Term != "face" {
+		t.Errorf("related terms %v: want %d, led by face", r.RelatedTerms, NumTerms)
+	}
+	for i := 1; i < len(r.RelatedTerms); i++ {
+		if r.RelatedTerms[i].Weight > r.RelatedTerms[i-1].Weight {
+			t.Errorf("related terms not sorted: %v", r.RelatedTerms)
+		}
+	}
+	if len(r.RelatedArticles) != NumArticles {
+		t.Fatalf("%d related articles, want %d", len(r.RelatedArticles), NumArticles)
+	}
+	for i, a := range r.RelatedArticles {
+		if a.Correlation <= 0 || a.Correlation > 1 || (i > 0 && a.Correlation > r.RelatedArticles[i-1].Correlation) {
+			t.Errorf("article %d: correlation %v out of order or range", i, a.Correlation)
+		}
+		if a.PMID == 0 || a.Title == "" {
+			t.Errorf("article %d has no pmid or title: %+v", i, a)
+		}
+	}
+	// Face articles should lead a face query.
+	var faceTitles int
+	for _, a := range r.RelatedArticles {
+		if strings.Contains(strings.ToLower(a.Title), "face") || strings.Contains(strings.ToLower(a.Title), "facial") {
+			faceTitles++
+		}
+	}
+	if faceTitles < 3 {
+		t.Errorf("only %d of the top articles for faces mention faces: %v", faceTitles, r.RelatedArticles)
+	}
+	if len(r.Peaks) == 0 || len(r.Peaks) > NumPeaks {
+		t.Errorf("%d peaks", len(r.Peaks))
+	}
+}
+
+func TestLongQuery(t *testing.T) {
+	text := strings.Repeat("reading words and listening to music, ", 300)[:10000]
+	r := predict(t, text)
+	if len(r.Terms) == 0 || len(r.Peaks) == 0 {
+		t.Errorf("10,000-character query: terms %v, %d peaks", r.Terms, len(r.Peaks))
+	}
+}
+
+func TestConcurrentPredictionsAgree(t *testing.T) {
+	m := open(t)
+	want := predict(t, "reading a book")
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := m.Predict(context.Background(), "reading a book")
+			if err == nil && !cmp.Equal(r.Map, want.Map) {
+				err = errors.New("a concurrent prediction gave another map")
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestOutputs(t *testing.T) {
+	m := open(t)
+	r := predict(t, "working memory")
+	var nii bytes.Buffer
+	if err := m.WriteNIfTI(&nii, r); err != nil {
+		t.Fatal(err)
+	}
+	vol, err := brain.ReadNIfTI(&nii)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vol.Affine != brain.Affine {
+		t.Errorf("affine %v", vol.Affine)
+	}
+	for p, idx := range m.Bundle().Mask.Voxels {
+		i, j, k := brain.Coords(int(idx))
+		if got := vol.At(i, j, k); got != float64(r.Map[p]) {
+			t.Fatalf("voxel %d,%d,%d: %v in the file, %v in the result", i, j, k, got, r.Map[p])
+		}
+	}
+	var png bytes.Buffer
+	if err := m.WritePreview(&png, r); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(png.Bytes(), []byte("\x89PNG")) {
+		t.Error("preview is not a PNG")
+	}
+}
+
+// A missing library must say what to do. ONNX Runtime is loaded once per process, so this runs in a
+// child process of the test binary.
+func TestMissingORTLibrary(t *testing.T) {
+	if os.Getenv("TEXT2BRAIN_CHILD") == "missing-ort" {
+		_, err := Open(testenv.BundleDir(t), Options{ORTLibrary: "/nonexistent/libonnxruntime.so"})
+		if err == nil {
+			t.Fatal("Open succeeded without a library")
+		}
+		os.Stdout.WriteString("ERR: " + err.Error() + "\n")
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMissingORTLibrary$", "-test.v")
+	cmd.Env = append(os.Environ(), "TEXT2BRAIN_CHILD=missing-ort")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child failed: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "ERR: model: ONNX Runtime library /nonexistent/libonnxruntime.so not found: run `make ort`") {
+		t.Errorf("error does not say what is missing and how to get it:\n%s", out)
+	}
+}
+
+func BenchmarkOpen(b *testing.B) {
+	dir, lib := testenv.BundleDir(b), testenv.ORTLibrary(b)
+	for b.Loop() {
+		m, err := Open(dir, Options{ORTLibrary: lib})
+		if err != nil {
+			b.Fatal(err)
+		}
+		m.Close()
+	}
+}
+
+// BenchmarkPredict is one full prediction: features → ONNX map → related articles and peaks → terms.
+func BenchmarkPredict(b *testing.B) {
+	m := open(b)
+	queries := []string{"faces", "working memory", "self-generated thought", "reading a book", "listening to music"}
+	i := 0
+	for b.Loop() {
+		if _, err := m.Predict(context.Background(), queries[i%len(queries)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
