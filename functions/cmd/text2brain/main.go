@@ -1,0 +1,221 @@
+// Command text2brain builds model bundles and predicts brain maps from text on this machine.
+//
+//	text2brain model build --neuroquery DIR --corpus DIR [--metadata FILE] --template FILE --out DIR
+//	text2brain predict [--model DIR] [--out map.nii.gz] [--png preview.png] [--json] QUERY…
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/text2brain/text2brain/functions/internal/bundle"
+	"github.com/text2brain/text2brain/functions/internal/model"
+)
+
+const usage = `text2brain: free text → predicted brain activation map.
+
+Usage:
+  text2brain model build --neuroquery DIR --corpus DIR [--metadata FILE] --template FILE --out DIR
+  text2brain predict [--model DIR] [--out map.nii.gz] [--png preview.png] [--json] QUERY…
+
+Environment:
+  TEXT2BRAIN_MODEL   default bundle directory for predict (else build/model)
+  ONNXRUNTIME_LIB    path of libonnxruntime.so (else .cache/onnxruntime/libonnxruntime.so)
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := realMain(ctx, os.Args[1:], os.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "text2brain:", err)
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context, args []string, out io.Writer) error {
+	switch {
+	case len(args) >= 2 && args[0] == "model" && args[1] == "build":
+		return buildCmd(args[2:], out)
+	case len(args) >= 1 && args[0] == "predict":
+		return predictCmd(ctx, args[1:], out)
+	case len(args) >= 1 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help"):
+		fmt.Fprint(out, usage)
+		return nil
+	}
+	fmt.Fprint(os.Stderr, usage)
+	return fmt.Errorf("unknown command %q", strings.Join(args, " "))
+}
+
+func buildCmd(args []string, out io.Writer) error {
+	fl := flag.NewFlagSet("text2brain model build", flag.ContinueOnError)
+	var opt bundle.BuildOptions
+	fl.StringVar(&opt.NeuroQuery, "neuroquery", "", "model directory in the NeuroQuery layout (neuroquery_model/)")
+	fl.StringVar(&opt.Corpus, "corpus", "", "NeuroQuery corpus directory (coordinates.tsv.gz)")
+	fl.StringVar(&opt.Metadata, "metadata", "", "Neurosynth metadata.tsv.gz (authors, year, journal, DOI); optional")
+	fl.StringVar(&opt.Template, "template", "", "1 mm MNI152 T1 template (.nii.gz) for previews")
+	fl.StringVar(&opt.Out, "out", "", "bundle directory to write (replaced)")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("model build: unexpected arguments %q", fl.Args())
+	}
+	start := time.Now()
+	man, err := bundle.Build(opt)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "bundle %s: model %s, %d features, %d articles, %d files, built in %s\n",
+		opt.Out, man.ModelVersion, man.Features, man.Articles, len(man.Files), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func predictCmd(ctx context.Context, args []string, out io.Writer) error {
+	fl := flag.NewFlagSet("text2brain predict", flag.ContinueOnError)
+	dir := fl.String("model", envOr("TEXT2BRAIN_MODEL", "build/model"), "model bundle directory")
+	ortLib := fl.String("ort", envOr(model.ORTLibraryEnv, ".cache/onnxruntime/libonnxruntime.so"), "path of libonnxruntime.so")
+	niiPath := fl.String("out", "", "write the map as NIfTI (.nii.gz) to this file")
+	pngPath := fl.String("png", "", "write a preview PNG to this file")
+	asJSON := fl.Bool("json", false, "print JSON instead of text")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	query := strings.Join(fl.Args(), " ")
+	if strings.TrimSpace(query) == "" {
+		return errors.New("predict: give the query text, e.g. text2brain predict working memory")
+	}
+
+	start := time.Now()
+	m, err := model.Open(*dir, model.Options{ORTLibrary: *ortLib})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	loadMS := msSince(start)
+
+	res, err := m.Predict(ctx, query)
+	if errors.Is(err, model.ErrNoKnownTerms) {
+		return fmt.Errorf("%q: %w, so there is no map to show; try words from neuroimaging papers, such as \"working memory\" or \"faces\"", query, err)
+	}
+	if err != nil {
+		return err
+	}
+	var niiMS, pngMS float64
+	if *niiPath != "" {
+		t := time.Now()
+		if err := writeFile(*niiPath, func(w io.Writer) error { return m.WriteNIfTI(w, res) }); err != nil {
+			return err
+		}
+		niiMS = msSince(t)
+	}
+	if *pngPath != "" {
+		t := time.Now()
+		if err := writeFile(*pngPath, func(w io.Writer) error { return m.WritePreview(w, res) }); err != nil {
+			return err
+		}
+		pngMS = msSince(t)
+	}
+	timings := cliTimings{Timings: res.Timings, LoadMS: loadMS, NIfTIMS: niiMS, PNGMS: pngMS, PeakRSSMB: peakRSSMB()}
+	if *asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			*model.Result
+			Timings cliTimings `json:"timings"`
+		}{res, timings})
+	}
+	printResult(out, res, timings)
+	return nil
+}
+
+type cliTimings struct {
+	model.Timings
+	LoadMS    float64 `json:"load_ms"`
+	NIfTIMS   float64 `json:"nifti_ms,omitempty"`
+	PNGMS     float64 `json:"png_ms,omitempty"`
+	PeakRSSMB float64 `json:"peak_rss_mb"`
+}
+
+func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
+
+// peakRSSMB is the process's peak resident memory: the figure the 8 GB Predict function is sized by.
+func peakRSSMB() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Maxrss) / 1024 // Linux reports KiB
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Close()
+}
+
+func printResult(out io.Writer, r *model.Result, t cliTimings) {
+	fmt.Fprintf(out, "query:            %s\n", r.Query)
+	fmt.Fprintf(out, "model:            %s\n", r.ModelVersion)
+	fmt.Fprintf(out, "recognized terms: %s\n", strings.Join(r.Terms, ", "))
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(out, "\npeaks (MNI mm):")
+	fmt.Fprintln(tw, "x\ty\tz\tz-score\t")
+	for _, p := range r.Peaks {
+		fmt.Fprintf(tw, "%.0f\t%.0f\t%.0f\t%.2f\t\n", p.MNI[0], p.MNI[1], p.MNI[2], p.Z)
+	}
+	tw.Flush()
+	fmt.Fprintln(out, "\nrelated terms (weight, weight in map):")
+	for _, term := range r.RelatedTerms {
+		fmt.Fprintf(out, "  %-32s %.3f  %.3f\n", term.Term, term.Weight, term.MapWeight)
+	}
+	fmt.Fprintln(out, "\nrelated articles (Pearson r):")
+	for _, a := range r.RelatedArticles {
+		var byline []string
+		for _, s := range []string{a.Authors, a.Journal} {
+			if s != "" {
+				byline = append(byline, s)
+			}
+		}
+		if a.Year > 0 {
+			byline = append(byline, strconv.Itoa(a.Year))
+		}
+		byline = append(byline, a.URL())
+		fmt.Fprintf(out, "  %.3f  %s\n         %s\n", a.Correlation, a.Title, strings.Join(byline, ". "))
+	}
+	fmt.Fprintf(out, "\ntimings: load %.0f ms; features %.2f ms, inference %.2f ms, articles+peaks %.2f ms, terms %.2f ms, total %.2f ms",
+		t.LoadMS, t.FeaturesMS, t.InferMS, t.ArticlesMS, t.TermsMS, t.TotalMS)
+	if t.NIfTIMS > 0 {
+		fmt.Fprintf(out, "; NIfTI %.1f ms", t.NIfTIMS)
+	}
+	if t.PNGMS > 0 {
+		fmt.Fprintf(out, "; PNG %.1f ms", t.PNGMS)
+	}
+	fmt.Fprintf(out, "; peak memory %.0f MB\n", t.PeakRSSMB)
+}
