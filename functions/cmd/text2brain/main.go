@@ -37,7 +37,7 @@ Environment:
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := realMain(ctx, os.Args[1:], os.Stdout); err != nil {
+	if err := realMain(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)
 		}
@@ -46,7 +46,7 @@ func main() {
 	}
 }
 
-func realMain(ctx context.Context, args []string, out io.Writer) error {
+func realMain(ctx context.Context, args []string, out, errOut io.Writer) error {
 	switch {
 	case len(args) >= 2 && args[0] == "model" && args[1] == "build":
 		return buildCmd(args[2:], out)
@@ -56,7 +56,7 @@ func realMain(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprint(out, usage)
 		return nil
 	}
-	fmt.Fprint(os.Stderr, usage)
+	fmt.Fprint(errOut, usage)
 	return fmt.Errorf("unknown command %q", strings.Join(args, " "))
 }
 

@@ -1,6 +1,8 @@
 package neuroquery
 
 import (
+	"encoding/binary"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -177,4 +179,60 @@ func indexOf(s, sub string) int {
 		}
 	}
 	return -1
+}
+
+// The official NeuroQuery download ships regression/M.npy as float64 and no stop_words.txt; both
+// layouts must load and give the same maps.
+func TestOfficialLayout(t *testing.T) {
+	src := testenv.Data(t, "neuroquery_model")
+	dir := t.TempDir()
+	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		switch {
+		case info.IsDir():
+			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
+		case rel == "stop_words.txt" || rel == filepath.Join("regression", "M.npy"):
+			return nil
+		}
+		return os.Symlink(p, filepath.Join(dir, rel))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	M, err := readNPY(filepath.Join(src, "regression", "M.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := fmt.Sprintf("{'descr': '<f8', 'fortran_order': False, 'shape': (%d, %d), }", M.shape[0], M.shape[1])
+	for (10+len(header)+1)%64 != 0 {
+		header += " "
+	}
+	header += "\n"
+	buf := append([]byte("\x93NUMPY\x01\x00"), byte(len(header)), byte(len(header)>>8))
+	buf = append(buf, header...)
+	for _, v := range M.data {
+		buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(v))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "regression", "M.npy"), buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	official, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, f := shared(t)
+	if diff := cmp.Diff(m.Vocabulary, official.Vocabulary); diff != "" {
+		t.Errorf("vocabulary differs without stop_words.txt (-shared +official):\n%s", diff)
+	}
+	x := f.Featurize("self-generated thought").Vector
+	want, got := m.ZMap(x), official.ZMap(x)
+	for v := range want {
+		if math.Abs(want[v]-got[v]) > 1e-9*math.Max(1, math.Abs(want[v])) {
+			t.Fatalf("voxel %d: %v with a float32 M, %v with a float64 M", v, want[v], got[v])
+		}
+	}
 }
