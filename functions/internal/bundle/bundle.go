@@ -131,26 +131,33 @@ func Load(dir string) (*Bundle, error) {
 	return b, nil
 }
 
-// LoadFS reads and verifies a bundle from a file system.
-func LoadFS(fsys fs.FS) (*Bundle, error) {
+// readManifest reads and checks manifest.json.
+func readManifest(fsys fs.FS) (Manifest, error) {
+	var man Manifest
 	raw, err := fs.ReadFile(fsys, ManifestFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return man, fmt.Errorf("bundle: %s missing: this is not a model bundle; rebuild it with `make model`", ManifestFile)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("bundle: %s missing: this is not a model bundle; rebuild it with `make model`", ManifestFile)
+		return man, fmt.Errorf("bundle: reading %s: %w", ManifestFile, err)
 	}
-	b := &Bundle{}
-	if err := json.Unmarshal(raw, &b.Manifest); err != nil {
-		return nil, fmt.Errorf("bundle: %s is corrupt (%v); rebuild it with `make model`", ManifestFile, err)
+	if err := json.Unmarshal(raw, &man); err != nil {
+		return man, fmt.Errorf("bundle: %s is corrupt (%v); rebuild it with `make model`", ManifestFile, err)
 	}
-	man := &b.Manifest
 	if man.FormatVersion != FormatVersion {
-		return nil, fmt.Errorf("bundle: format version %d, this program reads version %d; rebuild it with this version's `make model`", man.FormatVersion, FormatVersion)
+		return man, fmt.Errorf("bundle: format version %d, this program reads version %d; rebuild it with this version's `make model`", man.FormatVersion, FormatVersion)
 	}
 	if v := versionOf(man.Files); v != man.ModelVersion {
-		return nil, fmt.Errorf("bundle: model version %s does not match its files (%s); rebuild it with `make model`", man.ModelVersion, v)
+		return man, fmt.Errorf("bundle: model version %s does not match its files (%s); rebuild it with `make model`", man.ModelVersion, v)
 	}
+	return man, nil
+}
+
+// readFiles reads the named files and checks each against the manifest.
+func readFiles(fsys fs.FS, man Manifest, names []string) (map[string][]byte, error) {
 	files := map[string][]byte{}
 	var problems []string
-	for _, name := range requiredFiles {
+	for _, name := range names {
 		want, listed := man.Files[name]
 		if !listed {
 			problems = append(problems, name+" is not in the manifest")
@@ -158,6 +165,9 @@ func LoadFS(fsys fs.FS) (*Bundle, error) {
 		}
 		data, err := fs.ReadFile(fsys, name)
 		switch {
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			// Not the bundle's fault (a bucket that did not answer, say): no advice to rebuild.
+			return nil, fmt.Errorf("bundle: reading %s: %w", name, err)
 		case err != nil:
 			problems = append(problems, name+" is missing")
 		case fileInfo(data) != want:
@@ -170,6 +180,44 @@ func LoadFS(fsys fs.FS) (*Bundle, error) {
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("bundle: %s; rebuild it with `make model`", strings.Join(problems, "; "))
 	}
+	return files, nil
+}
+
+// Header is the light part of a bundle: what the Query function needs to name the model version
+// and to tell whether a text has any known term, without the 40 MB of maps.
+type Header struct {
+	Manifest   Manifest
+	Vocabulary Vocabulary
+}
+
+// LoadHeader reads and verifies the manifest and the vocabulary of a bundle.
+func LoadHeader(fsys fs.FS) (*Header, error) {
+	man, err := readManifest(fsys)
+	if err != nil {
+		return nil, err
+	}
+	files, err := readFiles(fsys, man, []string{VocabularyFile})
+	if err != nil {
+		return nil, err
+	}
+	h := &Header{Manifest: man}
+	if err := json.Unmarshal(files[VocabularyFile], &h.Vocabulary); err != nil {
+		return nil, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", VocabularyFile, err)
+	}
+	return h, nil
+}
+
+// LoadFS reads and verifies a bundle from a file system.
+func LoadFS(fsys fs.FS) (*Bundle, error) {
+	man, err := readManifest(fsys)
+	if err != nil {
+		return nil, err
+	}
+	files, err := readFiles(fsys, man, requiredFiles)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bundle{Manifest: man}
 	b.ONNX = files[ModelFile]
 
 	if err := json.Unmarshal(files[VocabularyFile], &b.Vocabulary); err != nil {

@@ -1,0 +1,199 @@
+// Package api is the Query function's HTTP API: JSON everywhere, answered from the Firestore cache
+// or by publishing a prediction job. openapi.yaml at the repository root documents it.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/text2brain/text2brain/functions/internal/blobs"
+	"github.com/text2brain/text2brain/functions/internal/bundle"
+	"github.com/text2brain/text2brain/functions/internal/config"
+	"github.com/text2brain/text2brain/functions/internal/queue"
+	"github.com/text2brain/text2brain/functions/internal/store"
+	"github.com/text2brain/text2brain/functions/internal/textfeat"
+)
+
+// Server answers the API.
+type Server struct {
+	cfg     *config.Config
+	store   *store.Store
+	queue   *queue.Queue
+	blobs   *blobs.Store
+	header  *bundle.Header
+	feat    *textfeat.Featurizer
+	clients *clientLimiter
+	warm    *rate.Limiter
+	now     func() time.Time
+}
+
+// New builds the server on its backends and the model's header (version and vocabulary).
+func New(cfg *config.Config, st *store.Store, q *queue.Queue, b *blobs.Store, h *bundle.Header) (*Server, error) {
+	feat, err := textfeat.New(h.Vocabulary.Vocabulary)
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	return &Server{cfg: cfg, store: st, queue: q, blobs: b, header: h, feat: feat,
+		clients: newClientLimiter(rate.Limit(cfg.Rate), cfg.RateBurst),
+		warm:    rate.NewLimiter(rate.Every(cfg.WarmEvery), 1),
+		now:     time.Now,
+	}, nil
+}
+
+// ModelVersion is the version of the model whose key space the server answers from.
+func (s *Server) ModelVersion() string { return s.header.Manifest.ModelVersion }
+
+// Handler routes the API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	route := func(pattern string, handlers map[string]http.HandlerFunc) {
+		mux.Handle(pattern, methods(handlers))
+	}
+	route("/healthz", map[string]http.HandlerFunc{http.MethodGet: s.healthz})
+	route("/api/v1/version", map[string]http.HandlerFunc{http.MethodGet: s.version})
+	route("/api/v1/warm", map[string]http.HandlerFunc{http.MethodPost: s.warmUp})
+	route("/api/v1/maps", map[string]http.HandlerFunc{http.MethodGet: s.getMaps, http.MethodPost: s.postMaps})
+	route("/api/v1/maps/{id}", map[string]http.HandlerFunc{http.MethodGet: s.getMap})
+	route("/api/v1/maps/{id}/map.nii.gz", map[string]http.HandlerFunc{http.MethodGet: s.object(mapObject)})
+	route("/api/v1/maps/{id}/preview.png", map[string]http.HandlerFunc{http.MethodGet: s.object(previewObject)})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is nothing at %s. The API lives under /api/v1 (see /api/v1/version).", r.URL.Path))
+	})
+	return s.cors(s.limit(mux))
+}
+
+// methods answers 405 with a JSON body and an Allow header, which http.ServeMux's own 405 lacks.
+func methods(handlers map[string]http.HandlerFunc) http.Handler {
+	allow := ""
+	for m := range handlers {
+		if allow != "" {
+			allow += ", "
+		}
+		allow += m
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, ok := handlers[r.Method]
+		if !ok && r.Method == http.MethodHead {
+			h, ok = handlers[http.MethodGet]
+		}
+		if !ok {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
+				fmt.Sprintf("%s is not supported on %s; use %s.", r.Method, r.URL.Path, allow))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// cors lets scripts and pages on other origins call the API: it is public and uses no credentials.
+func (s *Server) cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Expose-Headers", "Retry-After, Location")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Content-Type")
+			h.Set("Access-Control-Max-Age", "86400")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limit applies each client's token bucket to the API (not to the health check).
+func (s *Server) limit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" && !s.clients.allow(clientAddress(r), s.now()) {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusTooManyRequests, "rate_limited",
+				"Too many requests from your address; slow down and retry in a second.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ErrorBody is the JSON of every error.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if w.Header().Get("Cache-Control") == "" {
+		w.Header().Set("Cache-Control", "no-store")
+	}
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		slog.Warn("writing response", "err", err)
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Del("Cache-Control")
+	writeJSON(w, status, struct {
+		Error ErrorBody `json:"error"`
+	}{ErrorBody{code, message}})
+}
+
+// backendError answers a failure of Firestore, Pub/Sub or Cloud Storage: 503 with a message and a
+// Retry-After, never a hang (every call has a deadline) and never a crash.
+func backendError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	slog.ErrorContext(r.Context(), "backend unavailable", "what", what, "err", err)
+	w.Header().Set("Retry-After", "5")
+	writeError(w, http.StatusServiceUnavailable, "unavailable",
+		fmt.Sprintf("The %s is unavailable right now; please retry in a few seconds.", what))
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "model_version": s.ModelVersion()})
+}
+
+func (s *Server) version(w http.ResponseWriter, r *http.Request) {
+	man := s.header.Manifest
+	writeJSON(w, http.StatusOK, map[string]any{
+		"model_version": man.ModelVersion, "model_kind": man.Kind, "build": s.cfg.Build,
+		"features": man.Features, "articles": man.Articles,
+	})
+}
+
+func (s *Server) warmUp(w http.ResponseWriter, r *http.Request) {
+	// Page loads must not flood the topic: one warm-up message per WarmEvery, whatever the traffic.
+	if !s.warm.Allow() {
+		writeJSON(w, http.StatusAccepted, map[string]string{"warmup": "recent"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
+	defer cancel()
+	if err := s.queue.Publish(ctx, queue.Message{Warmup: true}); err != nil {
+		backendError(w, r, "job queue", err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"warmup": "sent"})
+}
+
+// parseWait reads a wait in seconds; more than the maximum is capped, not refused.
+func (s *Server) parseWait(raw string) (time.Duration, error) {
+	if raw == "" {
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(raw, 64)
+	if err != nil || f < 0 || f != f {
+		return 0, errors.New("wait must be a number of seconds, 0 to " + strconv.Itoa(int(s.cfg.MaxWait.Seconds())))
+	}
+	return min(time.Duration(f*float64(time.Second)), s.cfg.MaxWait), nil
+}

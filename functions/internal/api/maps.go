@@ -1,0 +1,325 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/text2brain/text2brain/functions/internal/blobs"
+	"github.com/text2brain/text2brain/functions/internal/querytext"
+	"github.com/text2brain/text2brain/functions/internal/queue"
+	"github.com/text2brain/text2brain/functions/internal/store"
+)
+
+// Cache lifetimes. A result never changes for its model version: under its id it is immutable;
+// under ?q= it is cached for an hour, because a new model version changes what ?q= means.
+const (
+	cacheImmutable = "public, max-age=31536000, immutable"
+	cacheQuery     = "public, max-age=3600"
+	maxBodyBytes   = 64 << 10
+)
+
+// Result is a finished map, as the API returns it.
+type Result struct {
+	ID              string          `json:"id"`
+	Query           string          `json:"query"`
+	NormalizedQuery string          `json:"normalized_query"`
+	ModelVersion    string          `json:"model_version"`
+	Status          store.Status    `json:"status"`
+	RecognizedTerms []string        `json:"recognized_terms"`
+	RelatedTerms    []store.Term    `json:"related_terms"`
+	RelatedArticles []store.Article `json:"related_articles"`
+	Peaks           []store.Peak    `json:"peaks"`
+	MapURL          string          `json:"map_url"`
+	PreviewURL      string          `json:"preview_url"`
+	Hits            int64           `json:"hits"`
+	CreatedAt       time.Time       `json:"created_at"`
+	ComputeMS       float64         `json:"compute_ms"`
+}
+
+// Pending is a map being computed.
+type Pending struct {
+	ID              string       `json:"id"`
+	Query           string       `json:"query"`
+	NormalizedQuery string       `json:"normalized_query"`
+	ModelVersion    string       `json:"model_version"`
+	Status          store.Status `json:"status"`
+	Poll            string       `json:"poll"`
+	CreatedAt       time.Time    `json:"created_at"`
+}
+
+func (s *Server) url(path string) string { return strings.TrimRight(s.cfg.BaseURL, "/") + path }
+
+func mapPath(id string) string { return "/api/v1/maps/" + id }
+
+func (s *Server) result(d *store.Doc, query string) Result {
+	r := Result{ID: d.ID, Query: query, NormalizedQuery: d.NormalizedQuery, ModelVersion: d.ModelVersion,
+		Status: d.Status, Hits: d.Hits, CreatedAt: d.CreatedAt,
+		MapURL: s.url(mapPath(d.ID) + "/map.nii.gz"), PreviewURL: s.url(mapPath(d.ID) + "/preview.png")}
+	if res := d.Result; res != nil {
+		r.RecognizedTerms, r.RelatedTerms, r.RelatedArticles, r.Peaks, r.ComputeMS =
+			res.RecognizedTerms, res.RelatedTerms, res.RelatedArticles, res.Peaks, res.ComputeMS
+	}
+	return r
+}
+
+// respond answers with a document in any state.
+func (s *Server) respond(w http.ResponseWriter, d *store.Doc, query, cache string) {
+	switch d.Status {
+	case store.Done:
+		w.Header().Set("Cache-Control", cache)
+		writeJSON(w, http.StatusOK, s.result(d, query))
+	case store.Failed:
+		writeError(w, http.StatusUnprocessableEntity, "prediction_failed", "No map could be made for this query: "+d.Error)
+	default:
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Location", s.url(mapPath(d.ID)))
+		writeJSON(w, http.StatusAccepted, Pending{ID: d.ID, Query: query, NormalizedQuery: d.NormalizedQuery,
+			ModelVersion: d.ModelVersion, Status: d.Status, Poll: s.url(mapPath(d.ID)), CreatedAt: d.CreatedAt})
+	}
+}
+
+func (s *Server) getMaps(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if !q.Has("q") {
+		writeError(w, http.StatusBadRequest, "missing_query", "Add the text to map as ?q=…, for example /api/v1/maps?q=working+memory.")
+		return
+	}
+	wait, err := s.parseWait(q.Get("wait"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_wait", err.Error())
+		return
+	}
+	s.lookup(w, r, q.Get("q"), wait)
+}
+
+func (s *Server) postMaps(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Query *string         `json:"query"`
+		Wait  json.RawMessage `json:"wait"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err := dec.Decode(&body); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("The request body is larger than %d kB.", maxBodyBytes>>10))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "invalid_json", `The body must be JSON such as {"query": "working memory", "wait": 5}: `+err.Error())
+		return
+	}
+	if body.Query == nil {
+		writeError(w, http.StatusBadRequest, "missing_query", `The body needs a "query" field with the text to map.`)
+		return
+	}
+	wait, err := s.parseWait(strings.Trim(string(body.Wait), `"`))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_wait", err.Error())
+		return
+	}
+	s.lookup(w, r, *body.Query, wait)
+}
+
+// lookup answers a query: from the cache when done, else by making sure exactly one job exists.
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wait time.Duration) {
+	normalized, err := querytext.Normalize(text)
+	switch {
+	case errors.Is(err, querytext.ErrTooLong):
+		writeError(w, http.StatusRequestEntityTooLarge, "too_long", "The query is too long: at most "+strconv.Itoa(querytext.MaxChars)+" characters.")
+		return
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "invalid_query", strings.ToUpper(err.Error()[:1])+err.Error()[1:]+".")
+		return
+	}
+	if !s.feat.Featurize(normalized).Known() {
+		writeError(w, http.StatusUnprocessableEntity, "no_known_terms",
+			fmt.Sprintf("%q contains no term the model knows, so there is no map to show. Try words from neuroimaging papers, such as \"working memory\", \"faces\" or \"reading\".", text))
+		return
+	}
+	id := querytext.Key(s.ModelVersion(), normalized)
+
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
+	defer cancel()
+	d, err := s.store.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		d, err = s.create(ctx, id, text, normalized)
+	}
+	if err != nil {
+		backendError(w, r, "result store", err)
+		return
+	}
+
+	switch d.Status {
+	case store.Done:
+		if err := s.store.AddHit(ctx, id); err != nil {
+			backendError(w, r, "result store", err)
+			return
+		}
+		d.Hits++
+		s.respond(w, d, text, cacheQuery)
+		return
+	case store.Pending:
+		if err := s.republishIfStale(ctx, d); err != nil {
+			backendError(w, r, "job queue", err)
+			return
+		}
+	}
+	if d.Status == store.Pending && wait > 0 {
+		wctx, wcancel := context.WithTimeout(r.Context(), wait)
+		defer wcancel()
+		if done, err := s.store.Wait(wctx, id); err == nil && done != nil {
+			d = done
+		} else if err != nil && r.Context().Err() == nil {
+			slog.WarnContext(r.Context(), "waiting for a result", "id", id, "err", err)
+		}
+	}
+	s.respond(w, d, text, cacheQuery)
+}
+
+// create makes the pending document and, if this request won the race to create it, publishes the
+// job. A job that cannot be published takes its document with it, so that the next request tries
+// again instead of waiting for nothing.
+func (s *Server) create(ctx context.Context, id, text, normalized string) (*store.Doc, error) {
+	now := s.now().UTC()
+	d := &store.Doc{ID: id, Query: text, NormalizedQuery: normalized, ModelVersion: s.ModelVersion(),
+		CreatedAt: now, PublishedAt: now}
+	created, err := s.store.CreatePending(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	if !created {
+		return s.store.Get(ctx, id)
+	}
+	if err := s.queue.Publish(ctx, queue.Message{ID: id, Text: normalized, ModelVersion: d.ModelVersion}); err != nil {
+		// A fresh context: the request's may be what ran out.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.BackendTimeout)
+		defer cancel()
+		if derr := s.store.Delete(dctx, id); derr != nil {
+			slog.Error("removing a document whose job was not published; it will be republished when stale", "id", id, "err", derr)
+		}
+		return nil, err
+	}
+	return d, nil
+}
+
+// republishIfStale publishes the job of a document pending for longer than StaleAfter once more:
+// a job lost on the way (or dead-lettered) must not leave the query pending for ever.
+func (s *Server) republishIfStale(ctx context.Context, d *store.Doc) error {
+	if d.Republished || s.now().Sub(d.PublishedAt) < s.cfg.StaleAfter {
+		return nil
+	}
+	claimed, err := s.store.ClaimRepublish(ctx, d.ID, s.now().Add(-s.cfg.StaleAfter))
+	if err != nil || !claimed {
+		return err
+	}
+	slog.InfoContext(ctx, "republishing a stale job", "id", d.ID, "published_at", d.PublishedAt)
+	return s.queue.Publish(ctx, queue.Message{ID: d.ID, Text: d.NormalizedQuery, ModelVersion: d.ModelVersion})
+}
+
+func (s *Server) getMap(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	d, ok := s.doc(w, r, id)
+	if !ok {
+		return
+	}
+	s.respond(w, d, d.Query, cacheImmutable)
+}
+
+// doc reads the document of an id from a URL, answering 404 or 503 itself.
+func (s *Server) doc(w http.ResponseWriter, r *http.Request, id string) (*store.Doc, bool) {
+	if !querytext.ValidKey(id) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is no map with id %q; ids are 32 hexadecimal characters, as returned by /api/v1/maps.", id))
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
+	defer cancel()
+	d, err := s.store.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is no map with id %s.", id))
+		return nil, false
+	}
+	if err != nil {
+		backendError(w, r, "result store", err)
+		return nil, false
+	}
+	return d, true
+}
+
+type objectKind int
+
+const (
+	mapObject objectKind = iota
+	previewObject
+)
+
+// object streams a stored map or preview.
+func (s *Server) object(kind objectKind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		d, ok := s.doc(w, r, r.PathValue("id"))
+		if !ok {
+			return
+		}
+		if d.Status != store.Done || d.Result == nil {
+			s.respond(w, d, d.Query, "")
+			return
+		}
+		name, filename := d.Result.MapObject, "text2brain-"+slug(d.NormalizedQuery)+".nii.gz"
+		if kind == previewObject {
+			name, filename = d.Result.PreviewObject, "text2brain-"+slug(d.NormalizedQuery)+".png"
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
+		defer cancel()
+		obj, err := s.blobs.Open(ctx, s.cfg.ResultsBucket, name)
+		if errors.Is(err, blobs.ErrNotFound) {
+			writeError(w, http.StatusNotFound, "not_found", "The stored file of this map is missing.")
+			return
+		}
+		if err != nil {
+			backendError(w, r, "map storage", err)
+			return
+		}
+		defer obj.Close()
+		h := w.Header()
+		h.Set("Content-Type", obj.ContentType)
+		h.Set("Content-Length", strconv.FormatInt(obj.Size, 10))
+		h.Set("Cache-Control", cacheImmutable)
+		disposition := "attachment"
+		if kind == previewObject {
+			disposition = "inline"
+		}
+		h.Set("Content-Disposition", disposition+`; filename="`+filename+`"`)
+		if _, err := io.Copy(w, obj); err != nil {
+			slog.WarnContext(r.Context(), "streaming an object", "name", name, "err", err)
+		}
+	}
+}
+
+// slug makes a file name from a query.
+func slug(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range s {
+		if r < 128 && (r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+		if b.Len() >= 60 {
+			break
+		}
+	}
+	out := strings.Trim(b.String(), "-")
+	if out == "" {
+		return "map"
+	}
+	return out
+}

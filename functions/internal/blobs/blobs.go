@@ -1,0 +1,155 @@
+// Package blobs reads and writes Cloud Storage objects: the model bundle (read) and the result maps
+// (written by Predict, served by Query). Storage types stay in this package.
+package blobs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/storage"
+)
+
+// ErrNotFound is returned for a missing object.
+var ErrNotFound = errors.New("no such object")
+
+// Store is a Cloud Storage client.
+type Store struct{ client *storage.Client }
+
+// New opens a client. It honours STORAGE_EMULATOR_HOST.
+func New(ctx context.Context) (*Store, error) {
+	client, err := storage.NewClient(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("storage.NewClient: %w", err)
+	}
+	return &Store{client: client}, nil
+}
+
+// Close releases the client.
+func (s *Store) Close() error { return s.client.Close() }
+
+// ParseURI splits gs://bucket/prefix.
+func ParseURI(uri string) (bucket, prefix string, ok bool) {
+	rest, found := strings.CutPrefix(uri, "gs://")
+	if !found {
+		return "", "", false
+	}
+	bucket, prefix, _ = strings.Cut(rest, "/")
+	return bucket, strings.Trim(prefix, "/"), bucket != ""
+}
+
+// Object is a stored object's content and how to serve it.
+type Object struct {
+	Data         []byte
+	ContentType  string
+	CacheControl string
+}
+
+// Put writes an object.
+func (s *Store) Put(ctx context.Context, bucket, name string, o Object) error {
+	w := s.client.Bucket(bucket).Object(name).NewWriter(ctx)
+	w.ContentType = o.ContentType
+	w.CacheControl = o.CacheControl
+	// One request for small objects: our maps are ~100 kB, far below the chunk size.
+	w.ChunkSize = 0
+	if _, err := w.Write(o.Data); err != nil {
+		w.Close()
+		return fmt.Errorf("storage: writing gs://%s/%s: %w", bucket, name, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("storage: writing gs://%s/%s: %w", bucket, name, err)
+	}
+	return nil
+}
+
+// Reader is an open object.
+type Reader struct {
+	io.ReadCloser
+	ContentType  string
+	CacheControl string
+	Size         int64
+	Updated      time.Time
+}
+
+// Open opens an object for reading.
+func (s *Store) Open(ctx context.Context, bucket, name string) (*Reader, error) {
+	r, err := s.client.Bucket(bucket).Object(name).NewReader(ctx)
+	if errors.Is(err, storage.ErrObjectNotExist) || errors.Is(err, storage.ErrBucketNotExist) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: reading gs://%s/%s: %w", bucket, name, err)
+	}
+	return &Reader{ReadCloser: r, ContentType: r.Attrs.ContentType, CacheControl: r.Attrs.CacheControl,
+		Size: r.Attrs.Size, Updated: r.Attrs.LastModified}, nil
+}
+
+// ReadAll reads a whole object.
+func (s *Store) ReadAll(ctx context.Context, bucket, name string) ([]byte, error) {
+	r, err := s.Open(ctx, bucket, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("storage: reading gs://%s/%s: %w", bucket, name, err)
+	}
+	return data, nil
+}
+
+// FS presents the objects under gs://bucket/prefix as a read-only file system (each file read
+// whole on Open), so that the bundle loader reads a bucket and a directory the same way.
+func (s *Store) FS(ctx context.Context, bucket, prefix string) fs.FS {
+	return bucketFS{ctx: ctx, s: s, bucket: bucket, prefix: prefix}
+}
+
+type bucketFS struct {
+	ctx            context.Context
+	s              *Store
+	bucket, prefix string
+}
+
+func (b bucketFS) Open(name string) (fs.File, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	data, err := b.s.ReadAll(b.ctx, b.bucket, path.Join(b.prefix, name))
+	if errors.Is(err, ErrNotFound) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return &memFile{Reader: bytes.NewReader(data), name: path.Base(name), size: int64(len(data))}, nil
+}
+
+type memFile struct {
+	*bytes.Reader
+	name string
+	size int64
+}
+
+func (f *memFile) Stat() (fs.FileInfo, error) { return f, nil }
+func (f *memFile) Close() error               { return nil }
+func (f *memFile) Name() string               { return f.name }
+func (f *memFile) Size() int64                { return f.size }
+func (f *memFile) Mode() fs.FileMode          { return 0o444 }
+func (f *memFile) ModTime() time.Time         { return time.Time{} }
+func (f *memFile) IsDir() bool                { return false }
+func (f *memFile) Sys() any                   { return nil }
+
+// URIFS is the file system behind a model location: gs://bucket/prefix, or a local directory.
+func (s *Store) URIFS(ctx context.Context, uri string) fs.FS {
+	if bucket, prefix, ok := ParseURI(uri); ok {
+		return s.FS(ctx, bucket, prefix)
+	}
+	return os.DirFS(uri)
+}

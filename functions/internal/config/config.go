@@ -1,0 +1,124 @@
+// Package config is the configuration of both functions, read from the environment only and
+// validated at start with every problem named in one error.
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/text2brain/text2brain/functions/internal/blobs"
+)
+
+// Config is shared by the Query and Predict functions; each validates what it uses.
+type Config struct {
+	Project string `env:"GOOGLE_CLOUD_PROJECT"`
+	// ModelURI is the model bundle: gs://bucket/prefix, or a local directory.
+	ModelURI string `env:"T2B_MODEL_URI"`
+	// ResultsBucket holds the maps and previews Predict writes and Query serves.
+	ResultsBucket string `env:"T2B_RESULTS_BUCKET"`
+	Topic         string `env:"T2B_TOPIC, default=text2brain-jobs"`
+	Collection    string `env:"T2B_COLLECTION, default=maps"`
+	// ORTLibrary is libonnxruntime.so (Predict): a local path, or gs://bucket/object fetched at start.
+	ORTLibrary string `env:"ONNXRUNTIME_LIB"`
+
+	// MaxWait caps how long a request may wait for its result.
+	MaxWait time.Duration `env:"T2B_MAX_WAIT, default=10s"`
+	// StaleAfter is how old a pending job must be before a request publishes it once more.
+	StaleAfter time.Duration `env:"T2B_STALE_AFTER, default=2m"`
+	// BackendTimeout bounds each call to Firestore, Pub/Sub or Cloud Storage from the API.
+	BackendTimeout time.Duration `env:"T2B_BACKEND_TIMEOUT, default=5s"`
+	// Rate and RateBurst limit each client's API requests (token bucket per client address).
+	Rate      float64 `env:"T2B_RATE, default=10"`
+	RateBurst int     `env:"T2B_RATE_BURST, default=30"`
+	// WarmEvery is the least time between two warm-up messages sent for page loads.
+	WarmEvery time.Duration `env:"T2B_WARM_EVERY, default=1m"`
+	// BaseURL makes the map and preview URLs absolute (e.g. https://text2brain.example); empty
+	// leaves them relative to the API's origin.
+	BaseURL string `env:"T2B_BASE_URL"`
+	// Build names the deployed build in /api/v1/version.
+	Build string `env:"T2B_BUILD, default=dev"`
+}
+
+// FromEnv reads the environment.
+func FromEnv(ctx context.Context) (*Config, error) {
+	var c Config
+	if err := envconfig.Process(ctx, &c); err != nil {
+		// envconfig names the struct field; a person sets the variable.
+		msg := err.Error()
+		t := reflect.TypeOf(c)
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+			if rest, ok := strings.CutPrefix(msg, f.Name+":"); ok {
+				msg = name + ":" + rest
+				break
+			}
+		}
+		return nil, errors.New("configuration: " + msg)
+	}
+	return &c, nil
+}
+
+// ValidateQuery checks what the Query function needs.
+func (c *Config) ValidateQuery() error {
+	p := c.common()
+	if c.MaxWait < 0 || c.MaxWait > time.Minute {
+		p = append(p, fmt.Sprintf("T2B_MAX_WAIT=%s: want between 0s and 1m", c.MaxWait))
+	}
+	if c.StaleAfter <= 0 {
+		p = append(p, "T2B_STALE_AFTER must be positive")
+	}
+	if c.BackendTimeout <= 0 {
+		p = append(p, "T2B_BACKEND_TIMEOUT must be positive")
+	}
+	if c.Rate <= 0 || c.RateBurst < 1 {
+		p = append(p, "T2B_RATE and T2B_RATE_BURST must be positive")
+	}
+	if c.WarmEvery <= 0 {
+		p = append(p, "T2B_WARM_EVERY must be positive")
+	}
+	return problems(p)
+}
+
+// ValidatePredict checks what the Predict function needs.
+func (c *Config) ValidatePredict() error {
+	p := c.common()
+	if c.ORTLibrary == "" {
+		p = append(p, "ONNXRUNTIME_LIB is not set: the path or gs:// URI of libonnxruntime.so")
+	}
+	return problems(p)
+}
+
+func (c *Config) common() []string {
+	var p []string
+	if c.Project == "" {
+		p = append(p, "GOOGLE_CLOUD_PROJECT is not set")
+	}
+	if c.ModelURI == "" {
+		p = append(p, "T2B_MODEL_URI is not set: gs://bucket/prefix of the model bundle, or its local directory")
+	} else if strings.HasPrefix(c.ModelURI, "gs://") {
+		if _, _, ok := blobs.ParseURI(c.ModelURI); !ok {
+			p = append(p, fmt.Sprintf("T2B_MODEL_URI=%q is not a gs://bucket/prefix URI", c.ModelURI))
+		}
+	}
+	if c.ResultsBucket == "" {
+		p = append(p, "T2B_RESULTS_BUCKET is not set")
+	}
+	if c.Topic == "" || c.Collection == "" {
+		p = append(p, "T2B_TOPIC and T2B_COLLECTION must not be empty")
+	}
+	return p
+}
+
+func problems(p []string) error {
+	if len(p) == 0 {
+		return nil
+	}
+	return errors.New("configuration: " + strings.Join(p, "; "))
+}

@@ -1,0 +1,55 @@
+package querytext
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestNormalize(t *testing.T) {
+	t.Parallel()
+	testCases := []struct {
+		name, in, want string
+		err            error
+	}{
+		{"lower case and trim", "  Working Memory  ", "working memory", nil},
+		{"white space collapsed", "viewing\t\n  faces", "viewing faces", nil},
+		{"NFKC folds compatibility forms", "ｆａｃｅｓ ﬁre", "faces fire", nil},
+		{"control characters removed", "fa\x00ces\x07", "faces", nil},
+		{"unicode lower case", "ÜBER GRÖSSE", "über grösse", nil},
+		{"empty", "", "", ErrEmpty},
+		{"only space and controls", " \t\x01 ", "", ErrEmpty},
+		{"invalid UTF-8", "fa\xffces", "", ErrInvalid},
+		{"at the limit", strings.Repeat("a", MaxChars), strings.Repeat("a", MaxChars), nil},
+		{"over the limit", strings.Repeat("a", MaxChars+1), "", ErrTooLong},
+		{"spaces do not count past the limit", strings.Repeat("a ", 999) + "      a", strings.Repeat("a ", 999) + "a", nil},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := Normalize(tc.in)
+			if !errors.Is(err, tc.err) || got != tc.want {
+				t.Errorf("Normalize(%q) = %q, %v; want %q, %v", tc.in, got, err, tc.want, tc.err)
+			}
+		})
+	}
+}
+
+func TestKey(t *testing.T) {
+	t.Parallel()
+	a := Key("nq-1", "faces")
+	if !ValidKey(a) {
+		t.Errorf("Key %q is not a valid key", a)
+	}
+	if a != Key("nq-1", "faces") {
+		t.Error("Key is not deterministic")
+	}
+	if a == Key("nq-2", "faces") || a == Key("nq-1", "face") {
+		t.Error("Key does not depend on both model version and text")
+	}
+	for _, bad := range []string{"", "xyz", strings.Repeat("A", 32), strings.Repeat("0", 31), "../" + strings.Repeat("0", 29)} {
+		if ValidKey(bad) {
+			t.Errorf("ValidKey(%q) = true", bad)
+		}
+	}
+}

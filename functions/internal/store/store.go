@@ -1,0 +1,263 @@
+// Package store keeps the map documents in Firestore: one document per (model version, normalised
+// query) that is both the job's state and the cached result. Firestore types stay in this package.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Status of a map document.
+type Status string
+
+// The states of a document: pending until Predict writes the result (done) or gives up on the job
+// for a reason that a retry cannot fix (failed).
+const (
+	Pending Status = "pending"
+	Done    Status = "done"
+	Failed  Status = "failed"
+)
+
+// Errors callers act on.
+var (
+	ErrNotFound = errors.New("no such map")
+	// ErrUnavailable wraps failures of Firestore itself (down, overloaded, timed out): callers
+	// answer 503 or let Pub/Sub redeliver.
+	ErrUnavailable = errors.New("the result store is unavailable")
+)
+
+// Term is a related term.
+type Term struct {
+	Term   string  `firestore:"term" json:"term"`
+	Weight float64 `firestore:"weight" json:"weight"`
+}
+
+// Article is a related article.
+type Article struct {
+	PMID        int64   `firestore:"pmid" json:"pmid"`
+	Title       string  `firestore:"title" json:"title"`
+	Authors     string  `firestore:"authors" json:"authors"`
+	Year        int     `firestore:"year" json:"year"`
+	Journal     string  `firestore:"journal" json:"journal"`
+	DOI         string  `firestore:"doi" json:"doi"`
+	URL         string  `firestore:"url" json:"url"`
+	Correlation float64 `firestore:"correlation" json:"correlation"`
+}
+
+// Peak is a local maximum of the map.
+type Peak struct {
+	MNI []float64 `firestore:"mni" json:"mni"`
+	Z   float64   `firestore:"z" json:"z"`
+}
+
+// Result is what Predict computes for a document.
+type Result struct {
+	RecognizedTerms []string  `firestore:"recognized_terms"`
+	RelatedTerms    []Term    `firestore:"related_terms"`
+	RelatedArticles []Article `firestore:"related_articles"`
+	Peaks           []Peak    `firestore:"peaks"`
+	MapObject       string    `firestore:"map_object"`
+	PreviewObject   string    `firestore:"preview_object"`
+	ComputeMS       float64   `firestore:"compute_ms"`
+}
+
+// Doc is a map document.
+type Doc struct {
+	ID              string    `firestore:"id"`
+	Query           string    `firestore:"query"`
+	NormalizedQuery string    `firestore:"normalized_query"`
+	ModelVersion    string    `firestore:"model_version"`
+	Status          Status    `firestore:"status"`
+	Error           string    `firestore:"error,omitempty"`
+	Result          *Result   `firestore:"result,omitempty"`
+	Hits            int64     `firestore:"hits"`
+	CreatedAt       time.Time `firestore:"created_at"`
+	PublishedAt     time.Time `firestore:"published_at"`
+	Republished     bool      `firestore:"republished"`
+	CompletedAt     time.Time `firestore:"completed_at,omitempty"`
+	// Deliveries counts the jobs Predict received for this document and Predictions the times it
+	// ran the model: the evidence that duplicates and redeliveries cost no second result.
+	Deliveries  int64 `firestore:"deliveries"`
+	Predictions int64 `firestore:"predictions"`
+}
+
+// Store is the Firestore collection of map documents.
+type Store struct {
+	client *firestore.Client
+	col    *firestore.CollectionRef
+}
+
+// New opens the collection. The client honours FIRESTORE_EMULATOR_HOST.
+func New(ctx context.Context, projectID, collection string) (*Store, error) {
+	client, err := firestore.NewClient(ctx, projectID)
+	if err != nil {
+		return nil, fmt.Errorf("firestore.NewClient: %w", err)
+	}
+	return &Store{client: client, col: client.Collection(collection)}, nil
+}
+
+// Close releases the client.
+func (s *Store) Close() error { return s.client.Close() }
+
+// classify turns Firestore errors into the errors callers act on.
+func classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	switch status.Code(err) {
+	case codes.NotFound:
+		return ErrNotFound
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted, codes.Internal, codes.Unknown, codes.Canceled:
+		return fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
+	}
+	return fmt.Errorf("firestore %s: %w", op, err)
+}
+
+// Get reads a document.
+func (s *Store) Get(ctx context.Context, id string) (*Doc, error) {
+	snap, err := s.col.Doc(id).Get(ctx)
+	if err != nil {
+		return nil, classify("get", err)
+	}
+	var d Doc
+	if err := snap.DataTo(&d); err != nil {
+		return nil, fmt.Errorf("firestore: document %s: %w", id, err)
+	}
+	return &d, nil
+}
+
+// CreatePending creates a pending document unless one exists: of any number of simultaneous first
+// requests for the same id exactly one gets created = true and must publish the job.
+func (s *Store) CreatePending(ctx context.Context, d *Doc) (created bool, err error) {
+	d.Status = Pending
+	_, err = s.col.Doc(d.ID).Create(ctx, d)
+	if status.Code(err) == codes.AlreadyExists {
+		return false, nil
+	}
+	if err != nil {
+		return false, classify("create", err)
+	}
+	return true, nil
+}
+
+// Delete removes a document: used when its job could not be published, so that the next request
+// starts afresh instead of waiting for a job that does not exist.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	_, err := s.col.Doc(id).Delete(ctx)
+	return classify("delete", err)
+}
+
+// AddHit counts one more answer served from the cache. Firestore's server-side increment never
+// loses a concurrent one.
+func (s *Store) AddHit(ctx context.Context, id string) error {
+	_, err := s.col.Doc(id).Update(ctx, []firestore.Update{{Path: "hits", Value: firestore.Increment(1)}})
+	return classify("add hit", err)
+}
+
+// ClaimRepublish marks a pending document whose job was published before staleBefore, and has not
+// been republished yet, as republished now. It returns true to the one caller that must publish.
+func (s *Store) ClaimRepublish(ctx context.Context, id string, staleBefore time.Time) (bool, error) {
+	ref := s.col.Doc(id)
+	claimed := false
+	err := s.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		claimed = false
+		snap, err := tx.Get(ref)
+		if err != nil {
+			return err
+		}
+		var d Doc
+		if err := snap.DataTo(&d); err != nil {
+			return err
+		}
+		if d.Status != Pending || d.Republished || !d.PublishedAt.Before(staleBefore) {
+			return nil
+		}
+		claimed = true
+		return tx.Update(ref, []firestore.Update{{Path: "republished", Value: true}, {Path: "published_at", Value: time.Now()}})
+	})
+	return claimed, classify("republish", err)
+}
+
+// StartJob counts a delivery of the document's job and returns the document.
+func (s *Store) StartJob(ctx context.Context, id string) (*Doc, error) {
+	if _, err := s.col.Doc(id).Update(ctx, []firestore.Update{{Path: "deliveries", Value: firestore.Increment(1)}}); err != nil {
+		return nil, classify("start job", err)
+	}
+	return s.Get(ctx, id)
+}
+
+// CountPrediction records that the model ran for the document.
+func (s *Store) CountPrediction(ctx context.Context, id string) error {
+	_, err := s.col.Doc(id).Update(ctx, []firestore.Update{{Path: "predictions", Value: firestore.Increment(1)}})
+	return classify("count prediction", err)
+}
+
+// Complete marks a pending document done with its result. A document already done keeps its
+// first result, so a redelivered job never makes a second one; it reports whether it wrote.
+func (s *Store) Complete(ctx context.Context, id string, r *Result) (bool, error) {
+	return s.finish(ctx, id, []firestore.Update{
+		{Path: "status", Value: Done}, {Path: "result", Value: r}, {Path: "completed_at", Value: time.Now()},
+	})
+}
+
+// Fail marks a pending document failed with a reason a person can read.
+func (s *Store) Fail(ctx context.Context, id, reason string) (bool, error) {
+	return s.finish(ctx, id, []firestore.Update{
+		{Path: "status", Value: Failed}, {Path: "error", Value: reason}, {Path: "completed_at", Value: time.Now()},
+	})
+}
+
+func (s *Store) finish(ctx context.Context, id string, updates []firestore.Update) (bool, error) {
+	ref := s.col.Doc(id)
+	wrote := false
+	err := s.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		wrote = false
+		snap, err := tx.Get(ref)
+		if err != nil {
+			return err
+		}
+		if st, _ := snap.DataAt("status"); st != string(Pending) {
+			return nil
+		}
+		wrote = true
+		return tx.Update(ref, updates)
+	})
+	return wrote, classify("finish", err)
+}
+
+// Wait returns the document once it is no longer pending, or the last state seen when ctx ends
+// (then with a nil error: waiting out the time is not a failure).
+func (s *Store) Wait(ctx context.Context, id string) (*Doc, error) {
+	it := s.col.Doc(id).Snapshots(ctx)
+	defer it.Stop()
+	var last *Doc
+	for {
+		snap, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil && last != nil {
+				return last, nil
+			}
+			return last, classify("wait", err)
+		}
+		if !snap.Exists() {
+			return nil, ErrNotFound
+		}
+		var d Doc
+		if err := snap.DataTo(&d); err != nil {
+			return nil, fmt.Errorf("firestore: document %s: %w", id, err)
+		}
+		last = &d
+		if d.Status != Pending {
+			return last, nil
+		}
+	}
+}
