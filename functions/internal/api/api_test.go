@@ -1,0 +1,156 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/text2brain/text2brain/functions/internal/bundle"
+	"github.com/text2brain/text2brain/functions/internal/config"
+	"github.com/text2brain/text2brain/functions/internal/testenv"
+)
+
+// newValidationServer is a server without backends: enough for every answer that is decided
+// before Firestore or Pub/Sub is called. The answers that need them are tested against the real
+// emulators in functions/internal/e2e.
+func newValidationServer(t *testing.T) http.Handler {
+	t.Helper()
+	b, err := bundle.Load(testenv.BundleDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{MaxWait: 10 * time.Second, BackendTimeout: time.Second, Rate: 1000, RateBurst: 1000, WarmEvery: time.Minute}
+	s, err := New(cfg, nil, nil, nil, &bundle.Header{Manifest: b.Manifest, Vocabulary: b.Vocabulary})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Handler()
+}
+
+func TestValidation(t *testing.T) {
+	h := newValidationServer(t)
+	testCases := []struct {
+		name, method, target, body string
+		status                     int
+		code                       string
+	}{
+		{"no q", "GET", "/api/v1/maps", "", 400, "missing_query"},
+		{"empty q", "GET", "/api/v1/maps?q=", "", 400, "invalid_query"},
+		{"blank q", "GET", "/api/v1/maps?q=%20%09", "", 400, "invalid_query"},
+		{"invalid UTF-8", "GET", "/api/v1/maps?q=%ff", "", 400, "invalid_query"},
+		{"too long", "GET", "/api/v1/maps?q=" + strings.Repeat("a", 2001), "", 413, "too_long"},
+		{"bad wait", "GET", "/api/v1/maps?q=faces&wait=soon", "", 400, "invalid_wait"},
+		{"negative wait", "GET", "/api/v1/maps?q=faces&wait=-1", "", 400, "invalid_wait"},
+		{"no known terms", "GET", "/api/v1/maps?q=oh+i+believe+in+yesterday", "", 422, "no_known_terms"},
+		{"POST not JSON", "POST", "/api/v1/maps", "query=faces", 400, "invalid_json"},
+		{"POST without query", "POST", "/api/v1/maps", `{"text": "faces"}`, 400, "missing_query"},
+		{"POST empty query", "POST", "/api/v1/maps", `{"query": ""}`, 400, "invalid_query"},
+		{"POST too large", "POST", "/api/v1/maps", `{"query": "` + strings.Repeat("a", 70000) + `"}`, 413, "too_large"},
+		{"POST bad wait", "POST", "/api/v1/maps", `{"query": "faces", "wait": "x"}`, 400, "invalid_wait"},
+		{"bad id", "GET", "/api/v1/maps/not-an-id", "", 404, "not_found"},
+		{"short id", "GET", "/api/v1/maps/abc", "", 404, "not_found"},
+		{"bad id map", "GET", "/api/v1/maps/ABC/map.nii.gz", "", 404, "not_found"},
+		{"unknown path", "GET", "/api/v2/maps", "", 404, "not_found"},
+		{"DELETE maps", "DELETE", "/api/v1/maps", "", 405, "method_not_allowed"},
+		{"GET warm", "GET", "/api/v1/warm", "", 405, "method_not_allowed"},
+		{"PUT map", "PUT", "/api/v1/maps/0123456789abcdef0123456789abcdef", "", 405, "method_not_allowed"},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(tc.method, tc.target, strings.NewReader(tc.body))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
+			}
+			if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type %q", ct)
+			}
+			var body struct {
+				Error ErrorBody `json:"error"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatalf("not JSON: %s", rec.Body)
+			}
+			if body.Error.Code != tc.code || len(body.Error.Message) < 20 {
+				t.Errorf("error %+v, want code %q and a sentence", body.Error, tc.code)
+			}
+			if tc.status == 405 && rec.Header().Get("Allow") == "" {
+				t.Error("405 without Allow")
+			}
+		})
+	}
+}
+
+func TestVersionHealthAndCORS(t *testing.T) {
+	h := newValidationServer(t)
+	for _, target := range []string{"/healthz", "/api/v1/version"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"model_version":"nq-`) {
+			t.Errorf("%s: %d %s", target, rec.Code, rec.Body)
+		}
+		if rec.Header().Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("%s: no CORS header", target)
+		}
+	}
+	req := httptest.NewRequest("OPTIONS", "/api/v1/maps", nil)
+	req.Header.Set("Origin", "https://example.org")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 204 || !strings.Contains(rec.Header().Get("Access-Control-Allow-Methods"), "POST") {
+		t.Errorf("preflight: %d %v", rec.Code, rec.Header())
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	b, err := bundle.Load(testenv.BundleDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{MaxWait: time.Second, BackendTimeout: time.Second, Rate: 1, RateBurst: 3, WarmEvery: time.Minute}
+	s, err := New(cfg, nil, nil, nil, &bundle.Header{Manifest: b.Manifest, Vocabulary: b.Vocabulary})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1e9, 0)
+	s.now = func() time.Time { return now }
+	h := s.Handler()
+	get := func(addr string) int {
+		req := httptest.NewRequest("GET", "/api/v1/version", nil)
+		req.Header.Set("X-Forwarded-For", addr+", 10.0.0.1")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code == 429 && rec.Header().Get("Retry-After") == "" {
+			t.Error("429 without Retry-After")
+		}
+		return rec.Code
+	}
+	for i := 0; i < 3; i++ {
+		if c := get("203.0.113.7"); c != 200 {
+			t.Fatalf("request %d within the burst: %d", i, c)
+		}
+	}
+	if c := get("203.0.113.7"); c != 429 {
+		t.Errorf("request past the burst: %d, want 429", c)
+	}
+	if c := get("198.51.100.2"); c != 200 {
+		t.Errorf("another client: %d, want 200", c)
+	}
+	now = now.Add(2 * time.Second)
+	if c := get("203.0.113.7"); c != 200 {
+		t.Errorf("after refill: %d, want 200", c)
+	}
+}
+
+func TestSlug(t *testing.T) {
+	for in, want := range map[string]string{"working memory": "working-memory", "über alles!": "ber-alles", "": "map", "--": "map"} {
+		if got := slug(in); got != want {
+			t.Errorf("slug(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
