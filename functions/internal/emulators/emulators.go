@@ -1,0 +1,488 @@
+// Package emulators runs the local stand-ins of the Google Cloud services the functions use:
+// Google's Firestore and Pub/Sub emulators (Java programs of the Google Cloud CLI) as child
+// processes, and fake-gcs-server for Cloud Storage in process. The functions reach them with the
+// same client libraries as in the cloud, through FIRESTORE_EMULATOR_HOST, PUBSUB_EMULATOR_HOST and
+// STORAGE_EMULATOR_HOST (each set to Host()).
+//
+// Each emulator runs in its own process group, so that Stop also ends the Java process that the
+// Firestore launcher script forks. A missing emulator or a missing Java runtime is reported at once
+// with how to install it; an emulator that does not answer within the start timeout is an error
+// that ends with its last lines of output.
+package emulators
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// DefaultSDKRoot is where the Google Cloud CLI lives on this machine image (Debian's
+// google-cloud-cli package); CLOUDSDK_ROOT overrides it.
+const DefaultSDKRoot = "/usr/lib/google-cloud-sdk"
+
+// DefaultStartTimeout bounds the wait for an emulator to answer.
+const DefaultStartTimeout = 60 * time.Second
+
+// stopGrace is how long Stop waits after SIGTERM before it kills the process group.
+const stopGrace = 10 * time.Second
+
+// Options configures an emulator.
+type Options struct {
+	// Port to listen on (127.0.0.1); 0 picks a free one.
+	Port int
+	// SDKRoot is the Google Cloud CLI root; empty means $CLOUDSDK_ROOT or DefaultSDKRoot.
+	SDKRoot string
+	// Log receives the emulator's output (stdout and stderr); nil discards it. The last lines are
+	// kept either way for error messages (Process.Tail).
+	Log io.Writer
+	// ProjectID is passed to the Firestore emulator as --project_id when set (the emulator serves
+	// every project either way). Ignored by Pub/Sub.
+	ProjectID string
+	// StartTimeout bounds the wait until the emulator answers; 0 means DefaultStartTimeout.
+	StartTimeout time.Duration
+}
+
+func (o Options) sdkRoot() string {
+	if o.SDKRoot != "" {
+		return o.SDKRoot
+	}
+	if r := os.Getenv("CLOUDSDK_ROOT"); r != "" {
+		return r
+	}
+	return DefaultSDKRoot
+}
+
+func (o Options) startTimeout() time.Duration {
+	if o.StartTimeout > 0 {
+		return o.StartTimeout
+	}
+	return DefaultStartTimeout
+}
+
+// spec describes one kind of emulator.
+type spec struct {
+	name      string // "Firestore emulator"
+	component string // gcloud component
+	debian    string // Debian package in Google's apt repository
+	rel       string // launcher, relative to the SDK root
+	// javaFromHome: the launcher takes Java from JAVA_HOME when set (the Gradle-style Pub/Sub
+	// script); otherwise from $JAVA or PATH (the Firestore script).
+	javaFromHome bool
+	args         func(port int, o Options) []string
+	ready        func(ctx context.Context, client *http.Client, host string) bool
+}
+
+var firestoreSpec = spec{
+	name:      "Firestore emulator",
+	component: "cloud-firestore-emulator",
+	debian:    "google-cloud-cli-firestore-emulator",
+	rel:       "platform/cloud-firestore-emulator/cloud_firestore_emulator",
+	args: func(port int, o Options) []string {
+		a := []string{"start", "--host=127.0.0.1", "--port=" + strconv.Itoa(port)}
+		if o.ProjectID != "" {
+			a = append(a, "--project_id="+o.ProjectID)
+		}
+		return a
+	},
+	// The Firestore emulator answers GET / with "Ok".
+	ready: func(ctx context.Context, client *http.Client, host string) bool {
+		body, code, err := get(ctx, client, "http://"+host+"/")
+		return err == nil && code == http.StatusOK && strings.TrimSpace(body) == "Ok"
+	},
+}
+
+var pubsubSpec = spec{
+	name:         "Pub/Sub emulator",
+	component:    "pubsub-emulator",
+	debian:       "google-cloud-cli-pubsub-emulator",
+	rel:          "platform/pubsub-emulator/bin/cloud-pubsub-emulator",
+	javaFromHome: true,
+	args: func(port int, _ Options) []string {
+		return []string{"--host=127.0.0.1", "--port=" + strconv.Itoa(port)}
+	},
+	// The Pub/Sub emulator serves the REST API next to gRPC on the same port; listing the topics
+	// of any project answers 200 once it is up.
+	ready: func(ctx context.Context, client *http.Client, host string) bool {
+		_, code, err := get(ctx, client, "http://"+host+"/v1/projects/emulator-check/topics")
+		return err == nil && code == http.StatusOK
+	},
+}
+
+func get(ctx context.Context, client *http.Client, url string) (string, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return string(body), resp.StatusCode, err
+}
+
+// check reports, without starting anything, whether the emulator and Java are there.
+func (s spec) check(o Options) (launcher string, err error) {
+	launcher = filepath.Join(o.sdkRoot(), s.rel)
+	if info, statErr := os.Stat(launcher); statErr != nil || info.IsDir() || info.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("the %s is not installed (no executable %s): install the Google Cloud CLI and run "+
+			"`gcloud components install %s` (or the Debian package %s from Google's apt repository), "+
+			"or set CLOUDSDK_ROOT to the Google Cloud CLI that has it", s.name, launcher, s.component, s.debian)
+	}
+	if err := s.checkJava(); err != nil {
+		return "", err
+	}
+	return launcher, nil
+}
+
+func (s spec) checkJava() error {
+	install := fmt.Sprintf("the %s needs a Java runtime (11 or newer): install one, e.g. `apt-get install openjdk-17-jre-headless`", s.name)
+	if s.javaFromHome {
+		if home := os.Getenv("JAVA_HOME"); home != "" {
+			java := filepath.Join(home, "bin", "java")
+			if info, err := os.Stat(java); err != nil || info.Mode()&0o111 == 0 {
+				return fmt.Errorf("JAVA_HOME is %s but it has no bin/java: %s, or set JAVA_HOME to the Java installation", home, install)
+			}
+			return nil
+		}
+	} else if j := os.Getenv("JAVA"); j != "" {
+		if _, err := exec.LookPath(j); err != nil {
+			return fmt.Errorf("JAVA is %s but that is not an executable: %s, or unset JAVA", j, install)
+		}
+		return nil
+	}
+	if _, err := exec.LookPath("java"); err != nil {
+		return fmt.Errorf("java is not installed (not on PATH): %s", install)
+	}
+	return nil
+}
+
+// CheckFirestore reports whether the Firestore emulator and Java are installed, with how to
+// install what is missing.
+func CheckFirestore(o Options) error { _, err := firestoreSpec.check(o); return err }
+
+// CheckPubSub reports whether the Pub/Sub emulator and Java are installed, with how to install
+// what is missing.
+func CheckPubSub(o Options) error { _, err := pubsubSpec.check(o); return err }
+
+// Process is a running emulator.
+type Process struct {
+	spec     spec
+	opt      Options
+	launcher string
+	tail     *Tail
+	log      io.Writer // tail + Options.Log; one value so that exec writes from one goroutine
+
+	mu   sync.Mutex // guards port, cur, and serialises Stop/Restart
+	port int
+	cur  *run
+
+	crashOnce sync.Once
+	crashed   chan struct{}
+}
+
+// run is one launch of the emulator.
+type run struct {
+	cmd         *exec.Cmd
+	done        chan struct{} // closed when the process has exited and its output is drained
+	err         error         // cmd.Wait's result, valid after done
+	intentional atomic.Bool   // Stop ended it
+}
+
+// StartFirestore starts Google's Firestore emulator and waits until it answers.
+func StartFirestore(ctx context.Context, o Options) (*Process, error) {
+	return start(ctx, firestoreSpec, o)
+}
+
+// StartPubSub starts Google's Pub/Sub emulator and waits until it answers.
+func StartPubSub(ctx context.Context, o Options) (*Process, error) {
+	return start(ctx, pubsubSpec, o)
+}
+
+func start(ctx context.Context, s spec, o Options) (*Process, error) {
+	launcher, err := s.check(o)
+	if err != nil {
+		return nil, err
+	}
+	if o.Port < 0 || o.Port > 65535 {
+		return nil, fmt.Errorf("%s: port %d is out of range", s.name, o.Port)
+	}
+	p := &Process{spec: s, opt: o, launcher: launcher, tail: NewTail(40), crashed: make(chan struct{})}
+	p.log = p.tail
+	if o.Log != nil {
+		p.log = &teeWriter{a: p.tail, b: o.Log}
+	}
+	// A free port chosen here can be taken by someone else before the emulator binds it; then
+	// the emulator exits early and another port is tried.
+	const attempts = 3
+	for i := 1; ; i++ {
+		port := o.Port
+		if port == 0 {
+			if port, err = FreePort(); err != nil {
+				return nil, fmt.Errorf("%s: %w", s.name, err)
+			}
+		}
+		err = p.launch(ctx, port)
+		if err == nil {
+			return p, nil
+		}
+		var early *exitedEarly
+		if o.Port != 0 || i == attempts || !errors.As(err, &early) {
+			return nil, err
+		}
+	}
+}
+
+type exitedEarly struct{ msg string }
+
+func (e *exitedEarly) Error() string { return e.msg }
+
+// launch starts the emulator on port and waits until it answers. p.mu must not be held by others
+// in a way that conflicts: callers are start (before p is shared) and Restart (holding p.mu).
+func (p *Process) launch(ctx context.Context, port int) error {
+	s := p.spec
+	host := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	// An emulator that cannot bind its port exits, but until then something else could answer
+	// our readiness check; refuse a port that is visibly taken.
+	if ln, err := net.Listen("tcp", host); err != nil {
+		return &exitedEarly{fmt.Sprintf("the %s cannot listen on %s: %v", s.name, host, err)}
+	} else {
+		ln.Close()
+	}
+
+	cmd := exec.Command(p.launcher, s.args(port, p.opt)...)
+	cmd.Dir = os.TempDir()
+	cmd.Stdout = p.log
+	cmd.Stderr = p.log
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setpgid: true, // its own group: Stop signals the launcher and its java child together
+		// If this process dies without stopping it, the launcher goes too. (The Firestore
+		// launcher forks java, which can then outlive a killed parent; Stop covers normal exits.)
+		Pdeathsig: syscall.SIGKILL,
+	}
+	// After the launcher exits, wait this long for the output to drain (java holds the pipe).
+	cmd.WaitDelay = 3 * stopGrace
+	fmt.Fprintf(p.log, "$ %s %s\n", p.launcher, strings.Join(cmd.Args[1:], " "))
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the %s (%s): %w", s.name, p.launcher, err)
+	}
+	r := &run{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		r.err = cmd.Wait()
+		close(r.done)
+		if !r.intentional.Load() {
+			p.crashOnce.Do(func() { close(p.crashed) })
+		}
+	}()
+
+	timeout := p.opt.startTimeout()
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if s.ready(wctx, client, host) {
+			select {
+			case <-r.done: // something else answered, and ours is gone
+			default:
+				p.port, p.cur = port, r
+				return nil
+			}
+		}
+		select {
+		case <-r.done:
+			return &exitedEarly{fmt.Sprintf("the %s exited before it answered on %s (%v); its last output:\n%s",
+				s.name, host, r.err, p.tail.String())}
+		case <-wctx.Done():
+			r.intentional.Store(true)
+			stopRun(r)
+			if ctx.Err() != nil {
+				return fmt.Errorf("starting the %s: %w", s.name, ctx.Err())
+			}
+			return fmt.Errorf("the %s did not answer on %s within %s; its last output:\n%s",
+				s.name, host, timeout, p.tail.String())
+		case <-tick.C:
+		}
+	}
+}
+
+// stopRun ends a launch: SIGTERM to its process group, SIGKILL after the grace period.
+func stopRun(r *run) error {
+	pgid := r.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-r.done:
+		WaitGroupGone(pgid, 3*time.Second)
+		return nil
+	case <-time.After(stopGrace):
+	}
+	// The launcher may be gone (and reaped) while java is still in the group; the group id stays
+	// reserved while any member lives, so this reaches only our processes.
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	select {
+	case <-r.done:
+		WaitGroupGone(pgid, 3*time.Second)
+		return nil
+	case <-time.After(stopGrace):
+		return fmt.Errorf("process group %d did not exit after SIGKILL", pgid)
+	}
+}
+
+// Name is "Firestore emulator" or "Pub/Sub emulator".
+func (p *Process) Name() string { return p.spec.name }
+
+// Host is "127.0.0.1:port", the value for FIRESTORE_EMULATOR_HOST or PUBSUB_EMULATOR_HOST.
+func (p *Process) Host() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port))
+}
+
+// Port is the emulator's port.
+func (p *Process) Port() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.port
+}
+
+// Pid is the process id of the running launcher (also its process group id), 0 when stopped.
+func (p *Process) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil {
+		return 0
+	}
+	return p.cur.cmd.Process.Pid
+}
+
+// Tail is the emulator's last lines of output.
+func (p *Process) Tail() string { return p.tail.String() }
+
+// Crashed is closed the first time the emulator exits without Stop (or Restart) ending it.
+func (p *Process) Crashed() <-chan struct{} { return p.crashed }
+
+// Stop ends the emulator and every process it started. Stopping a stopped emulator does nothing.
+func (p *Process) Stop() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stopLocked()
+}
+
+func (p *Process) stopLocked() error {
+	r := p.cur
+	if r == nil {
+		return nil
+	}
+	p.cur = nil
+	r.intentional.Store(true)
+	if err := stopRun(r); err != nil {
+		return fmt.Errorf("stopping the %s: %w", p.spec.name, err)
+	}
+	return nil
+}
+
+// Restart stops the emulator if it runs and starts it again on the same port. The emulators keep
+// their data in memory: a restarted emulator is empty.
+func (p *Process) Restart(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.stopLocked(); err != nil {
+		return err
+	}
+	// The old process has just released the port; give the kernel a moment if it is still busy.
+	var err error
+	for i := 0; i < 20; i++ {
+		if err = p.launch(ctx, p.port); err == nil {
+			return nil
+		}
+		var early *exitedEarly
+		if !errors.As(err, &early) || !strings.Contains(err.Error(), "cannot listen") {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
+}
+
+// WaitGroupGone waits (at most max) until no live process of the process group pgid is left. The
+// output pipe closes as the last process exits, a moment before the system has reaped it (java,
+// orphaned by its launcher, is reaped by init, which may take a while); a zombie counts as gone.
+func WaitGroupGone(pgid int, max time.Duration) bool {
+	deadline := time.Now().Add(max)
+	for {
+		if !GroupAlive(pgid) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// GroupAlive reports whether a process of the process group pgid is alive (not a zombie), from
+// /proc; where /proc cannot be read, whether the group exists at all.
+func GroupAlive(pgid int) bool {
+	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return true
+	}
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
+		i := strings.LastIndexByte(string(data), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(data[i+1:]))
+		if len(f) < 3 {
+			continue
+		}
+		if pg, _ := strconv.Atoi(f[2]); pg == pgid && f[0] != "Z" && f[0] != "X" {
+			return true
+		}
+	}
+	return false
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+type teeWriter struct{ a, b io.Writer }
+
+// Write never fails: a failing log must not stall the emulator on a full pipe.
+func (t *teeWriter) Write(p []byte) (int, error) {
+	t.a.Write(p)
+	t.b.Write(p)
+	return len(p), nil
+}

@@ -1,0 +1,377 @@
+package emulators
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"cloud.google.com/go/storage"
+)
+
+// These tests start the real emulators of the Google Cloud CLI on this machine image; they do not
+// skip when the emulators are missing: TestMissing checks that message instead.
+
+func startFirestore(t *testing.T, o Options) *Process {
+	t.Helper()
+	start := time.Now()
+	p, err := StartFirestore(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Firestore emulator answered on %s after %.2f s", p.Host(), time.Since(start).Seconds())
+	t.Cleanup(func() { p.Stop() })
+	return p
+}
+
+func firestoreRoundTrip(t *testing.T, host, value string) {
+	t.Helper()
+	// The client reads FIRESTORE_EMULATOR_HOST in NewClient.
+	t.Setenv("FIRESTORE_EMULATOR_HOST", host)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client, err := firestore.NewClient(ctx, "emulator-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	doc := client.Collection("things").Doc("one")
+	if _, err := doc.Set(ctx, map[string]any{"value": value}); err != nil {
+		t.Fatalf("firestore set: %v", err)
+	}
+	snap, err := doc.Get(ctx)
+	if err != nil {
+		t.Fatalf("firestore get: %v", err)
+	}
+	if got, _ := snap.DataAt("value"); got != value {
+		t.Fatalf("firestore read %v, want %q", got, value)
+	}
+}
+
+func TestFirestore(t *testing.T) {
+	log := &syncBuffer{}
+	p := startFirestore(t, Options{ProjectID: "emulator-test", Log: log})
+	if !strings.HasPrefix(p.Host(), "127.0.0.1:") || p.Port() == 0 {
+		t.Fatalf("Host() = %q", p.Host())
+	}
+	firestoreRoundTrip(t, p.Host(), "before restart")
+	port, pid := p.Port(), p.Pid()
+
+	// Stop ends the launcher script and its java child (the whole process group).
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if GroupAlive(pid) {
+		t.Fatalf("a process of group %d is alive after Stop", pid)
+	}
+	if err := p.Stop(); err != nil { // twice is fine
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Crashed():
+		t.Fatal("Crashed closed after an intentional Stop")
+	default:
+	}
+
+	// Restart on the same port; clients connect again with the same host.
+	start := time.Now()
+	if err := p.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Firestore emulator restarted on the same port after %.2f s", time.Since(start).Seconds())
+	if p.Port() != port {
+		t.Fatalf("restarted on port %d, want %d", p.Port(), port)
+	}
+	firestoreRoundTrip(t, p.Host(), "after restart")
+
+	// A Restart of a running emulator works too.
+	if err := p.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	firestoreRoundTrip(t, p.Host(), "after a second restart")
+	if !strings.Contains(log.String(), "API endpoint: http://"+p.Host()) {
+		t.Errorf("Options.Log did not get the emulator's output:\n%s", log.String())
+	}
+}
+
+func TestFirestoreCrashIsReported(t *testing.T) {
+	p := startFirestore(t, Options{})
+	if err := syscall.Kill(-p.Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Crashed():
+	case <-time.After(20 * time.Second):
+		t.Fatal("Crashed not closed after the emulator was killed")
+	}
+}
+
+func TestPubSub(t *testing.T) {
+	start := time.Now()
+	p, err := StartPubSub(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Pub/Sub emulator answered on %s after %.2f s", p.Host(), time.Since(start).Seconds())
+	defer p.Stop()
+
+	t.Setenv("PUBSUB_EMULATOR_HOST", p.Host())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	client, err := pubsub.NewClient(ctx, "emulator-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	topic := "projects/emulator-test/topics/things"
+	if _, err := client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: topic}); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	sub := "projects/emulator-test/subscriptions/things-pull"
+	if _, err := client.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{Name: sub, Topic: topic, AckDeadlineSeconds: 10}); err != nil {
+		t.Fatalf("create subscription: %v", err)
+	}
+	pub := client.Publisher(topic)
+	defer pub.Stop()
+	if _, err := pub.Publish(ctx, &pubsub.Message{Data: []byte("hello")}).Get(ctx); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	got := make(chan string, 1)
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	go client.Subscriber(sub).Receive(rctx, func(_ context.Context, m *pubsub.Message) {
+		m.Ack()
+		select {
+		case got <- string(m.Data):
+		default:
+		}
+	})
+	select {
+	case data := <-got:
+		if data != "hello" {
+			t.Fatalf("received %q", data)
+		}
+	case <-ctx.Done():
+		t.Fatal("no message received")
+	}
+	rcancel()
+
+	pid := p.Pid()
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if GroupAlive(pid) {
+		t.Fatalf("a process of group %d is alive after Stop", pid)
+	}
+}
+
+func TestStorage(t *testing.T) {
+	root := t.TempDir()
+	s, err := StartStorage(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// Both forms of STORAGE_EMULATOR_HOST work with cloud.google.com/go/storage: Host() (the client
+	// adds http://) and the URL.
+	for i, host := range []string{s.Host(), s.URL()} {
+		t.Setenv("STORAGE_EMULATOR_HOST", host)
+		client, err := storage.NewClient(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bucket := client.Bucket("bucket-" + string(rune('a'+i)))
+		if err := bucket.Create(ctx, "emulator-test", nil); err != nil {
+			t.Fatalf("STORAGE_EMULATOR_HOST=%s: create bucket: %v", host, err)
+		}
+		want := bytes.Repeat([]byte("brain "), 1<<20) // 6 MB: more than one chunk of a resumable upload
+		w := bucket.Object("dir/object.bin").NewWriter(ctx)
+		w.ContentType = "application/octet-stream"
+		if _, err := w.Write(want); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatalf("STORAGE_EMULATOR_HOST=%s: write: %v", host, err)
+		}
+		r, err := bucket.Object("dir/object.bin").NewReader(ctx)
+		if err != nil {
+			t.Fatalf("STORAGE_EMULATOR_HOST=%s: read: %v", host, err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("STORAGE_EMULATOR_HOST=%s: read %d bytes (%v), want %d", host, len(got), err, len(want))
+		}
+		if _, err := bucket.Object("missing").Attrs(ctx); !errors.Is(err, storage.ErrObjectNotExist) {
+			t.Fatalf("attrs of a missing object: %v", err)
+		}
+		client.Close()
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The objects survive a restart on the same root.
+	s2, err := StartStorage(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Stop()
+	t.Setenv("STORAGE_EMULATOR_HOST", s2.Host())
+	client, err := storage.NewClient(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	attrs, err := client.Bucket("bucket-a").Object("dir/object.bin").Attrs(ctx)
+	if err != nil {
+		t.Fatalf("after a restart: %v", err)
+	}
+	if attrs.Size != 6<<20 {
+		t.Fatalf("after a restart the object has %d bytes", attrs.Size)
+	}
+}
+
+func TestMissing(t *testing.T) {
+	empty := t.TempDir()
+	for name, start := range map[string]func(context.Context, Options) (*Process, error){
+		"Firestore": StartFirestore, "Pub/Sub": StartPubSub,
+	} {
+		begin := time.Now()
+		p, err := start(context.Background(), Options{SDKRoot: empty})
+		if err == nil {
+			p.Stop()
+			t.Fatalf("%s started from an empty SDK root", name)
+		}
+		if d := time.Since(begin); d > time.Second {
+			t.Errorf("%s: the error took %s", name, d)
+		}
+		msg := err.Error()
+		for _, want := range []string{name + " emulator is not installed", "gcloud components install", "apt", "CLOUDSDK_ROOT"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("%s: error %q does not mention %q", name, msg, want)
+			}
+		}
+	}
+	if err := CheckFirestore(Options{SDKRoot: empty}); err == nil || !strings.Contains(err.Error(), "cloud-firestore-emulator") {
+		t.Errorf("CheckFirestore: %v", err)
+	}
+	if err := CheckPubSub(Options{SDKRoot: empty}); err == nil || !strings.Contains(err.Error(), "pubsub-emulator") {
+		t.Errorf("CheckPubSub: %v", err)
+	}
+	// CLOUDSDK_ROOT is the default SDK root.
+	t.Setenv("CLOUDSDK_ROOT", empty)
+	if err := CheckFirestore(Options{}); err == nil {
+		t.Error("CheckFirestore ignores CLOUDSDK_ROOT")
+	}
+}
+
+func TestMissingJava(t *testing.T) {
+	// An SDK root with the launchers but a PATH without java.
+	root := t.TempDir()
+	for _, rel := range []string{firestoreSpec.rel, pubsubSpec.rel} {
+		path := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv("JAVA_HOME", "")
+	t.Setenv("JAVA", "")
+	for name, start := range map[string]func(context.Context, Options) (*Process, error){
+		"Firestore": StartFirestore, "Pub/Sub": StartPubSub,
+	} {
+		begin := time.Now()
+		_, err := start(context.Background(), Options{SDKRoot: root})
+		if err == nil || !strings.Contains(err.Error(), "java is not installed") || !strings.Contains(err.Error(), "openjdk") {
+			t.Errorf("%s without java: %v", name, err)
+		}
+		if d := time.Since(begin); d > time.Second {
+			t.Errorf("%s: the error took %s", name, d)
+		}
+	}
+}
+
+func TestEarlyExitAndTimeout(t *testing.T) {
+	// A launcher that fails at once: the error names the emulator and shows its output.
+	root := t.TempDir()
+	path := filepath.Join(root, firestoreSpec.rel)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("#!/bin/sh\necho 'something is wrong' >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := StartFirestore(context.Background(), Options{SDKRoot: root})
+	if err == nil || !strings.Contains(err.Error(), "Firestore emulator exited") || !strings.Contains(err.Error(), "something is wrong") {
+		t.Fatalf("early exit: %v", err)
+	}
+
+	// A launcher that never answers: the start timeout ends it, and its process group is gone.
+	if err := os.WriteFile(path, []byte("#!/bin/sh\necho 'starting slowly'\nsleep 600 &\nwait\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	_, err = StartFirestore(context.Background(), Options{SDKRoot: root, Port: mustFreePort(t), StartTimeout: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "did not answer") || !strings.Contains(err.Error(), "starting slowly") {
+		t.Fatalf("timeout: %v", err)
+	}
+	if d := time.Since(begin); d > 5*time.Second {
+		t.Errorf("the timeout took %s", d)
+	}
+	if out, _ := exec.Command("pgrep", "-f", "sleep 600").Output(); len(out) > 0 {
+		t.Errorf("the launcher's children are left: %s", out)
+	}
+}
+
+func mustFreePort(t *testing.T) int {
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+func TestTail(t *testing.T) {
+	tail := NewTail(3)
+	io.WriteString(tail, "one\ntwo\nthr")
+	io.WriteString(tail, "ee\nfour\nfive")
+	if got, want := tail.String(), "  three\n  four\n  five"; got != want {
+		t.Fatalf("tail = %q, want %q", got, want)
+	}
+}
+
+// syncBuffer lets the test read what the emulator's output goroutine writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
