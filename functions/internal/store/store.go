@@ -42,10 +42,10 @@ type Term struct {
 type Article struct {
 	PMID        int64   `firestore:"pmid" json:"pmid"`
 	Title       string  `firestore:"title" json:"title"`
-	Authors     string  `firestore:"authors" json:"authors"`
-	Year        int     `firestore:"year" json:"year"`
-	Journal     string  `firestore:"journal" json:"journal"`
-	DOI         string  `firestore:"doi" json:"doi"`
+	Authors     string  `firestore:"authors" json:"authors,omitempty"`
+	Year        int     `firestore:"year" json:"year,omitempty"`
+	Journal     string  `firestore:"journal" json:"journal,omitempty"`
+	DOI         string  `firestore:"doi" json:"doi,omitempty"`
 	URL         string  `firestore:"url" json:"url"`
 	Correlation float64 `firestore:"correlation" json:"correlation"`
 }
