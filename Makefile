@@ -12,6 +12,7 @@ ORT_DIR := .cache/onnxruntime
 ORT_LIB := $(ORT_DIR)/libonnxruntime.so
 MODEL_DIR := build/model
 BIN := build/bin/text2brain
+LOCALSTACK := build/bin/localstack
 
 export ONNXRUNTIME_LIB := $(CURDIR)/$(ORT_LIB)
 export TEXT2BRAIN_MODEL := $(CURDIR)/$(MODEL_DIR)
@@ -26,12 +27,13 @@ MODEL_INPUTS := $(wildcard $(DATA)/neuroquery_model/* $(DATA)/neuroquery_model/*
 # Root is not needed for apt-get when already root (CI and this machine image run as root).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps ort tools model build test bench run clean
+.PHONY: help deps ort tools model build test bench bench-stack run clean
 
 help:
-	@echo "make run    predict an example query with the CLI (builds what is missing)"
+	@echo "make run    run the whole system on this machine at http://127.0.0.1:8080/ (builds what is missing)"
 	@echo "make test   install what the tests need, then run every test"
 	@echo "make bench  run the benchmarks"
+	@echo "make bench-stack  start the local stack and measure cold, new and cached queries"
 	@echo "make model  build the model bundle into $(MODEL_DIR) from $(DATA)"
 
 deps:
@@ -74,9 +76,17 @@ test: deps ort tools model
 bench: ort model
 	go test -run '^$$' -bench . -benchmem -benchtime 20x ./...
 
-# A placeholder until the serverless stack exists: one prediction with the CLI.
-run: ort model
-	$(BIN) predict --out build/example.nii.gz --png build/example.png "self-generated thought"
+# The whole serverless system on this machine: Firestore and Pub/Sub emulators, a fake Cloud
+# Storage, the Query and Predict functions, the warm-up ticker and the page with the API at
+# http://127.0.0.1:8080/ (T2B_PORT sets another port). Ctrl-C stops all of it.
+run: ort model $(LOCALSTACK)
+	$(LOCALSTACK)
+
+$(LOCALSTACK): $(GO_SOURCES)
+	go build -o $@ ./functions/cmd/localstack
+
+bench-stack: ort model $(LOCALSTACK)
+	go run ./functions/cmd/stackbench --functions $(LOCALSTACK)
 
 clean:
 	rm -rf build
