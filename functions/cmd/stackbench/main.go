@@ -1,0 +1,131 @@
+// Command stackbench starts the local stack and measures it from a client's side: the first query
+// on a cold Predict instance (model load included), new queries end to end with wait, and cached
+// queries. It is a benchmark to report figures from (`make bench-stack`), not a test: nothing here
+// passes or fails on time.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/text2brain/text2brain/functions/internal/bundle"
+	"github.com/text2brain/text2brain/functions/internal/localstack"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := realMain(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "stackbench:", err)
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context) error {
+	bin := flag.String("functions", "build/bin/localstack", "build of functions/cmd/localstack that serves the functions")
+	nCached := flag.Int("cached", 1000, "cached queries to time")
+	nNew := flag.Int("new", 30, "new queries to time")
+	flag.Parse()
+
+	opt, err := localstack.OptionsFromEnv()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "stackbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	opt.DataDir, opt.Port, opt.FunctionBinary = filepath.Join(tmp, "data"), 0, *bin
+	// No warm-up at start: the first query must meet a cold Predict instance.
+	opt.SchedulerEvery = -1
+	opt.ExtraEnv = append(opt.ExtraEnv, "T2B_RATE=100000", "T2B_RATE_BURST=100000")
+	opt.Log = io.Discard
+	start := time.Now()
+	st, err := localstack.Start(ctx, opt)
+	if err != nil {
+		return err
+	}
+	defer st.Stop()
+	fmt.Printf("stack started in %s (%s)\n", time.Since(start).Round(time.Millisecond), st.URL)
+
+	b, err := bundle.Load(opt.BundleDir)
+	if err != nil {
+		return err
+	}
+	// Distinct queries: every n-th feature of the model, so each is known and new.
+	feats := b.Vocabulary.Features
+	var queries []string
+	for i := 0; len(queries) < *nNew+1; i += len(feats) / (*nNew + 2) {
+		queries = append(queries, feats[i])
+	}
+
+	client := &http.Client{Timeout: 30 * time.Second}
+	timed := func(q string) (time.Duration, int, error) {
+		t := time.Now()
+		resp, err := client.Get(strings.TrimRight(st.URL, "/") + "/api/v1/maps?wait=10&q=" + url.QueryEscape(q))
+		if err != nil {
+			return 0, 0, err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return time.Since(t), resp.StatusCode, err
+	}
+
+	cold, code, err := timed(queries[0])
+	if err != nil || code != 200 {
+		return fmt.Errorf("cold query: %d %v", code, err)
+	}
+	fmt.Printf("cold Predict: first new query, model load included: %s\n", cold.Round(time.Millisecond))
+
+	var news []time.Duration
+	for _, q := range queries[1:] {
+		d, code, err := timed(q)
+		if err != nil || code != 200 {
+			return fmt.Errorf("new query %q: %d %v", q, code, err)
+		}
+		news = append(news, d)
+	}
+	report("new query end to end (wait=10)", news)
+
+	var cached []time.Duration
+	for range *nCached {
+		d, code, err := timed(queries[1])
+		if err != nil || code != 200 {
+			return fmt.Errorf("cached query: %d %v", code, err)
+		}
+		cached = append(cached, d)
+	}
+	report("cached query", cached)
+
+	// The same figures as a machine-readable line.
+	out, _ := json.Marshal(map[string]any{"cold_ms": ms(cold), "new_median_ms": ms(pct(news, 50)), "new_p99_ms": ms(pct(news, 99)),
+		"cached_median_ms": ms(pct(cached, 50)), "cached_p99_ms": ms(pct(cached, 99))})
+	fmt.Println(string(out))
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func pct(ds []time.Duration, p int) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	return s[max(0, min(len(s)-1, i-1))]
+}
+
+func report(what string, ds []time.Duration) {
+	fmt.Printf("%s: n=%d median %s, p99 %s, max %s\n", what, len(ds),
+		pct(ds, 50).Round(10*time.Microsecond), pct(ds, 99).Round(10*time.Microsecond), pct(ds, 100).Round(10*time.Microsecond))
+}
