@@ -309,6 +309,41 @@ func TestDuplicateDeliveryMakesOneResult(t *testing.T) {
 	}
 }
 
+// A pending document whose job was lost is republished once when it is older than the limit.
+func TestStaleJobIsRepublished(t *testing.T) {
+	const q = "oh reading music faces"
+	n, _ := querytext.Normalize(q)
+	old := time.Now().Add(-2 * time.Hour).UTC()
+	created, err := openStore(t).CreatePending(context.Background(), &store.Doc{ID: idOf(q), Query: q,
+		NormalizedQuery: n, ModelVersion: stack.ModelVersion, CreatedAt: old, PublishedAt: old})
+	if err != nil || !created {
+		t.Fatalf("CreatePending = %v, %v", created, err)
+	}
+	r := get(t, query(q, 10))
+	if r.status != 200 {
+		t.Fatalf("stale pending query: %d %s, want 200 after a republish", r.status, r.body)
+	}
+	d, err := openStore(t).Get(context.Background(), idOf(q))
+	if err != nil || !d.Republished || d.Deliveries != 1 {
+		t.Errorf("document after republish: %+v, %v", d, err)
+	}
+}
+
+func TestWarmUpIsRateLimited(t *testing.T) {
+	first := do(t, http.MethodPost, "/api/v1/warm", nil)
+	second := do(t, http.MethodPost, "/api/v1/warm", nil)
+	if first.status != 202 || first.json(t)["warmup"] != "sent" {
+		t.Errorf("first warm-up: %d %s", first.status, first.body)
+	}
+	if second.status != 202 || second.json(t)["warmup"] != "recent" {
+		t.Errorf("second warm-up within a minute: %d %s, want it not sent", second.status, second.body)
+	}
+	v := get(t, "/api/v1/version").json(t)
+	if v["model_version"] != stack.ModelVersion {
+		t.Errorf("version %v, stack serves %s", v, stack.ModelVersion)
+	}
+}
+
 // Predict fails on the first delivery (its results bucket is gone), and completes on Pub/Sub's
 // redelivery once the bucket is back.
 func TestPredictCompletesOnRedelivery(t *testing.T) {
