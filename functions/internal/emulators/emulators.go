@@ -98,7 +98,7 @@ var firestoreSpec = spec{
 	},
 	// The Firestore emulator answers GET / with "Ok".
 	ready: func(ctx context.Context, client *http.Client, host string) bool {
-		body, code, err := get(ctx, client, "http://"+host+"/")
+		body, code, err := HTTPGet(ctx, client, "http://"+host+"/")
 		return err == nil && code == http.StatusOK && strings.TrimSpace(body) == "Ok"
 	},
 }
@@ -115,12 +115,13 @@ var pubsubSpec = spec{
 	// The Pub/Sub emulator serves the REST API next to gRPC on the same port; listing the topics
 	// of any project answers 200 once it is up.
 	ready: func(ctx context.Context, client *http.Client, host string) bool {
-		_, code, err := get(ctx, client, "http://"+host+"/v1/projects/emulator-check/topics")
+		_, code, err := HTTPGet(ctx, client, "http://"+host+"/v1/projects/emulator-check/topics")
 		return err == nil && code == http.StatusOK
 	},
 }
 
-func get(ctx context.Context, client *http.Client, url string) (string, int, error) {
+// HTTPGet fetches the start of a page: enough to tell whether a local server is up.
+func HTTPGet(ctx context.Context, client *http.Client, url string) (string, int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", 0, err

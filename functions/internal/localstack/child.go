@@ -3,7 +3,6 @@ package localstack
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -82,7 +81,7 @@ func (s *Stack) waitHTTP(ctx context.Context, c *child, path string) error {
 	client := &http.Client{Timeout: 10 * time.Second}
 	last := "no answer"
 	return s.wait(ctx, c, func(ctx context.Context) bool {
-		body, code, err := httpGet(ctx, client, url)
+		body, code, err := emulators.HTTPGet(ctx, client, url)
 		switch {
 		case err != nil:
 			last = err.Error()
@@ -130,16 +129,3 @@ func (s *Stack) wait(ctx context.Context, c *child, ready func(context.Context) 
 	}
 }
 
-func httpGet(ctx context.Context, client *http.Client, url string) (string, int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", 0, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", 0, err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
-	return string(body), resp.StatusCode, nil
-}
