@@ -128,4 +128,3 @@ func (s *Stack) wait(ctx context.Context, c *child, ready func(context.Context) 
 		}
 	}
 }
-
