@@ -122,7 +122,7 @@ func TestRateLimit(t *testing.T) {
 	h := s.Handler()
 	get := func(addr string) int {
 		req := httptest.NewRequest("GET", "/api/v1/version", nil)
-		req.Header.Set("X-Forwarded-For", addr+", 10.0.0.1")
+		req.Header.Set("X-Forwarded-For", "10.0.0.1, "+addr)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code == 429 && rec.Header().Get("Retry-After") == "" {

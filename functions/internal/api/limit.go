@@ -40,12 +40,18 @@ func (c *clientLimiter) allow(client string, now time.Time) bool {
 	return l.AllowN(now, 1)
 }
 
-// clientAddress is the caller's address. Behind Google's front end (Cloud Functions) the client is
-// the first entry of X-Forwarded-For; locally, the connection's address.
+// clientAddress is the caller's address. Behind one proxy (Google's front end in the cloud, the
+// local front server) it is the last entry of X-Forwarded-For, the one the proxy appended: earlier
+// entries come from the client and would let it pick its own rate limit.
 func clientAddress(r *http.Request) string {
-	if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
-		first, _, _ := strings.Cut(fwd, ",")
-		return strings.TrimSpace(first)
+	if fwd := r.Header.Values("X-Forwarded-For"); len(fwd) > 0 {
+		last := fwd[len(fwd)-1]
+		if i := strings.LastIndexByte(last, ','); i >= 0 {
+			last = last[i+1:]
+		}
+		if last = strings.TrimSpace(last); last != "" {
+			return last
+		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -90,7 +90,9 @@ func (w *Worker) Handle(ctx context.Context, msg queue.Message) error {
 		return fmt.Errorf("loading the model: %w", err)
 	}
 	if msg.ModelVersion != m.Version() || d.ModelVersion != m.Version() {
-		return w.fail(ctx, msg.ID, fmt.Sprintf("the job is for model %s, and this deployment serves model %s; query again", msg.ModelVersion, m.Version()))
+		// During a deployment Query and Predict can serve different versions for a while: an
+		// instance with the job's version will take it on a redelivery, so this is not final.
+		return fmt.Errorf("the job is for model %s and this instance serves model %s", msg.ModelVersion, m.Version())
 	}
 	if norm, err := querytext.Normalize(msg.Text); err != nil || norm != d.NormalizedQuery {
 		return w.fail(ctx, msg.ID, "the job's text does not match its query")
