@@ -77,7 +77,7 @@ func tensorInfo(name string, dims ...int64) *pb.ValueInfoProto {
 //
 //	smoothed = (x · (w·Vn)) · Vᵀ + (1−w)·x
 //	xd       = smoothed[:, selected]
-//	z        = (xd · coefᵀ) / sqrt(max((xd·G·xdᵀ) · residual_var, 1e-24))
+//	z        = (xd · coefᵀ) / max(sqrt((xd·G·xdᵀ) · residual_var), 1e-24)
 //
 // The smoothed vector is a second output because related terms are ranked by it.
 func buildGraph(m *neuroquery.Model) ([]byte, error) {
@@ -104,8 +104,9 @@ func buildGraph(m *neuroquery.Model) ([]byte, error) {
 	quad := g.node("ReduceSum", "quadratic_form",
 		g.node("Mul", "x_gram_x", xg, xd), g.int64s("axis_1", []int64{1}, []int64{1}))
 	variance := g.node("Mul", "variance", quad, g.float32s("residual_var", []int64{int64(nVoxels)}, m.ResidualVar))
-	floored := g.node("Max", "variance_floored", variance, g.float32s("variance_floor", nil, []float64{1e-24}))
-	g.node("Div", OutputZ, num, g.node("Sqrt", "sd", floored))
+	// The floor applies to the standard deviation, as in NeuroQuery's transform_to_z_maps.
+	sd := g.node("Max", "sd_floored", g.node("Sqrt", "sd", variance), g.float32s("sd_floor", nil, []float64{1e-24}))
+	g.node("Div", OutputZ, num, sd)
 
 	model := &pb.ModelProto{
 		IrVersion:    irVersion,

@@ -264,7 +264,7 @@ func (m *Model) ZMap(x []float64) []float64 {
 	q := mat.Inner(xd, m.Gram, xd)
 	z := make([]float64, num.Len())
 	for v := range z {
-		z[v] = num.AtVec(v) / math.Sqrt(math.Max(q*m.ResidualVar[v], 1e-24))
+		z[v] = num.AtVec(v) / math.Max(math.Sqrt(q*m.ResidualVar[v]), 1e-24)
 	}
 	return z
 }

@@ -24,39 +24,45 @@ var (
 	ErrTooLong = fmt.Errorf("the query is too long: at most %d characters", MaxChars)
 )
 
-// Normalize folds text to its canonical form: Unicode NFKC, control characters removed, lower
-// case, runs of white space collapsed to one space, trimmed.
+// MaxRawBytes bounds the text a request may send before normalisation, so that a huge query
+// string is refused before any work is done on it.
+const MaxRawBytes = 16 << 10
+
+// Normalize folds text to its canonical form: control characters removed, Unicode NFKC, lower
+// case, runs of white space collapsed to one space, trimmed. It is idempotent
+// (Normalize(Normalize(x)) == Normalize(x)): the Predict function checks a job's text by
+// normalising it again.
 func Normalize(text string) (string, error) {
+	if len(text) > MaxRawBytes {
+		return "", ErrTooLong
+	}
 	if !utf8.ValidString(text) {
 		return "", ErrInvalid
 	}
-	text = norm.NFKC.String(text)
-	var b strings.Builder
-	space := false
-	n := 0
-	for _, r := range text {
-		switch {
-		case unicode.IsSpace(r):
-			space = b.Len() > 0
-			continue
-		case unicode.IsControl(r) || r == utf8.RuneError:
-			continue
+	// Control characters go first: removed after NFKC, they could leave a base character and a
+	// combining mark side by side uncomposed, and a second pass would compose them.
+	text = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) && !unicode.IsSpace(r) {
+			return -1
 		}
-		if space {
-			b.WriteByte(' ')
-			n++
-			space = false
+		return r
+	}, text)
+	// Lower-casing can undo NFKC (and NFKC can change case), so both are applied until stable.
+	for range 3 {
+		next := norm.NFKC.String(strings.ToLower(text))
+		if next == text {
+			break
 		}
-		b.WriteString(strings.ToLower(string(r)))
-		n++
-		if n > MaxChars {
-			return "", ErrTooLong
-		}
+		text = next
 	}
-	if b.Len() == 0 {
+	text = strings.Join(strings.FieldsFunc(text, unicode.IsSpace), " ")
+	switch {
+	case text == "":
 		return "", ErrEmpty
+	case utf8.RuneCountInString(text) > MaxChars:
+		return "", ErrTooLong
 	}
-	return b.String(), nil
+	return text, nil
 }
 
 // Key is the id of a (model version, normalised query) pair: the Firestore document id and the

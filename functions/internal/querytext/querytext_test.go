@@ -22,6 +22,7 @@ func TestNormalize(t *testing.T) {
 		{"invalid UTF-8", "fa\xffces", "", ErrInvalid},
 		{"at the limit", strings.Repeat("a", MaxChars), strings.Repeat("a", MaxChars), nil},
 		{"over the limit", strings.Repeat("a", MaxChars+1), "", ErrTooLong},
+		{"raw text over the byte limit", strings.Repeat(" ", MaxRawBytes) + "a", "", ErrTooLong},
 		{"spaces do not count past the limit", strings.Repeat("a ", 999) + "      a", strings.Repeat("a ", 999) + "a", nil},
 	}
 	for _, tc := range testCases {
@@ -52,4 +53,20 @@ func TestKey(t *testing.T) {
 			t.Errorf("ValidKey(%q) = true", bad)
 		}
 	}
+}
+
+func FuzzNormalizeIsIdempotent(f *testing.F) {
+	for _, seed := range []string{"a\x01\u0301b", "ＡＢＣ ﬁ", "İstanbul", "ß ẞ", "\u00a0x\u2003y", "Σίσυφος", "ǅ", "ﾊﾟ", "a\u0301\u0327", "\x00\x01"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		once, err := Normalize(s)
+		if err != nil {
+			return
+		}
+		twice, err := Normalize(once)
+		if err != nil || twice != once {
+			t.Errorf("Normalize(%q) = %q, but Normalize of that = %q, %v", s, once, twice, err)
+		}
+	})
 }
