@@ -19,7 +19,7 @@ export TEXT2BRAIN_MODEL := $(CURDIR)/$(MODEL_DIR)
 export TEXT2BRAIN_DATA := $(abspath $(DATA))
 export CGO_ENABLED := 1
 
-GO_SOURCES := $(shell find functions -name '*.go' -not -name '*_test.go') go.mod go.sum
+GO_SOURCES := $(shell find functions frontend -name '*.go' -not -name '*_test.go') $(wildcard *.go frontend/*.html frontend/*.js frontend/*.css) go.mod go.sum
 MODEL_INPUTS := $(wildcard $(DATA)/neuroquery_model/* $(DATA)/neuroquery_model/*/* \
 	$(DATA)/neuroquery_corpus/coordinates.tsv.gz $(DATA)/neurosynth/metadata.tsv.gz \
 	$(DATA)/templates/mni152_t1_1mm.nii.gz)

@@ -5,24 +5,21 @@ package predict
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/text2brain/text2brain/functions/internal/blobs"
-	"github.com/text2brain/text2brain/functions/internal/bundle"
 	"github.com/text2brain/text2brain/functions/internal/config"
+	"github.com/text2brain/text2brain/functions/internal/lazy"
 	"github.com/text2brain/text2brain/functions/internal/model"
 	"github.com/text2brain/text2brain/functions/internal/store"
 	"github.com/text2brain/text2brain/functions/internal/worker"
 )
 
-// w is the instance's worker, with its global model, made on the first event.
-var w = worker.NewLazy(newWorker)
+// w is the instance's worker, made on the first event; it loads its model on first use.
+var w = lazy.New(newWorker, 30*time.Second)
 
 func init() {
 	functions.CloudEvent("Predict", func(ctx context.Context, e event.Event) error {
@@ -36,7 +33,7 @@ func init() {
 }
 
 func newWorker(ctx context.Context) (*worker.Worker, error) {
-	cfg, err := config.FromEnv(ctx)
+	cfg, err := config.FromEnv()
 	if err != nil {
 		return nil, err
 	}
@@ -49,35 +46,11 @@ func newWorker(ctx context.Context) (*worker.Worker, error) {
 	}
 	st, err := store.New(context.Background(), cfg.Project, cfg.Collection)
 	if err != nil {
+		b.Close()
 		return nil, err
 	}
-	load := func(ctx context.Context) (*model.Model, error) { return loadModel(ctx, cfg, b) }
+	load := func(ctx context.Context) (*model.Model, error) {
+		return worker.LoadModel(ctx, b, cfg.ModelURI, cfg.ORTLibrary)
+	}
 	return worker.New(st, b, cfg.ResultsBucket, load), nil
-}
-
-// loadModel reads the bundle (from its bucket or directory) and opens the ONNX Runtime session.
-func loadModel(ctx context.Context, cfg *config.Config, b *blobs.Store) (*model.Model, error) {
-	start := time.Now()
-	lib := cfg.ORTLibrary
-	if bucket, name, ok := blobs.ParseURI(lib); ok {
-		// The library ships next to the model in the cloud; /tmp is the writable place there.
-		data, err := b.ReadAll(ctx, bucket, name)
-		if err != nil {
-			return nil, fmt.Errorf("fetching ONNX Runtime from %s: %w", lib, err)
-		}
-		lib = filepath.Join(os.TempDir(), "libonnxruntime.so")
-		if err := os.WriteFile(lib, data, 0o755); err != nil {
-			return nil, err
-		}
-	}
-	bu, err := bundle.LoadFS(b.URIFS(ctx, cfg.ModelURI))
-	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", cfg.ModelURI, err)
-	}
-	m, err := model.New(bu, model.Options{ORTLibrary: lib})
-	if err != nil {
-		return nil, err
-	}
-	slog.InfoContext(ctx, "model loaded", "model_version", m.Version(), "ms", time.Since(start).Milliseconds())
-	return m, nil
 }

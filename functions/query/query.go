@@ -1,5 +1,5 @@
-// Package query registers the Query Cloud Function (HTTP, public): the JSON API, answered from the
-// Firestore cache or by publishing a prediction job.
+// Package query registers the Query Cloud Function (HTTP, public): the web page and the JSON API,
+// answered from the Firestore cache or by publishing a prediction job.
 package query
 
 import (
@@ -11,61 +11,75 @@ import (
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
+	"github.com/text2brain/text2brain/frontend"
 	"github.com/text2brain/text2brain/functions/internal/api"
 	"github.com/text2brain/text2brain/functions/internal/blobs"
 	"github.com/text2brain/text2brain/functions/internal/bundle"
 	"github.com/text2brain/text2brain/functions/internal/config"
+	"github.com/text2brain/text2brain/functions/internal/lazy"
 	"github.com/text2brain/text2brain/functions/internal/queue"
 	"github.com/text2brain/text2brain/functions/internal/store"
-	"github.com/text2brain/text2brain/functions/internal/worker"
 )
 
 // server is made on the first request, not in init(), so that the instance starts (and says what
-// is wrong) even when configuration or a backend is missing; a failed attempt is retried.
-var server = worker.NewLazy(newServer)
+// is wrong) even when configuration or a backend is missing; a failed attempt is retried by a
+// later request, and requests arriving meanwhile share its outcome.
+var server = lazy.New(newServer, 20*time.Second)
 
 func init() {
 	functions.HTTP("Query", func(w http.ResponseWriter, r *http.Request) {
-		h, err := server.Get(r.Context())
+		ctx, cancel := context.WithTimeout(r.Context(), 25*time.Second)
+		defer cancel()
+		h, err := server.Get(ctx)
 		if err != nil {
 			slog.ErrorContext(r.Context(), "Query is not ready", "err", err)
-			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.Header().Set("Access-Control-Allow-Origin", "*")
 			w.Header().Set("Retry-After", "10")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "{\"error\":{\"code\":\"unavailable\",\"message\":%q}}\n", "The service is starting or misconfigured: "+err.Error())
+			api.WriteError(w, http.StatusServiceUnavailable, "unavailable",
+				"The service is starting or cannot reach its backends; please retry in a few seconds.")
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
 }
 
-func newServer(ctx context.Context) (http.Handler, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	cfg, err := config.FromEnv(ctx)
+func newServer(ctx context.Context) (_ http.Handler, err error) {
+	cfg, err := config.FromEnv()
 	if err != nil {
 		return nil, err
 	}
 	if err := cfg.ValidateQuery(); err != nil {
 		return nil, err
 	}
-	b, err := blobs.New(ctx)
+	var closers []func() error
+	defer func() {
+		if err != nil {
+			for _, c := range closers {
+				c()
+			}
+		}
+	}()
+	b, err := blobs.New(context.WithoutCancel(ctx))
 	if err != nil {
 		return nil, err
 	}
+	closers = append(closers, b.Close)
 	h, err := bundle.LoadHeader(b.URIFS(ctx, cfg.ModelURI))
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", cfg.ModelURI, err)
 	}
-	st, err := store.New(context.Background(), cfg.Project, cfg.Collection)
+	// The clients outlive this attempt's context: they serve the instance's requests.
+	st, err := store.New(context.WithoutCancel(ctx), cfg.Project, cfg.Collection)
 	if err != nil {
 		return nil, err
 	}
-	q, err := queue.New(context.Background(), cfg.Project, cfg.Topic)
+	closers = append(closers, st.Close)
+	q, err := queue.New(context.WithoutCancel(ctx), cfg.Project, cfg.Topic)
 	if err != nil {
 		return nil, err
 	}
-	s, err := api.New(cfg, st, q, b, h)
+	closers = append(closers, q.Close)
+	s, err := api.New(cfg, st, q, b, h, frontend.Files)
 	if err != nil {
 		return nil, err
 	}

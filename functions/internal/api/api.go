@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -22,8 +24,9 @@ import (
 	"github.com/text2brain/text2brain/functions/internal/textfeat"
 )
 
-// Server answers the API.
+// Server answers the API and serves the web page.
 type Server struct {
+	static  fs.FS
 	cfg     *config.Config
 	store   *store.Store
 	queue   *queue.Queue
@@ -35,13 +38,14 @@ type Server struct {
 	now     func() time.Time
 }
 
-// New builds the server on its backends and the model's header (version and vocabulary).
-func New(cfg *config.Config, st *store.Store, q *queue.Queue, b *blobs.Store, h *bundle.Header) (*Server, error) {
+// New builds the server on its backends and the model's header (version and vocabulary); static
+// holds the web page served at / (nil for none).
+func New(cfg *config.Config, st *store.Store, q *queue.Queue, b *blobs.Store, h *bundle.Header, static fs.FS) (*Server, error) {
 	feat, err := textfeat.New(h.Vocabulary.Vocabulary)
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	return &Server{cfg: cfg, store: st, queue: q, blobs: b, header: h, feat: feat,
+	return &Server{static: static, cfg: cfg, store: st, queue: q, blobs: b, header: h, feat: feat,
 		clients: newClientLimiter(rate.Limit(cfg.Rate), cfg.RateBurst),
 		warm:    rate.NewLimiter(rate.Every(cfg.WarmEvery), 1),
 		now:     time.Now,
@@ -64,9 +68,20 @@ func (s *Server) Handler() http.Handler {
 	route("/api/v1/maps/{id}", map[string]http.HandlerFunc{http.MethodGet: s.getMap})
 	route("/api/v1/maps/{id}/map.nii.gz", map[string]http.HandlerFunc{http.MethodGet: s.object(mapObject)})
 	route("/api/v1/maps/{id}/preview.png", map[string]http.HandlerFunc{http.MethodGet: s.object(previewObject)})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is nothing at %s. The API lives under /api/v1 (see /api/v1/version).", r.URL.Path))
-	})
+	notFound := func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is nothing at %s. The API lives under /api/v1 (see /api/v1/version and openapi.yaml).", r.URL.Path))
+	}
+	mux.HandleFunc("/api/", notFound)
+	if s.static == nil {
+		mux.HandleFunc("/", notFound)
+	} else {
+		files := http.FileServerFS(s.static)
+		route("/", map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
+			// Short: a deployment changes the page, and the page must match the API it calls.
+			w.Header().Set("Cache-Control", "public, max-age=300")
+			files.ServeHTTP(w, r)
+		}})
+	}
 	return s.cors(s.limit(mux))
 }
 
@@ -81,12 +96,9 @@ func methods(handlers map[string]http.HandlerFunc) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, ok := handlers[r.Method]
-		if !ok && r.Method == http.MethodHead {
-			h, ok = handlers[http.MethodGet]
-		}
 		if !ok {
 			w.Header().Set("Allow", allow)
-			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
+			WriteError(w, http.StatusMethodNotAllowed, "method_not_allowed",
 				fmt.Sprintf("%s is not supported on %s; use %s.", r.Method, r.URL.Path, allow))
 			return
 		}
@@ -116,7 +128,7 @@ func (s *Server) limit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthz" && !s.clients.allow(clientAddress(r), s.now()) {
 			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusTooManyRequests, "rate_limited",
+			WriteError(w, http.StatusTooManyRequests, "rate_limited",
 				"Too many requests from your address; slow down and retry in a second.")
 			return
 		}
@@ -143,7 +155,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 }
 
-func writeError(w http.ResponseWriter, status int, code, message string) {
+// WriteError answers with the JSON error body of the API.
+func WriteError(w http.ResponseWriter, status int, code, message string) {
 	w.Header().Del("Cache-Control")
 	writeJSON(w, status, struct {
 		Error ErrorBody `json:"error"`
@@ -152,10 +165,20 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 
 // backendError answers a failure of Firestore, Pub/Sub or Cloud Storage: 503 with a message and a
 // Retry-After, never a hang (every call has a deadline) and never a crash.
-func backendError(w http.ResponseWriter, r *http.Request, what string, err error) {
-	slog.ErrorContext(r.Context(), "backend unavailable", "what", what, "err", err)
+func backendError(w http.ResponseWriter, r *http.Request, err error) {
+	slog.ErrorContext(r.Context(), "backend unavailable", "err", err)
+	what := "storage"
+	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		what = "result store"
+	case errors.Is(err, queue.ErrUnavailable):
+		what = "job queue"
+	case errors.Is(err, store.ErrNotFound):
+		// The document went away between two reads: only a concurrent cleanup does that.
+		what = "result store"
+	}
 	w.Header().Set("Retry-After", "5")
-	writeError(w, http.StatusServiceUnavailable, "unavailable",
+	WriteError(w, http.StatusServiceUnavailable, "unavailable",
 		fmt.Sprintf("The %s is unavailable right now; please retry in a few seconds.", what))
 }
 
@@ -180,7 +203,7 @@ func (s *Server) warmUp(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
 	defer cancel()
 	if err := s.queue.Publish(ctx, queue.Message{Warmup: true}); err != nil {
-		backendError(w, r, "job queue", err)
+		backendError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"warmup": "sent"})
@@ -192,8 +215,12 @@ func (s *Server) parseWait(raw string) (time.Duration, error) {
 		return 0, nil
 	}
 	f, err := strconv.ParseFloat(raw, 64)
-	if err != nil || f < 0 || f != f {
+	if err != nil || f < 0 || math.IsNaN(f) {
 		return 0, errors.New("wait must be a number of seconds, 0 to " + strconv.Itoa(int(s.cfg.MaxWait.Seconds())))
 	}
-	return min(time.Duration(f*float64(time.Second)), s.cfg.MaxWait), nil
+	// Compared before converting: a huge wait would overflow time.Duration.
+	if f >= s.cfg.MaxWait.Seconds() {
+		return s.cfg.MaxWait, nil
+	}
+	return time.Duration(f * float64(time.Second)), nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/text2brain/text2brain/frontend"
 	"github.com/text2brain/text2brain/functions/internal/bundle"
 	"github.com/text2brain/text2brain/functions/internal/config"
 	"github.com/text2brain/text2brain/functions/internal/testenv"
@@ -23,7 +24,7 @@ func newValidationServer(t *testing.T) http.Handler {
 		t.Fatal(err)
 	}
 	cfg := &config.Config{MaxWait: 10 * time.Second, BackendTimeout: time.Second, Rate: 1000, RateBurst: 1000, WarmEvery: time.Minute}
-	s, err := New(cfg, nil, nil, nil, &bundle.Header{Manifest: b.Manifest, Vocabulary: b.Vocabulary})
+	s, err := New(cfg, nil, nil, nil, &bundle.Header{Manifest: b.Manifest, Vocabulary: b.Vocabulary}, frontend.Files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +86,31 @@ func TestValidation(t *testing.T) {
 	}
 }
 
+func TestServesThePage(t *testing.T) {
+	h := newValidationServer(t)
+	for target, want := range map[string]string{"/": "<html", "/app.js": "api/v1/maps", "/?q=faces": "<html"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("GET %s: %d, body lacks %q", target, rec.Code, want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("HEAD", "/api/v1/maps?q=faces", nil))
+	if rec.Code != 405 {
+		t.Errorf("HEAD on the maps query: %d, want 405 (it must not create a job)", rec.Code)
+	}
+}
+
+func TestHugeWaitIsCapped(t *testing.T) {
+	s := &Server{cfg: &config.Config{MaxWait: 10 * time.Second}}
+	for _, raw := range []string{"1e10", "1e300", "Inf", "11"} {
+		if d, err := s.parseWait(raw); err != nil || d != 10*time.Second {
+			t.Errorf("wait=%s → %v, %v; want the 10 s cap", raw, d, err)
+		}
+	}
+}
+
 func TestVersionHealthAndCORS(t *testing.T) {
 	h := newValidationServer(t)
 	for _, target := range []string{"/healthz", "/api/v1/version"} {
@@ -113,7 +139,7 @@ func TestRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := &config.Config{MaxWait: time.Second, BackendTimeout: time.Second, Rate: 1, RateBurst: 3, WarmEvery: time.Minute}
-	s, err := New(cfg, nil, nil, nil, &bundle.Header{Manifest: b.Manifest, Vocabulary: b.Vocabulary})
+	s, err := New(cfg, nil, nil, nil, &bundle.Header{Manifest: b.Manifest, Vocabulary: b.Vocabulary}, frontend.Files)
 	if err != nil {
 		t.Fatal(err)
 	}

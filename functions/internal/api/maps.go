@@ -18,12 +18,13 @@ import (
 	"github.com/text2brain/text2brain/functions/internal/store"
 )
 
-// Cache lifetimes. A result never changes for its model version: under its id it is immutable;
-// under ?q= it is cached for an hour, because a new model version changes what ?q= means.
+// Cache lifetimes. A result never changes for its model version, so it is cached for long: a day
+// under its id, an hour under ?q= (a new model version changes what ?q= means). Only its hit count
+// ages in a cache. The stored files never change under their names at all.
 const (
-	cacheImmutable = "public, max-age=31536000, immutable"
-	cacheQuery     = "public, max-age=3600"
-	maxBodyBytes   = 64 << 10
+	cacheByID    = "public, max-age=86400"
+	cacheByQuery = "public, max-age=3600"
+	maxBodyBytes = 64 << 10
 )
 
 // Result is a finished map, as the API returns it.
@@ -39,9 +40,10 @@ type Result struct {
 	Peaks           []store.Peak    `json:"peaks"`
 	MapURL          string          `json:"map_url"`
 	PreviewURL      string          `json:"preview_url"`
-	Hits            int64           `json:"hits"`
-	CreatedAt       time.Time       `json:"created_at"`
-	ComputeMS       float64         `json:"compute_ms"`
+	// Hits counts the answers served from the cache; absent when it could not be read.
+	Hits      *int64    `json:"hits,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	ComputeMS float64   `json:"compute_ms"`
 }
 
 // Pending is a map being computed.
@@ -59,9 +61,9 @@ func (s *Server) url(path string) string { return strings.TrimRight(s.cfg.BaseUR
 
 func mapPath(id string) string { return "/api/v1/maps/" + id }
 
-func (s *Server) result(d *store.Doc, query string) Result {
+func (s *Server) result(d *store.Doc, query string, hits *int64) Result {
 	r := Result{ID: d.ID, Query: query, NormalizedQuery: d.NormalizedQuery, ModelVersion: d.ModelVersion,
-		Status: d.Status, Hits: d.Hits, CreatedAt: d.CreatedAt,
+		Status: d.Status, Hits: hits, CreatedAt: d.CreatedAt,
 		MapURL: s.url(mapPath(d.ID) + "/map.nii.gz"), PreviewURL: s.url(mapPath(d.ID) + "/preview.png")}
 	if res := d.Result; res != nil {
 		r.RecognizedTerms, r.RelatedTerms, r.RelatedArticles, r.Peaks, r.ComputeMS =
@@ -71,13 +73,13 @@ func (s *Server) result(d *store.Doc, query string) Result {
 }
 
 // respond answers with a document in any state.
-func (s *Server) respond(w http.ResponseWriter, d *store.Doc, query, cache string) {
+func (s *Server) respond(w http.ResponseWriter, d *store.Doc, query, cache string, hits *int64) {
 	switch d.Status {
 	case store.Done:
 		w.Header().Set("Cache-Control", cache)
-		writeJSON(w, http.StatusOK, s.result(d, query))
+		writeJSON(w, http.StatusOK, s.result(d, query, hits))
 	case store.Failed:
-		writeError(w, http.StatusUnprocessableEntity, "prediction_failed", "No map could be made for this query: "+d.Error)
+		WriteError(w, http.StatusUnprocessableEntity, "prediction_failed", "No map could be made for this query: "+d.Error)
 	default:
 		w.Header().Set("Retry-After", "1")
 		w.Header().Set("Location", s.url(mapPath(d.ID)))
@@ -89,12 +91,12 @@ func (s *Server) respond(w http.ResponseWriter, d *store.Doc, query, cache strin
 func (s *Server) getMaps(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if !q.Has("q") {
-		writeError(w, http.StatusBadRequest, "missing_query", "Add the text to map as ?q=…, for example /api/v1/maps?q=working+memory.")
+		WriteError(w, http.StatusBadRequest, "missing_query", "Add the text to map as ?q=…, for example /api/v1/maps?q=working+memory.")
 		return
 	}
 	wait, err := s.parseWait(q.Get("wait"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_wait", err.Error())
+		WriteError(w, http.StatusBadRequest, "invalid_wait", err.Error())
 		return
 	}
 	s.lookup(w, r, q.Get("q"), wait)
@@ -109,19 +111,19 @@ func (s *Server) postMaps(w http.ResponseWriter, r *http.Request) {
 	if err := dec.Decode(&body); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("The request body is larger than %d kB.", maxBodyBytes>>10))
+			WriteError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("The request body is larger than %d kB.", maxBodyBytes>>10))
 			return
 		}
-		writeError(w, http.StatusBadRequest, "invalid_json", `The body must be JSON such as {"query": "working memory", "wait": 5}: `+err.Error())
+		WriteError(w, http.StatusBadRequest, "invalid_json", `The body must be JSON such as {"query": "working memory", "wait": 5}: `+err.Error())
 		return
 	}
 	if body.Query == nil {
-		writeError(w, http.StatusBadRequest, "missing_query", `The body needs a "query" field with the text to map.`)
+		WriteError(w, http.StatusBadRequest, "missing_query", `The body needs a "query" field with the text to map.`)
 		return
 	}
 	wait, err := s.parseWait(strings.Trim(string(body.Wait), `"`))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_wait", err.Error())
+		WriteError(w, http.StatusBadRequest, "invalid_wait", err.Error())
 		return
 	}
 	s.lookup(w, r, *body.Query, wait)
@@ -132,15 +134,15 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wai
 	normalized, err := querytext.Normalize(text)
 	switch {
 	case errors.Is(err, querytext.ErrTooLong):
-		writeError(w, http.StatusRequestEntityTooLarge, "too_long", "The query is too long: at most "+strconv.Itoa(querytext.MaxChars)+" characters.")
+		WriteError(w, http.StatusRequestEntityTooLarge, "too_long", "The query is too long: at most "+strconv.Itoa(querytext.MaxChars)+" characters.")
 		return
 	case err != nil:
-		writeError(w, http.StatusBadRequest, "invalid_query", strings.ToUpper(err.Error()[:1])+err.Error()[1:]+".")
+		WriteError(w, http.StatusBadRequest, "invalid_query", strings.ToUpper(err.Error()[:1])+err.Error()[1:]+".")
 		return
 	}
 	if !s.feat.Featurize(normalized).Known() {
-		writeError(w, http.StatusUnprocessableEntity, "no_known_terms",
-			fmt.Sprintf("%q contains no term the model knows, so there is no map to show. Try words from neuroimaging papers, such as \"working memory\", \"faces\" or \"reading\".", text))
+		WriteError(w, http.StatusUnprocessableEntity, "no_known_terms",
+			fmt.Sprintf("%q contains no term the model knows, so there is no map to show. Try words from neuroimaging papers, such as \"working memory\", \"faces\" or \"reading\".", normalized))
 		return
 	}
 	id := querytext.Key(s.ModelVersion(), normalized)
@@ -151,25 +153,21 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wai
 	if errors.Is(err, store.ErrNotFound) {
 		d, err = s.create(ctx, id, text, normalized)
 	}
+	if err == nil && d.Status == store.Pending {
+		d, err = s.ensurePublished(ctx, d)
+	}
+	// A job that never completed (now, or before) gets a new one: this is a new query.
+	if err == nil && d.Status == store.Failed && d.Retryable {
+		d, err = s.restart(ctx, d)
+	}
 	if err != nil {
-		backendError(w, r, "result store", err)
+		backendError(w, r, err)
 		return
 	}
 
-	switch d.Status {
-	case store.Done:
-		if err := s.store.AddHit(ctx, id); err != nil {
-			backendError(w, r, "result store", err)
-			return
-		}
-		d.Hits++
-		s.respond(w, d, text, cacheQuery)
+	if d.Status == store.Done {
+		s.respond(w, d, text, cacheByQuery, s.addHit(ctx, id))
 		return
-	case store.Pending:
-		if err := s.republishIfStale(ctx, d); err != nil {
-			backendError(w, r, "job queue", err)
-			return
-		}
 	}
 	if d.Status == store.Pending && wait > 0 {
 		wctx, wcancel := context.WithTimeout(r.Context(), wait)
@@ -180,12 +178,23 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wai
 			slog.WarnContext(r.Context(), "waiting for a result", "id", id, "err", err)
 		}
 	}
-	s.respond(w, d, text, cacheQuery)
+	s.respond(w, d, text, cacheByQuery, nil)
+}
+
+// addHit counts a cache hit. It is best effort: a ready result is never refused because its
+// counter could not be written.
+func (s *Server) addHit(ctx context.Context, id string) *int64 {
+	n, err := s.store.AddHit(ctx, id)
+	if err != nil {
+		slog.WarnContext(ctx, "counting a hit", "id", id, "err", err)
+		return nil
+	}
+	return &n
 }
 
 // create makes the pending document and, if this request won the race to create it, publishes the
-// job. A job that cannot be published takes its document with it, so that the next request tries
-// again instead of waiting for nothing.
+// job. A job that could not be published leaves its document marked unpublished: whoever looks at
+// it next (this client retrying, or any other asking for the same map) publishes it.
 func (s *Server) create(ctx context.Context, id, text, normalized string) (*store.Doc, error) {
 	now := s.now().UTC()
 	d := &store.Doc{ID: id, Query: text, NormalizedQuery: normalized, ModelVersion: s.ModelVersion(),
@@ -197,30 +206,56 @@ func (s *Server) create(ctx context.Context, id, text, normalized string) (*stor
 	if !created {
 		return s.store.Get(ctx, id)
 	}
-	if err := s.queue.Publish(ctx, queue.Message{ID: id, Text: normalized, ModelVersion: d.ModelVersion}); err != nil {
-		// A fresh context: the request's may be what ran out.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.BackendTimeout)
-		defer cancel()
-		if derr := s.store.Delete(dctx, id); derr != nil {
-			slog.Error("removing a document whose job was not published; it will be republished when stale", "id", id, "err", derr)
-		}
+	return d, s.publish(ctx, d)
+}
+
+// publish sends a document's job; on failure it marks the document unpublished.
+func (s *Server) publish(ctx context.Context, d *store.Doc) error {
+	err := s.queue.Publish(ctx, queue.Message{ID: d.ID, Text: d.NormalizedQuery, ModelVersion: d.ModelVersion})
+	if err == nil {
+		return nil
+	}
+	// A fresh context: the request's may be what ran out.
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.BackendTimeout)
+	defer cancel()
+	if uerr := s.store.Unpublished(uctx, d.ID); uerr != nil {
+		slog.ErrorContext(ctx, "marking a job unpublished; it will be republished when stale", "id", d.ID, "err", uerr)
+	}
+	return err
+}
+
+// ensurePublished publishes a pending document's job when it never went out, or went out longer
+// than StaleAfter ago (once: a job lost on the way, or dead-lettered, must not leave the query
+// pending for ever). A job still missing after that fails the document, retryably.
+func (s *Server) ensurePublished(ctx context.Context, d *store.Doc) (*store.Doc, error) {
+	fresh := !d.PublishedAt.IsZero() && s.now().Sub(d.PublishedAt) < s.cfg.StaleAfter
+	if fresh {
+		return d, nil
+	}
+	claim, err := s.store.ClaimPublication(ctx, d.ID, s.now().Add(-s.cfg.StaleAfter))
+	if err != nil {
 		return nil, err
+	}
+	switch claim {
+	case store.Publish, store.Republish:
+		slog.InfoContext(ctx, "publishing a job again", "id", d.ID, "published_at", d.PublishedAt)
+		return d, s.publish(ctx, d)
+	case store.Stalled:
+		return s.store.Get(ctx, d.ID)
 	}
 	return d, nil
 }
 
-// republishIfStale publishes the job of a document pending for longer than StaleAfter once more:
-// a job lost on the way (or dead-lettered) must not leave the query pending for ever.
-func (s *Server) republishIfStale(ctx context.Context, d *store.Doc) error {
-	if d.Republished || s.now().Sub(d.PublishedAt) < s.cfg.StaleAfter {
-		return nil
+// restart gives a map whose job never completed a new job.
+func (s *Server) restart(ctx context.Context, d *store.Doc) (*store.Doc, error) {
+	restarted, err := s.store.Restart(ctx, d.ID)
+	if err != nil {
+		return nil, err
 	}
-	claimed, err := s.store.ClaimRepublish(ctx, d.ID, s.now().Add(-s.cfg.StaleAfter))
-	if err != nil || !claimed {
-		return err
+	if d, err = s.store.Get(ctx, d.ID); err != nil || !restarted {
+		return d, err
 	}
-	slog.InfoContext(ctx, "republishing a stale job", "id", d.ID, "published_at", d.PublishedAt)
-	return s.queue.Publish(ctx, queue.Message{ID: d.ID, Text: d.NormalizedQuery, ModelVersion: d.ModelVersion})
+	return d, s.publish(ctx, d)
 }
 
 func (s *Server) getMap(w http.ResponseWriter, r *http.Request) {
@@ -229,24 +264,40 @@ func (s *Server) getMap(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.respond(w, d, d.Query, cacheImmutable)
+	var hits *int64
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
+	defer cancel()
+	switch d.Status {
+	case store.Pending:
+		// Clients poll here: a lost job is republished for them too.
+		var err error
+		if d, err = s.ensurePublished(ctx, d); err != nil {
+			backendError(w, r, err)
+			return
+		}
+	case store.Done:
+		if n, err := s.store.Hits(ctx, id); err == nil {
+			hits = &n
+		}
+	}
+	s.respond(w, d, d.Query, cacheByID, hits)
 }
 
 // doc reads the document of an id from a URL, answering 404 or 503 itself.
 func (s *Server) doc(w http.ResponseWriter, r *http.Request, id string) (*store.Doc, bool) {
 	if !querytext.ValidKey(id) {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is no map with id %q; ids are 32 hexadecimal characters, as returned by /api/v1/maps.", id))
+		WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is no map with id %q; ids are 32 hexadecimal characters, as returned by /api/v1/maps.", id))
 		return nil, false
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
 	defer cancel()
 	d, err := s.store.Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is no map with id %s.", id))
+		WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is no map with id %s.", id))
 		return nil, false
 	}
 	if err != nil {
-		backendError(w, r, "result store", err)
+		backendError(w, r, err)
 		return nil, false
 	}
 	return d, true
@@ -267,7 +318,7 @@ func (s *Server) object(kind objectKind) http.HandlerFunc {
 			return
 		}
 		if d.Status != store.Done || d.Result == nil {
-			s.respond(w, d, d.Query, "")
+			s.respond(w, d, d.Query, "", nil)
 			return
 		}
 		name, filename := d.Result.MapObject, "text2brain-"+slug(d.NormalizedQuery)+".nii.gz"
@@ -278,18 +329,18 @@ func (s *Server) object(kind objectKind) http.HandlerFunc {
 		defer cancel()
 		obj, err := s.blobs.Open(ctx, s.cfg.ResultsBucket, name)
 		if errors.Is(err, blobs.ErrNotFound) {
-			writeError(w, http.StatusNotFound, "not_found", "The stored file of this map is missing.")
+			WriteError(w, http.StatusNotFound, "not_found", "The stored file of this map is missing.")
 			return
 		}
 		if err != nil {
-			backendError(w, r, "map storage", err)
+			backendError(w, r, err)
 			return
 		}
 		defer obj.Close()
 		h := w.Header()
 		h.Set("Content-Type", obj.ContentType)
 		h.Set("Content-Length", strconv.FormatInt(obj.Size, 10))
-		h.Set("Cache-Control", cacheImmutable)
+		h.Set("Cache-Control", blobs.CacheImmutable)
 		disposition := "attachment"
 		if kind == previewObject {
 			disposition = "inline"

@@ -9,16 +9,25 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path"
 	"strings"
 	"time"
 
 	"cloud.google.com/go/storage"
+	"google.golang.org/api/googleapi"
 )
 
-// ErrNotFound is returned for a missing object.
-var ErrNotFound = errors.New("no such object")
+// Errors callers act on.
+var (
+	ErrNotFound = errors.New("no such object")
+	// ErrExists is returned by Create for a name that is taken.
+	ErrExists = errors.New("object exists already")
+)
+
+// CacheImmutable is the Cache-Control of content that never changes under its name.
+const CacheImmutable = "public, max-age=31536000, immutable"
 
 // Store is a Cloud Storage client.
 type Store struct{ client *storage.Client }
@@ -52,19 +61,34 @@ type Object struct {
 	CacheControl string
 }
 
-// Put writes an object.
+// Put writes an object, replacing any of the same name.
 func (s *Store) Put(ctx context.Context, bucket, name string, o Object) error {
-	w := s.client.Bucket(bucket).Object(name).NewWriter(ctx)
+	return s.write(ctx, s.client.Bucket(bucket).Object(name), o)
+}
+
+// Create writes an object only if no object has that name (ErrExists otherwise): an immutable
+// object is never replaced by a different one.
+func (s *Store) Create(ctx context.Context, bucket, name string, o Object) error {
+	err := s.write(ctx, s.client.Bucket(bucket).Object(name).If(storage.Conditions{DoesNotExist: true}), o)
+	var gerr *googleapi.Error
+	if errors.As(err, &gerr) && gerr.Code == http.StatusPreconditionFailed {
+		return ErrExists
+	}
+	return err
+}
+
+func (s *Store) write(ctx context.Context, obj *storage.ObjectHandle, o Object) error {
+	w := obj.NewWriter(ctx)
 	w.ContentType = o.ContentType
 	w.CacheControl = o.CacheControl
 	// One request for small objects: our maps are ~100 kB, far below the chunk size.
 	w.ChunkSize = 0
 	if _, err := w.Write(o.Data); err != nil {
 		w.Close()
-		return fmt.Errorf("storage: writing gs://%s/%s: %w", bucket, name, err)
+		return fmt.Errorf("storage: writing gs://%s/%s: %w", obj.BucketName(), obj.ObjectName(), err)
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("storage: writing gs://%s/%s: %w", bucket, name, err)
+		return fmt.Errorf("storage: writing gs://%s/%s: %w", obj.BucketName(), obj.ObjectName(), err)
 	}
 	return nil
 }

@@ -55,6 +55,15 @@ func TestAgainstFakeGCS(t *testing.T) {
 	if _, err := s.Open(ctx, "no-such-bucket", "x"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing bucket: %v", err)
 	}
+	if err := s.Create(ctx, "results", "maps/v/id.nii.gz", Object{Data: []byte("other bytes")}); !errors.Is(err, ErrExists) {
+		t.Errorf("Create over an existing object: %v, want ErrExists", err)
+	}
+	if data, _ := s.ReadAll(ctx, "results", "maps/v/id.nii.gz"); string(data) != "map bytes" {
+		t.Errorf("Create replaced an existing object: %q", data)
+	}
+	if err := s.Create(ctx, "results", "maps/v/new.png", o); err != nil {
+		t.Errorf("Create of a new object: %v", err)
+	}
 	if err := s.Put(ctx, "no-such-bucket", "x", o); err == nil || errors.Is(err, storage.ErrObjectNotExist) {
 		t.Errorf("Put to a missing bucket: %v", err)
 	}

@@ -3,14 +3,14 @@
 package config
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"math"
+	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
-
-	"github.com/sethvargo/go-envconfig"
 
 	"github.com/text2brain/text2brain/functions/internal/blobs"
 )
@@ -45,22 +45,55 @@ type Config struct {
 	Build string `env:"T2B_BUILD, default=dev"`
 }
 
-// FromEnv reads the environment.
-func FromEnv(ctx context.Context) (*Config, error) {
+// FromEnv reads the environment: every variable named in an `env` tag, with its default. Values
+// that do not parse are all named in one error. (Parsed here rather than with an envconfig
+// library, which stops at the first bad value.)
+func FromEnv() (*Config, error) {
 	var c Config
-	if err := envconfig.Process(ctx, &c); err != nil {
-		// envconfig names the struct field; a person sets the variable.
-		msg := err.Error()
-		t := reflect.TypeOf(c)
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
-			if rest, ok := strings.CutPrefix(msg, f.Name+":"); ok {
-				msg = name + ":" + rest
-				break
-			}
+	v := reflect.ValueOf(&c).Elem()
+	var problems []string
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Type().Field(i)
+		name, def, _ := strings.Cut(f.Tag.Get("env"), ",")
+		def = strings.TrimPrefix(strings.TrimSpace(def), "default=")
+		raw, set := os.LookupEnv(name)
+		if !set || raw == "" {
+			raw = def
 		}
-		return nil, errors.New("configuration: " + msg)
+		if raw == "" {
+			continue
+		}
+		field := v.Field(i)
+		switch field.Interface().(type) {
+		case string:
+			field.SetString(raw)
+		case time.Duration:
+			d, err := time.ParseDuration(raw)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s=%q is not a duration such as 10s or 2m", name, raw))
+				continue
+			}
+			field.SetInt(int64(d))
+		case float64:
+			x, err := strconv.ParseFloat(raw, 64)
+			if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+				problems = append(problems, fmt.Sprintf("%s=%q is not a number", name, raw))
+				continue
+			}
+			field.SetFloat(x)
+		case int:
+			n, err := strconv.Atoi(raw)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s=%q is not a whole number", name, raw))
+				continue
+			}
+			field.SetInt(int64(n))
+		default:
+			panic("config: no parser for field " + f.Name)
+		}
+	}
+	if err := problemsError(problems); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
@@ -83,7 +116,7 @@ func (c *Config) ValidateQuery() error {
 	if c.WarmEvery <= 0 {
 		p = append(p, "T2B_WARM_EVERY must be positive")
 	}
-	return problems(p)
+	return problemsError(p)
 }
 
 // ValidatePredict checks what the Predict function needs.
@@ -92,7 +125,7 @@ func (c *Config) ValidatePredict() error {
 	if c.ORTLibrary == "" {
 		p = append(p, "ONNXRUNTIME_LIB is not set: the path or gs:// URI of libonnxruntime.so")
 	}
-	return problems(p)
+	return problemsError(p)
 }
 
 func (c *Config) common() []string {
@@ -116,7 +149,7 @@ func (c *Config) common() []string {
 	return p
 }
 
-func problems(p []string) error {
+func problemsError(p []string) error {
 	if len(p) == 0 {
 		return nil
 	}

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"context"
 	"strings"
 	"testing"
 )
@@ -10,7 +9,7 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 	for _, k := range []string{"GOOGLE_CLOUD_PROJECT", "T2B_MODEL_URI", "T2B_RESULTS_BUCKET", "ONNXRUNTIME_LIB"} {
 		t.Setenv(k, "")
 	}
-	c, err := FromEnv(context.Background())
+	c, err := FromEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +29,7 @@ func TestDefaultsAndParsing(t *testing.T) {
 	t.Setenv("T2B_MODEL_URI", "gs://models/models/nq-1")
 	t.Setenv("T2B_RESULTS_BUCKET", "results")
 	t.Setenv("T2B_MAX_WAIT", "3s")
-	c, err := FromEnv(context.Background())
+	c, err := FromEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,12 +40,19 @@ func TestDefaultsAndParsing(t *testing.T) {
 		t.Errorf("config %+v", c)
 	}
 	t.Setenv("T2B_MAX_WAIT", "soon")
-	if _, err := FromEnv(context.Background()); err == nil || !strings.Contains(err.Error(), "T2B_MAX_WAIT") {
-		t.Errorf("unparsable duration: error %v", err)
+	t.Setenv("T2B_RATE", "fast")
+	t.Setenv("T2B_RATE_BURST", "1.5")
+	_, err = FromEnv()
+	for _, name := range []string{"T2B_MAX_WAIT", "T2B_RATE=", "T2B_RATE_BURST"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("unparsable values: error %v does not name %s", err, name)
+		}
 	}
+	t.Setenv("T2B_RATE", "")
+	t.Setenv("T2B_RATE_BURST", "")
 	t.Setenv("T2B_MAX_WAIT", "10s")
 	t.Setenv("T2B_MODEL_URI", "gs://")
-	c, _ = FromEnv(context.Background())
+	c, _ = FromEnv()
 	if err := c.ValidateQuery(); err == nil || !strings.Contains(err.Error(), "T2B_MODEL_URI") {
 		t.Errorf("bad URI: error %v", err)
 	}

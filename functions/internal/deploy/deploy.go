@@ -13,10 +13,12 @@
 //   - the root package: the *.go files directly in the root;
 //   - every *.go file anywhere under functions/, except under functions/cmd/ (command-line tools are
 //     not deployed);
+//   - the web page, which the Query function embeds: the *.go, *.html, *.js and *.css files directly
+//     in frontend/ (not its subdirectories: node_modules, tests and build tools stay home);
 //   - never a test file (*_test.go), nor anything the go tool itself ignores: directories named
 //     testdata, and files and directories whose names begin with "." or "_"; nor node_modules/.
 //
-// Nothing else is read: no other root directory is ever walked, so frontend/, terraform/, .git/ and
+// Nothing else is read: no other root directory is ever walked, so terraform/, .git/ and
 // make's outputs (build/, .cache/, data/) are never uploaded, and neither are non-Go files under
 // functions/ (protobuf sources, data, binaries). A package that needs other files to build (cgo
 // sources, //go:embed) needs a new rule here; TestBuildpackBuild fails until it has one.
@@ -66,6 +68,16 @@ func SourceFiles(root string) ([]string, error) {
 		}
 	}
 
+	page, err := os.ReadDir(filepath.Join(root, "frontend"))
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	for _, e := range page {
+		if !e.IsDir() && (isGoSource(e.Name()) || isPageFile(e.Name())) {
+			files = append(files, "frontend/"+e.Name())
+		}
+	}
+
 	functions := filepath.Join(root, "functions")
 	err = filepath.WalkDir(functions, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -98,6 +110,18 @@ func SourceFiles(root string) ([]string, error) {
 func isGoSource(name string) bool {
 	return strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") &&
 		!strings.HasPrefix(name, ".") && !strings.HasPrefix(name, "_")
+}
+
+// isPageFile reports whether a file in frontend/ is part of the embedded page.
+func isPageFile(name string) bool {
+	if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
+		return false
+	}
+	switch filepath.Ext(name) {
+	case ".html", ".js", ".css":
+		return !strings.HasSuffix(name, ".test.js")
+	}
+	return false
 }
 
 // skipDir reports whether a directory below functions/ is left out wherever it is.

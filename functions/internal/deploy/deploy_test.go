@@ -39,6 +39,10 @@ func repoRoot(t *testing.T) string {
 // A synthetic repository with what must and must not be uploaded.
 var (
 	treeIncluded = []string{
+		"frontend/app.js", // the embedded page
+		"frontend/frontend.go",
+		"frontend/index.html",
+		"frontend/style.css",
 		"functions.go",
 		"functions/cmd.go",                  // only the functions/cmd/ directory is left out
 		"functions/internal/build/build.go", // build/ and data/ are left out at the root only
@@ -60,8 +64,11 @@ var (
 		"build/bin/text2brain",
 		"build/x.go",
 		"data/x.go",
-		"frontend/app.js",
-		"frontend/x.go",
+		"frontend/node_modules/x/index.js",
+		"frontend/tests/page.test.js",
+		"frontend/app.test.js",
+		"frontend/package.json",
+		"frontend/x_test.go",
 		"functions/cmd/text2brain/main.go",
 		"functions/cmd/text2brain/main_test.go",
 		"functions/internal/.hidden/h.go",

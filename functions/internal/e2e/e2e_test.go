@@ -69,7 +69,7 @@ func run(m *testing.M) (int, error) {
 	defer cancel()
 	stack, err = localstack.Start(ctx, localstack.Options{
 		DataDir: filepath.Join(tmp, "data"), BundleDir: bundleDir, ORTLibrary: ortLib,
-		FrontendDir: filepath.Join(root, "frontend"), FunctionBinary: bin, SchedulerEvery: -1, Log: log,
+		FunctionBinary: bin, SchedulerEvery: -1, Log: log,
 		// Short limits so that the failure tests finish quickly.
 		ExtraEnv: []string{"T2B_BACKEND_TIMEOUT=3s", "T2B_STALE_AFTER=1h", "T2B_RATE=1000", "T2B_RATE_BURST=1000"},
 	})
@@ -309,23 +309,76 @@ func TestDuplicateDeliveryMakesOneResult(t *testing.T) {
 	}
 }
 
-// A pending document whose job was lost is republished once when it is older than the limit.
-func TestStaleJobIsRepublished(t *testing.T) {
-	const q = "oh reading music faces"
+// lostJob makes a pending document as if its job had been published at publishedAt and lost.
+func lostJob(t *testing.T, q string, publishedAt time.Time, republished bool) string {
+	t.Helper()
 	n, _ := querytext.Normalize(q)
-	old := time.Now().Add(-2 * time.Hour).UTC()
 	created, err := openStore(t).CreatePending(context.Background(), &store.Doc{ID: idOf(q), Query: q,
-		NormalizedQuery: n, ModelVersion: stack.ModelVersion, CreatedAt: old, PublishedAt: old})
+		NormalizedQuery: n, ModelVersion: stack.ModelVersion, CreatedAt: publishedAt, PublishedAt: publishedAt.UTC(), Republished: republished})
 	if err != nil || !created {
 		t.Fatalf("CreatePending = %v, %v", created, err)
 	}
-	r := get(t, query(q, 10))
-	if r.status != 200 {
+	return idOf(q)
+}
+
+// A pending document whose job was lost is republished once when it is older than the limit, for
+// a new query of the same text and for a client polling it.
+func TestLostJobIsRepublished(t *testing.T) {
+	id := lostJob(t, "oh reading music faces", time.Now().Add(-2*time.Hour), false)
+	if r := get(t, query("oh reading music faces", 10)); r.status != 200 {
 		t.Fatalf("stale pending query: %d %s, want 200 after a republish", r.status, r.body)
 	}
-	d, err := openStore(t).Get(context.Background(), idOf(q))
-	if err != nil || !d.Republished || d.Deliveries != 1 {
+	if d, err := openStore(t).Get(context.Background(), id); err != nil || !d.Republished || d.Deliveries != 1 {
 		t.Errorf("document after republish: %+v, %v", d, err)
+	}
+
+	id = lostJob(t, "music faces reading", time.Now().Add(-2*time.Hour), false)
+	pollDone(t, id)
+}
+
+// A job lost twice fails its document retryably, and the next query starts afresh.
+func TestStalledJobIsRetriedByTheNextQuery(t *testing.T) {
+	const q = "faces music"
+	lostJob(t, q, time.Now().Add(-2*time.Hour), true)
+	if r := get(t, query(q, 10)); r.status != 200 {
+		t.Fatalf("query of a stalled map: %d %s, want a fresh job and 200", r.status, r.body)
+	}
+}
+
+// A job the worker must refuse (its text is not its query's) fails its document for good, and the
+// API says why.
+func TestInvalidJobFailsItsDocument(t *testing.T) {
+	const q = "reading faces music"
+	id := lostJob(t, q, time.Now(), false)
+	job, _ := json.Marshal(queue.Message{ID: id, Text: "something else", ModelVersion: stack.ModelVersion})
+	if err := stack.Publish(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := get(t, "/api/v1/maps/"+id)
+		if r.status == http.StatusUnprocessableEntity {
+			if e := r.json(t)["error"].(map[string]any); e["code"] != "prediction_failed" || !strings.Contains(e["message"].(string), "does not match") {
+				t.Errorf("failed map: %v", e)
+			}
+			break
+		}
+		if r.status != http.StatusAccepted || time.Now().After(deadline) {
+			t.Fatalf("invalid job: %d %s, want 422 once the worker refused it", r.status, r.body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if r := get(t, query(q, 0)); r.status != http.StatusUnprocessableEntity {
+		t.Errorf("query of a map failed for good: %d, want 422", r.status)
+	}
+}
+
+func TestUnknownIDAndPage(t *testing.T) {
+	if r := get(t, "/api/v1/maps/0123456789abcdef0123456789abcdef"); r.status != 404 || r.json(t)["error"] == nil {
+		t.Errorf("unknown id: %d %s", r.status, r.body)
+	}
+	if r := get(t, "/"); r.status != 200 || !bytes.Contains(r.body, []byte("<html")) {
+		t.Errorf("the page at /: %d", r.status)
 	}
 }
 
@@ -402,6 +455,41 @@ func TestPredictCompletesOnRedelivery(t *testing.T) {
 	}
 	if r := get(t, "/api/v1/maps/"+idOf(q)+"/map.nii.gz"); r.status != 200 {
 		t.Errorf("map after redelivery: %d", r.status)
+	}
+}
+
+// With Pub/Sub down a new query gets 503 and no job; once it is back, the same query publishes the
+// job its document still waits for.
+func TestPubSubDownThenBack(t *testing.T) {
+	const q = "pain and reward"
+	if err := stack.PubSub.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	r := get(t, query(q, 0))
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "job queue") {
+		t.Fatalf("with Pub/Sub down: %d %s, want 503 naming the job queue", r.status, r.body)
+	}
+	d, err := openStore(t).Get(context.Background(), idOf(q))
+	if err != nil || d.Status != store.Pending || !d.PublishedAt.IsZero() {
+		t.Fatalf("document after a failed publish: %+v, %v; want pending and unpublished", d, err)
+	}
+	if err := stack.PubSub.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := stack.SetUpPubSub(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The client reconnects with backoff: give it a while.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		r := get(t, query(q, 10))
+		if r.status == 200 {
+			break
+		}
+		if r.status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("after Pub/Sub came back: %d %s, want the job published and 200", r.status, r.body)
+		}
+		time.Sleep(time.Second)
 	}
 }
 

@@ -42,8 +42,6 @@ type Options struct {
 	// ORTLibrary is libonnxruntime.so from `make ort` (ONNXRUNTIME_LIB, default
 	// .cache/onnxruntime/libonnxruntime.so).
 	ORTLibrary string
-	// FrontendDir is the static page served at / (T2B_FRONTEND_DIR, default frontend).
-	FrontendDir string
 	// FunctionBinary is the executable started as `FunctionBinary function Query|Predict`: a build
 	// of functions/cmd/localstack. Empty means this process's own executable.
 	FunctionBinary string
@@ -111,7 +109,6 @@ func OptionsFromEnv() (Options, error) {
 	o.DataDir = os.Getenv("T2B_DATA_DIR")
 	o.BundleDir = os.Getenv("TEXT2BRAIN_MODEL")
 	o.ORTLibrary = os.Getenv("ONNXRUNTIME_LIB")
-	o.FrontendDir = os.Getenv("T2B_FRONTEND_DIR")
 	o.SDKRoot = os.Getenv("CLOUDSDK_ROOT")
 	o.ProjectID = os.Getenv("GOOGLE_CLOUD_PROJECT")
 	o.ModelsBucket = os.Getenv("T2B_MODELS_BUCKET")
@@ -137,7 +134,6 @@ func (o Options) withDefaults() Options {
 	o.DataDir = abs(o.DataDir, "data")
 	o.BundleDir = abs(o.BundleDir, filepath.Join("build", "model"))
 	o.ORTLibrary = abs(o.ORTLibrary, filepath.Join(".cache", "onnxruntime", "libonnxruntime.so"))
-	o.FrontendDir = abs(o.FrontendDir, "frontend")
 	if o.FunctionBinary == "" {
 		if exe, err := os.Executable(); err == nil {
 			o.FunctionBinary = exe
@@ -199,9 +195,6 @@ func (o Options) problems() []string {
 	}
 	if info, err := os.Stat(o.ORTLibrary); err != nil || !info.Mode().IsRegular() {
 		p = append(p, fmt.Sprintf("the ONNX Runtime library is missing at %s: run `make ort` (or set ONNXRUNTIME_LIB)", o.ORTLibrary))
-	}
-	if info, err := os.Stat(filepath.Join(o.FrontendDir, "index.html")); err != nil || !info.Mode().IsRegular() {
-		p = append(p, fmt.Sprintf("the frontend is missing: no %s (set T2B_FRONTEND_DIR to the frontend/ directory)", filepath.Join(o.FrontendDir, "index.html")))
 	}
 	if o.FunctionBinary == "" {
 		p = append(p, "the function binary is not known: set Options.FunctionBinary to a build of ./functions/cmd/localstack")

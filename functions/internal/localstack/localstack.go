@@ -10,7 +10,7 @@
 //   - Eventarc: a push subscription of the Pub/Sub emulator to Predict, whose path
 //     /projects/P/topics/T lets the framework turn the push envelope into a CloudEvent;
 //   - Cloud Scheduler: a ticker that publishes the warm-up message {"warmup":true};
-//   - the public origin: a front server with the static frontend at / and a reverse proxy of /api/
+//   - the public origin: a front server that proxies everything to Query (page and API), and /api/
 //     and /healthz to Query (one origin, as in the cloud).
 //
 // Start brings it all up and returns once Query answers /healthz; Stop ends every child process.
@@ -21,6 +21,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,10 +48,11 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/text2brain/text2brain/functions/internal/emulators"
+	"github.com/text2brain/text2brain/functions/internal/queue"
 )
 
 // WarmupMessage is what the scheduler publishes.
-var WarmupMessage = []byte(`{"warmup":true}`)
+var WarmupMessage, _ = json.Marshal(queue.Message{Warmup: true})
 
 // Stack is the running system. Its fields describe it and must not be changed.
 type Stack struct {
@@ -526,20 +528,12 @@ func (s *Stack) shutdown() error {
 	return s.stopErr
 }
 
-// frontHandler serves the frontend and proxies the API to Query.
+// frontHandler is the public origin: everything goes to Query, which serves the page and the API,
+// as Cloud Functions' URL does in the cloud. The front server stands where Google's front end does,
+// and appends the client's address to X-Forwarded-For as it does.
 func (s *Stack) frontHandler() http.Handler {
 	target, _ := url.Parse(s.QueryURL)
-	proxy := newProxy(target, func(err error) { s.out.Line("[front] proxy to Query: " + err.Error()) })
-	mux := http.NewServeMux()
-	mux.Handle("/api/", proxy)
-	mux.Handle("/healthz", proxy)
-	files := http.FileServer(http.Dir(s.opt.FrontendDir))
-	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Edits to the page show on reload.
-		w.Header().Set("Cache-Control", "no-cache")
-		files.ServeHTTP(w, r)
-	}))
-	return mux
+	return newProxy(target, func(err error) { s.out.Line("[front] proxy to Query: " + err.Error()) })
 }
 
 func firstLine(s string) string {

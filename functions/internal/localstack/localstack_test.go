@@ -90,7 +90,6 @@ func testOptions(t *testing.T, log io.Writer) Options {
 		DataDir:        t.TempDir(),
 		BundleDir:      testenv.BundleDir(t),
 		ORTLibrary:     testenv.ORTLibrary(t),
-		FrontendDir:    filepath.Join(testenv.Root(), "frontend"),
 		FunctionBinary: functionBinary(t),
 		Log:            log,
 	}
@@ -413,7 +412,6 @@ func TestConfigProblemsAtOnce(t *testing.T) {
 	t.Setenv("ONNXRUNTIME_LIB", filepath.Join(empty, "libonnxruntime.so"))
 	t.Setenv("CLOUDSDK_ROOT", empty)
 	t.Setenv("T2B_DATA_DIR", t.TempDir())
-	t.Setenv("T2B_FRONTEND_DIR", filepath.Join(testenv.Root(), "frontend"))
 	start := time.Now()
 	opt, err := OptionsFromEnv()
 	if err == nil {

@@ -22,6 +22,13 @@ var (
 	ortPath string
 )
 
+// ORTLoaded reports whether this process has loaded ONNX Runtime, and from where.
+func ORTLoaded() (string, bool) {
+	ortMu.Lock()
+	defer ortMu.Unlock()
+	return ortPath, ort.IsInitialized()
+}
+
 // initORT loads the ONNX Runtime shared library once per process.
 func initORT(path string) error {
 	ortMu.Lock()

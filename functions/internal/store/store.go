@@ -6,9 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"cloud.google.com/go/firestore"
+	"cloud.google.com/go/firestore/apiv1/firestorepb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -69,18 +72,21 @@ type Result struct {
 
 // Doc is a map document.
 type Doc struct {
-	ID              string    `firestore:"id"`
-	Query           string    `firestore:"query"`
-	NormalizedQuery string    `firestore:"normalized_query"`
-	ModelVersion    string    `firestore:"model_version"`
-	Status          Status    `firestore:"status"`
-	Error           string    `firestore:"error,omitempty"`
-	Result          *Result   `firestore:"result,omitempty"`
-	Hits            int64     `firestore:"hits"`
-	CreatedAt       time.Time `firestore:"created_at"`
-	PublishedAt     time.Time `firestore:"published_at"`
-	Republished     bool      `firestore:"republished"`
-	CompletedAt     time.Time `firestore:"completed_at,omitempty"`
+	ID              string `firestore:"id"`
+	Query           string `firestore:"query"`
+	NormalizedQuery string `firestore:"normalized_query"`
+	ModelVersion    string `firestore:"model_version"`
+	Status          Status `firestore:"status"`
+	Error           string `firestore:"error,omitempty"`
+	// Retryable marks a failure that a new query may retry (a job that never completed), as
+	// opposed to one the text itself caused.
+	Retryable bool      `firestore:"retryable,omitempty"`
+	Result    *Result   `firestore:"result,omitempty"`
+	CreatedAt time.Time `firestore:"created_at"`
+	// PublishedAt is when the job was last published; zero while it could not be published yet.
+	PublishedAt time.Time `firestore:"published_at"`
+	Republished bool      `firestore:"republished"`
+	CompletedAt time.Time `firestore:"completed_at,omitempty"`
 	// Deliveries counts the jobs Predict received for this document and Predictions the times it
 	// ran the model: the evidence that duplicates and redeliveries cost no second result.
 	Deliveries  int64 `firestore:"deliveries"`
@@ -149,27 +155,59 @@ func (s *Store) CreatePending(ctx context.Context, d *Doc) (created bool, err er
 	return true, nil
 }
 
-// Delete removes a document: used when its job could not be published, so that the next request
-// starts afresh instead of waiting for a job that does not exist.
-func (s *Store) Delete(ctx context.Context, id string) error {
-	_, err := s.col.Doc(id).Delete(ctx)
-	return classify("delete", err)
+// hitShards spreads the hit counter of a document over this many shard documents: Firestore
+// sustains about one write a second on one document, and a popular query gets more hits than that.
+const hitShards = 10
+
+// AddHit counts one more answer served from the cache, on a random shard with Firestore's
+// server-side increment (concurrent hits are never lost), and returns the total.
+func (s *Store) AddHit(ctx context.Context, id string) (int64, error) {
+	shard := s.col.Doc(id).Collection("hits").Doc(strconv.Itoa(rand.IntN(hitShards)))
+	if _, err := shard.Set(ctx, map[string]any{"n": firestore.Increment(1)}, firestore.MergeAll); err != nil {
+		return 0, classify("add hit", err)
+	}
+	return s.Hits(ctx, id)
 }
 
-// AddHit counts one more answer served from the cache. Firestore's server-side increment never
-// loses a concurrent one.
-func (s *Store) AddHit(ctx context.Context, id string) error {
-	_, err := s.col.Doc(id).Update(ctx, []firestore.Update{{Path: "hits", Value: firestore.Increment(1)}})
-	return classify("add hit", err)
+// Hits is the number of answers served from the cache for a document.
+func (s *Store) Hits(ctx context.Context, id string) (int64, error) {
+	res, err := s.col.Doc(id).Collection("hits").NewAggregationQuery().WithSum("n", "total").Get(ctx)
+	if err != nil {
+		return 0, classify("count hits", err)
+	}
+	switch v := res["total"].(type) {
+	case *firestorepb.Value:
+		return v.GetIntegerValue() + int64(v.GetDoubleValue()), nil
+	case int64:
+		return v, nil
+	}
+	return 0, fmt.Errorf("firestore: unexpected sum %T", res["total"])
 }
 
-// ClaimRepublish marks a pending document whose job was published before staleBefore, and has not
-// been republished yet, as republished now. It returns true to the one caller that must publish.
-func (s *Store) ClaimRepublish(ctx context.Context, id string, staleBefore time.Time) (bool, error) {
+// Publication says what a caller must do about a pending document's job.
+type Publication int
+
+// The outcomes of ClaimPublication.
+const (
+	// NothingToDo: the job is out there (or the document is finished).
+	NothingToDo Publication = iota
+	// Publish: the job was never published (its first publish failed); publish it now.
+	Publish
+	// Republish: the job is older than the limit and was published once only; publish it again.
+	Republish
+	// Stalled: the republished job is older than the limit too; the document is now failed, and
+	// retryable, so that the next query starts afresh.
+	Stalled
+)
+
+// ClaimPublication decides, in a transaction, whether the caller must publish a pending
+// document's job: of concurrent callers at most one is told to. A job published before
+// staleBefore counts as lost.
+func (s *Store) ClaimPublication(ctx context.Context, id string, staleBefore time.Time) (Publication, error) {
 	ref := s.col.Doc(id)
-	claimed := false
+	var out Publication
 	err := s.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		claimed = false
+		out = NothingToDo
 		snap, err := tx.Get(ref)
 		if err != nil {
 			return err
@@ -178,13 +216,57 @@ func (s *Store) ClaimRepublish(ctx context.Context, id string, staleBefore time.
 		if err := snap.DataTo(&d); err != nil {
 			return err
 		}
-		if d.Status != Pending || d.Republished || !d.PublishedAt.Before(staleBefore) {
+		now := time.Now().UTC()
+		switch {
+		case d.Status != Pending:
+			return nil
+		case d.PublishedAt.IsZero():
+			out = Publish
+			return tx.Update(ref, []firestore.Update{{Path: "published_at", Value: now}})
+		case !d.PublishedAt.Before(staleBefore):
+			return nil
+		case !d.Republished:
+			out = Republish
+			return tx.Update(ref, []firestore.Update{{Path: "republished", Value: true}, {Path: "published_at", Value: now}})
+		default:
+			out = Stalled
+			return tx.Update(ref, []firestore.Update{{Path: "status", Value: Failed}, {Path: "retryable", Value: true},
+				{Path: "error", Value: "the prediction did not complete in time; query again to retry"}, {Path: "completed_at", Value: now}})
+		}
+	})
+	return out, classify("claim publication", err)
+}
+
+// Unpublished records that a job could not be published, so that the next caller of
+// ClaimPublication publishes it.
+func (s *Store) Unpublished(ctx context.Context, id string) error {
+	_, err := s.col.Doc(id).Update(ctx, []firestore.Update{{Path: "published_at", Value: time.Time{}}})
+	return classify("unpublished", err)
+}
+
+// Restart turns a retryable failed document back into a pending one whose job the caller must
+// publish; of concurrent callers exactly one gets true.
+func (s *Store) Restart(ctx context.Context, id string) (bool, error) {
+	ref := s.col.Doc(id)
+	restarted := false
+	err := s.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		restarted = false
+		snap, err := tx.Get(ref)
+		if err != nil {
+			return err
+		}
+		var d Doc
+		if err := snap.DataTo(&d); err != nil {
+			return err
+		}
+		if d.Status != Failed || !d.Retryable {
 			return nil
 		}
-		claimed = true
-		return tx.Update(ref, []firestore.Update{{Path: "republished", Value: true}, {Path: "published_at", Value: time.Now()}})
+		restarted = true
+		return tx.Update(ref, []firestore.Update{{Path: "status", Value: Pending}, {Path: "retryable", Value: false},
+			{Path: "error", Value: ""}, {Path: "republished", Value: false}, {Path: "published_at", Value: time.Now().UTC()}})
 	})
-	return claimed, classify("republish", err)
+	return restarted, classify("restart", err)
 }
 
 // StartJob counts a delivery of the document's job and returns the document.

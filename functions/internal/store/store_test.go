@@ -87,14 +87,14 @@ func TestHitsAreNeverLost(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.AddHit(ctx, "h"); err != nil {
-				t.Error(err)
+			if n, err := s.AddHit(ctx, "h"); err != nil || n < 1 {
+				t.Error(n, err)
 			}
 		}()
 	}
 	wg.Wait()
-	if d, _ := s.Get(ctx, "h"); d.Hits != 50 {
-		t.Errorf("hits = %d after 50 concurrent increments", d.Hits)
+	if n, err := s.Hits(ctx, "h"); n != 50 || err != nil {
+		t.Errorf("hits = %d, %v after 50 concurrent increments", n, err)
 	}
 }
 
@@ -123,35 +123,78 @@ func TestFirstResultWins(t *testing.T) {
 	}
 }
 
-func TestRepublishIsClaimedOnce(t *testing.T) {
+func TestPublicationLifecycle(t *testing.T) {
 	s := open(t)
 	ctx := context.Background()
+	claimAll := func(staleBefore time.Time) map[Publication]int {
+		out := map[Publication]int{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range 5 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p, err := s.ClaimPublication(ctx, "p", staleBefore)
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				out[p]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return out
+	}
 	d := pending("p")
 	d.PublishedAt = time.Now().Add(-time.Hour)
 	if _, err := s.CreatePending(ctx, d); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := s.ClaimRepublish(ctx, "p", time.Now().Add(-2*time.Hour)); err != nil || ok {
-		t.Errorf("claim of a job younger than the limit = %v, %v", ok, err)
+	if got := claimAll(time.Now().Add(-2 * time.Hour)); got[NothingToDo] != 5 {
+		t.Errorf("a job younger than the limit: %v, want nothing to do", got)
 	}
-	var claims atomic.Int32
+	if got := claimAll(time.Now().Add(-time.Minute)); got[Republish] != 1 || got[NothingToDo] != 4 {
+		t.Errorf("a stale job: %v, want exactly one republish", got)
+	}
+	if err := s.Unpublished(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	if got := claimAll(time.Now().Add(-time.Hour)); got[Publish] != 1 || got[NothingToDo] != 4 {
+		t.Errorf("a job whose publish failed: %v, want exactly one publish", got)
+	}
+	if got := claimAll(time.Now().Add(time.Minute)); got[Stalled] != 1 {
+		t.Errorf("a republished job stale again: %v, want one stalled", got)
+	}
+	if d, _ := s.Get(ctx, "p"); d.Status != Failed || !d.Retryable || d.Error == "" {
+		t.Errorf("stalled document %+v, want failed and retryable", d)
+	}
+	var restarts atomic.Int32
 	var wg sync.WaitGroup
 	for range 5 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok, err := s.ClaimRepublish(ctx, "p", time.Now().Add(-time.Minute))
-			if err != nil {
+			if ok, err := s.Restart(ctx, "p"); err != nil {
 				t.Error(err)
-			}
-			if ok {
-				claims.Add(1)
+			} else if ok {
+				restarts.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
-	if n := claims.Load(); n != 1 {
-		t.Errorf("%d claims, want 1", n)
+	if n := restarts.Load(); n != 1 {
+		t.Errorf("%d restarts, want 1", n)
+	}
+	if d, _ := s.Get(ctx, "p"); d.Status != Pending || d.Republished || d.Retryable || d.Error != "" {
+		t.Errorf("restarted document %+v", d)
+	}
+	// A failure the text caused is final.
+	if _, err := s.Fail(ctx, "p", "no known terms"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Restart(ctx, "p"); ok || err != nil {
+		t.Errorf("Restart of a final failure = %v, %v", ok, err)
 	}
 }
 

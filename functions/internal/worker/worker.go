@@ -8,11 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/text2brain/text2brain/functions/internal/blobs"
+	"github.com/text2brain/text2brain/functions/internal/bundle"
+	"github.com/text2brain/text2brain/functions/internal/lazy"
 	"github.com/text2brain/text2brain/functions/internal/model"
 	"github.com/text2brain/text2brain/functions/internal/querytext"
 	"github.com/text2brain/text2brain/functions/internal/queue"
@@ -24,12 +29,66 @@ type Worker struct {
 	store         *store.Store
 	blobs         *blobs.Store
 	resultsBucket string
-	model         *Lazy[*model.Model]
+	model         *lazy.Value[*model.Model]
 }
 
-// New builds a worker; the model is loaded by load on first use.
+// modelLoadTimeout bounds one attempt at loading the model (bundle download and session).
+const modelLoadTimeout = 5 * time.Minute
+
+// New builds a worker; the model is loaded by load on first use, once per instance.
 func New(st *store.Store, b *blobs.Store, resultsBucket string, load func(context.Context) (*model.Model, error)) *Worker {
-	return &Worker{store: st, blobs: b, resultsBucket: resultsBucket, model: NewLazy(load)}
+	return &Worker{store: st, blobs: b, resultsBucket: resultsBucket, model: lazy.New(load, modelLoadTimeout)}
+}
+
+// LoadModel reads the bundle at modelURI (a gs:// prefix or a directory) and opens an ONNX Runtime
+// session with the library at ortLibrary (a path, or a gs:// object fetched into the temporary
+// directory, which is the writable place on Cloud Functions).
+func LoadModel(ctx context.Context, b *blobs.Store, modelURI, ortLibrary string) (*model.Model, error) {
+	start := time.Now()
+	lib := ortLibrary
+	if bucket, name, ok := blobs.ParseURI(ortLibrary); ok {
+		lib = filepath.Join(os.TempDir(), "libonnxruntime.so")
+		// Once loaded, the library is mapped: rewriting it would crash the instance.
+		if loaded, ok := model.ORTLoaded(); !ok || loaded != lib {
+			if err := fetch(ctx, b, bucket, name, lib); err != nil {
+				return nil, fmt.Errorf("fetching ONNX Runtime from %s: %w", ortLibrary, err)
+			}
+		}
+	}
+	bu, err := bundle.LoadFS(b.URIFS(ctx, modelURI))
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", modelURI, err)
+	}
+	m, err := model.New(bu, model.Options{ORTLibrary: lib})
+	if err != nil {
+		return nil, err
+	}
+	slog.InfoContext(ctx, "model loaded", "model_version", m.Version(), "ms", time.Since(start).Milliseconds())
+	return m, nil
+}
+
+// fetch copies an object to a file atomically.
+func fetch(ctx context.Context, b *blobs.Store, bucket, name, path string) error {
+	data, err := b.ReadAll(ctx, bucket, name)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".fetch-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // pubsubEnvelope is the data of a google.cloud.pubsub.topic.v1.messagePublished CloudEvent.
@@ -94,7 +153,7 @@ func (w *Worker) Handle(ctx context.Context, msg queue.Message) error {
 		// instance with the job's version will take it on a redelivery, so this is not final.
 		return fmt.Errorf("the job is for model %s and this instance serves model %s", msg.ModelVersion, m.Version())
 	}
-	if norm, err := querytext.Normalize(msg.Text); err != nil || norm != d.NormalizedQuery {
+	if msg.Text != d.NormalizedQuery {
 		return w.fail(ctx, msg.ID, "the job's text does not match its query")
 	}
 
@@ -109,25 +168,12 @@ func (w *Worker) Handle(ctx context.Context, msg queue.Message) error {
 	if err != nil {
 		return err
 	}
-	var nii, png bytes.Buffer
-	if err := m.WriteNIfTI(&nii, res); err != nil {
-		return err
-	}
-	if err := m.WritePreview(&png, res); err != nil {
-		return err
-	}
-	// Objects first, document last: a document marked done always has its files. The bytes are a
-	// function of the job, so a redelivery rewrites the same objects.
-	base := "maps/" + m.Version() + "/" + msg.ID
-	const immutable = "public, max-age=31536000, immutable"
-	if err := w.blobs.Put(ctx, w.resultsBucket, base+".nii.gz", blobs.Object{Data: nii.Bytes(), ContentType: "application/gzip", CacheControl: immutable}); err != nil {
-		return err
-	}
-	if err := w.blobs.Put(ctx, w.resultsBucket, base+".png", blobs.Object{Data: png.Bytes(), ContentType: "image/png", CacheControl: immutable}); err != nil {
+	mapName, previewName, err := w.writeObjects(ctx, m, res, "maps/"+m.Version()+"/"+msg.ID)
+	if err != nil {
 		return err
 	}
 	r := toStore(res)
-	r.MapObject, r.PreviewObject = base+".nii.gz", base+".png"
+	r.MapObject, r.PreviewObject = mapName, previewName
 	r.ComputeMS = float64(time.Since(start).Microseconds()) / 1000
 	wrote, err := w.store.Complete(ctx, msg.ID, r)
 	if err != nil {
@@ -135,6 +181,40 @@ func (w *Worker) Handle(ctx context.Context, msg queue.Message) error {
 	}
 	slog.InfoContext(ctx, "prediction", "id", msg.ID, "ms", r.ComputeMS, "first", wrote)
 	return nil
+}
+
+// writeObjects stores the map and its preview before the document is marked done, so that a done
+// document always has its files. Objects are never replaced: a redelivery after a crash, or a
+// duplicate delivery running at the same time on another machine (whose float32 arithmetic may
+// differ in the last bits), writes its own objects under a suffixed name, and the document points
+// at the objects of the attempt that completes it. The usual name serves the usual case.
+func (w *Worker) writeObjects(ctx context.Context, m *model.Model, res *model.Result, base string) (mapName, previewName string, err error) {
+	var nii, png bytes.Buffer
+	if err := m.WriteNIfTI(&nii, res); err != nil {
+		return "", "", err
+	}
+	if err := m.WritePreview(&png, res); err != nil {
+		return "", "", err
+	}
+	create := func(name, contentType string, data []byte) error {
+		return w.blobs.Create(ctx, w.resultsBucket, name, blobs.Object{Data: data, ContentType: contentType, CacheControl: blobs.CacheImmutable})
+	}
+	for attempt := 0; ; attempt++ {
+		name := base
+		if attempt > 0 {
+			name = fmt.Sprintf("%s-%08x", base, rand.Uint32())
+		}
+		err := create(name+".nii.gz", "application/gzip", nii.Bytes())
+		if err == nil {
+			err = create(name+".png", "image/png", png.Bytes())
+		}
+		switch {
+		case err == nil:
+			return name + ".nii.gz", name + ".png", nil
+		case !errors.Is(err, blobs.ErrExists) || attempt == 3:
+			return "", "", err
+		}
+	}
 }
 
 func (w *Worker) fail(ctx context.Context, id, reason string) error {
