@@ -126,7 +126,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 // limit applies each client's token bucket to the API (not to the health check).
 func (s *Server) limit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" && !s.clients.allow(clientAddress(r), s.now()) {
+		if r.URL.Path != "/healthz" && !s.clients.allow(clientKey(r, s.cfg.TrustedProxies), s.now()) {
 			w.Header().Set("Retry-After", "1")
 			WriteError(w, http.StatusTooManyRequests, "rate_limited",
 				"Too many requests from your address; slow down and retry in a second.")

@@ -2,11 +2,14 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/text2brain/text2brain/frontend"
 	"github.com/text2brain/text2brain/functions/internal/bundle"
@@ -138,7 +141,7 @@ func TestRateLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &config.Config{MaxWait: time.Second, BackendTimeout: time.Second, Rate: 1, RateBurst: 3, WarmEvery: time.Minute}
+	cfg := &config.Config{MaxWait: time.Second, BackendTimeout: time.Second, Rate: 1, RateBurst: 3, WarmEvery: time.Minute, TrustedProxies: 1}
 	s, err := New(cfg, nil, nil, nil, &bundle.Header{Manifest: b.Manifest, Vocabulary: b.Vocabulary}, frontend.Files)
 	if err != nil {
 		t.Fatal(err)
@@ -170,6 +173,54 @@ func TestRateLimit(t *testing.T) {
 	now = now.Add(2 * time.Second)
 	if c := get("203.0.113.7"); c != 200 {
 		t.Errorf("after refill: %d, want 200", c)
+	}
+}
+
+func TestClientKey(t *testing.T) {
+	testCases := []struct {
+		name, remote string
+		fwd          []string
+		trusted      int
+		want         string
+	}{
+		{"no proxy", "198.51.100.7:5555", nil, 0, "198.51.100.7"},
+		{"spoofed entries before the proxy's", "10.0.0.1:1", []string{"1.2.3.4, 203.0.113.9"}, 1, "203.0.113.9"},
+		{"two trusted proxies", "10.0.0.1:1", []string{"1.2.3.4, 203.0.113.9, 10.1.1.1"}, 2, "203.0.113.9"},
+		{"several headers", "10.0.0.1:1", []string{"1.2.3.4", "203.0.113.9"}, 1, "203.0.113.9"},
+		{"fewer hops than proxies", "198.51.100.7:1", []string{"203.0.113.9"}, 2, "198.51.100.7"},
+		{"IPv6 by /64", "[::1]:1", []string{"2001:db8:1:2:aaaa::1"}, 1, "2001:db8:1:2::/64"},
+		{"IPv4-mapped IPv6", "[::ffff:198.51.100.7]:1", nil, 1, "198.51.100.7"},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tc.remote
+			for _, v := range tc.fwd {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := clientKey(r, tc.trusted); got != tc.want {
+				t.Errorf("clientKey = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLimiterEvictsOnlyIdleClients(t *testing.T) {
+	c := newClientLimiter(1, 2)
+	now := time.Unix(1e9, 0)
+	c.allow("busy", now)
+	c.allow("busy", now)
+	for i := 0; len(c.buckets) < maxClients; i++ {
+		c.buckets[fmt.Sprint("idle", i)] = rate.NewLimiter(1, 2)
+	}
+	if c.allow("new", now) != true {
+		t.Fatal("a new client was limited")
+	}
+	if c.allow("busy", now) {
+		t.Error("a flood of new clients reset a busy client's limit")
+	}
+	if len(c.buckets) > 3 {
+		t.Errorf("%d buckets after eviction, want the busy and new clients only", len(c.buckets))
 	}
 }
 

@@ -36,6 +36,9 @@ type Config struct {
 	// Rate and RateBurst limit each client's API requests (token bucket per client address).
 	Rate      float64 `env:"T2B_RATE, default=10"`
 	RateBurst int     `env:"T2B_RATE_BURST, default=30"`
+	// TrustedProxies is how many proxies in front of Query append to X-Forwarded-For (1: Google's
+	// front end, or the local front server); the client's address is the one they appended.
+	TrustedProxies int `env:"T2B_TRUSTED_PROXIES, default=1"`
 	// WarmEvery is the least time between two warm-up messages sent for page loads.
 	WarmEvery time.Duration `env:"T2B_WARM_EVERY, default=1m"`
 	// BaseURL makes the map and preview URLs absolute (e.g. https://text2brain.example); empty
@@ -112,6 +115,9 @@ func (c *Config) ValidateQuery() error {
 	}
 	if c.Rate <= 0 || c.RateBurst < 1 {
 		p = append(p, "T2B_RATE and T2B_RATE_BURST must be positive")
+	}
+	if c.TrustedProxies < 0 {
+		p = append(p, "T2B_TRUSTED_PROXIES must be 0 or more")
 	}
 	if c.WarmEvery <= 0 {
 		p = append(p, "T2B_WARM_EVERY must be positive")
