@@ -1,9 +1,9 @@
 package localstack
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/text2brain/text2brain/functions/internal/bundle"
 	"io"
 	"os"
 	"path/filepath"
@@ -255,9 +255,6 @@ func writableDir(dir string) error {
 	return os.Remove(name)
 }
 
-// bundleFiles are the files of a serving bundle besides manifest.json (all listed in it).
-var bundleFiles = []string{"model.onnx", "vocabulary.json", "mask.nii.gz", "articles.bin", "template.nii.gz"}
-
 // bundleFile is a file of the bundle with its manifest checksum.
 type bundleFile struct {
 	Name   string
@@ -268,28 +265,11 @@ type bundleFile struct {
 // readBundle reads the bundle's manifest: its model version and its files (manifest.json last,
 // without a checksum), each checked to exist with the manifest's size.
 func readBundle(dir string) (version string, files []bundleFile, err error) {
-	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	h, err := bundle.LoadHeader(os.DirFS(dir))
 	if err != nil {
-		return "", nil, errors.New("no manifest.json")
+		return "", nil, err
 	}
-	var man struct {
-		ModelVersion string `json:"model_version"`
-		Files        map[string]struct {
-			SHA256 string `json:"sha256"`
-			Bytes  int64  `json:"bytes"`
-		} `json:"files"`
-	}
-	if err := json.Unmarshal(data, &man); err != nil {
-		return "", nil, fmt.Errorf("manifest.json: %v", err)
-	}
-	if man.ModelVersion == "" || strings.ContainsAny(man.ModelVersion, "/ ") {
-		return "", nil, fmt.Errorf("manifest.json has no usable model_version (%q)", man.ModelVersion)
-	}
-	for _, name := range bundleFiles {
-		if _, ok := man.Files[name]; !ok {
-			return "", nil, fmt.Errorf("manifest.json does not list %s", name)
-		}
-	}
+	man := h.Manifest
 	names := make([]string, 0, len(man.Files))
 	for name := range man.Files {
 		names = append(names, name)
@@ -309,6 +289,6 @@ func readBundle(dir string) (version string, files []bundleFile, err error) {
 		}
 		files = append(files, bundleFile{Name: name, SHA256: f.SHA256, Bytes: f.Bytes})
 	}
-	files = append(files, bundleFile{Name: "manifest.json", Bytes: int64(len(data))})
+	files = append(files, bundleFile{Name: bundle.ManifestFile})
 	return man.ModelVersion, files, nil
 }

@@ -10,11 +10,15 @@
 //   - Eventarc: a push subscription of the Pub/Sub emulator to Predict, whose path
 //     /projects/P/topics/T lets the framework turn the push envelope into a CloudEvent;
 //   - Cloud Scheduler: a ticker that publishes the warm-up message {"warmup":true};
-//   - the public origin: a front server that proxies everything to Query (page and API), and /api/
-//     and /healthz to Query (one origin, as in the cloud).
+//   - the public origin: a front server that proxies everything to Query, which serves the page and
+//     the API (one origin, as the function's URL is in the cloud).
 //
 // Start brings it all up and returns once Query answers /healthz; Stop ends every child process.
 // A function or an emulator that dies on its own stops the stack with an error that names it.
+//
+// This package and the tests that drive it use Google's admin clients (buckets, topics,
+// subscriptions) directly: they stand in for the infrastructure that Terraform makes in the cloud,
+// not for the application, whose Google types stay in its adapter packages.
 package localstack
 
 import (
