@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
 	"golang.org/x/time/rate"
 
 	"github.com/text2brain/text2brain/frontend"
@@ -228,6 +231,45 @@ func TestSlug(t *testing.T) {
 	for in, want := range map[string]string{"working memory": "working-memory", "über alles!": "ber-alles", "": "map", "--": "map"} {
 		if got := slug(in); got != want {
 			t.Errorf("slug(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Every path and method of openapi.yaml is routed: none falls through to the catch-all 404 or to
+// a 405, so the document and the handlers cannot drift apart silently.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(testenv.Root(), "openapi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	b, err := bundle.Load(testenv.BundleDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{MaxWait: time.Second, BackendTimeout: time.Second, Rate: 1000, RateBurst: 1000, WarmEvery: time.Hour}
+	s, err := New(cfg, nil, nil, nil, &bundle.Header{Manifest: b.Manifest, Vocabulary: b.Vocabulary}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.warm.Allow() // so that the warm-up route answers without a queue
+	h := s.Handler()
+	if len(doc.Paths) < 6 {
+		t.Fatalf("openapi.yaml has %d paths", len(doc.Paths))
+	}
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			target := strings.ReplaceAll(path, "{id}", "not-an-id")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(strings.ToUpper(method), target, strings.NewReader("{}")))
+			if rec.Code == 405 || strings.Contains(rec.Body.String(), "There is nothing at") {
+				t.Errorf("%s %s from openapi.yaml is not routed: %d %s", strings.ToUpper(method), path, rec.Code, rec.Body)
+			}
 		}
 	}
 }
