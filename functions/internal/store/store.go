@@ -204,10 +204,36 @@ const (
 // document's job: of concurrent callers at most one is told to. A job published before
 // staleBefore counts as lost.
 func (s *Store) ClaimPublication(ctx context.Context, id string, staleBefore time.Time) (Publication, error) {
-	ref := s.col.Doc(id)
 	var out Publication
+	err := s.transact(ctx, id, "claim publication", func(d *Doc) []firestore.Update {
+		now := time.Now().UTC()
+		switch {
+		case d.Status != Pending:
+			out = NothingToDo
+			return nil
+		case d.PublishedAt.IsZero():
+			out = Publish
+			return []firestore.Update{{Path: "published_at", Value: now}}
+		case !d.PublishedAt.Before(staleBefore):
+			out = NothingToDo
+			return nil
+		case !d.Republished:
+			out = Republish
+			return []firestore.Update{{Path: "republished", Value: true}, {Path: "published_at", Value: now}}
+		default:
+			out = Stalled
+			return []firestore.Update{{Path: "status", Value: Failed}, {Path: "retryable", Value: true},
+				{Path: "error", Value: "the prediction did not complete in time; query again to retry"}, {Path: "completed_at", Value: now}}
+		}
+	})
+	return out, err
+}
+
+// transact reads a document and writes the updates decide returns (none for nil) in one
+// transaction: decide may run more than once when Firestore retries the transaction.
+func (s *Store) transact(ctx context.Context, id, op string, decide func(*Doc) []firestore.Update) error {
+	ref := s.col.Doc(id)
 	err := s.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		out = NothingToDo
 		snap, err := tx.Get(ref)
 		if err != nil {
 			return err
@@ -216,25 +242,12 @@ func (s *Store) ClaimPublication(ctx context.Context, id string, staleBefore tim
 		if err := snap.DataTo(&d); err != nil {
 			return err
 		}
-		now := time.Now().UTC()
-		switch {
-		case d.Status != Pending:
-			return nil
-		case d.PublishedAt.IsZero():
-			out = Publish
-			return tx.Update(ref, []firestore.Update{{Path: "published_at", Value: now}})
-		case !d.PublishedAt.Before(staleBefore):
-			return nil
-		case !d.Republished:
-			out = Republish
-			return tx.Update(ref, []firestore.Update{{Path: "republished", Value: true}, {Path: "published_at", Value: now}})
-		default:
-			out = Stalled
-			return tx.Update(ref, []firestore.Update{{Path: "status", Value: Failed}, {Path: "retryable", Value: true},
-				{Path: "error", Value: "the prediction did not complete in time; query again to retry"}, {Path: "completed_at", Value: now}})
+		if updates := decide(&d); len(updates) > 0 {
+			return tx.Update(ref, updates)
 		}
+		return nil
 	})
-	return out, classify("claim publication", err)
+	return classify(op, err)
 }
 
 // Unpublished records that a job could not be published, so that the next caller of
@@ -247,26 +260,16 @@ func (s *Store) Unpublished(ctx context.Context, id string) error {
 // Restart turns a retryable failed document back into a pending one whose job the caller must
 // publish; of concurrent callers exactly one gets true.
 func (s *Store) Restart(ctx context.Context, id string) (bool, error) {
-	ref := s.col.Doc(id)
 	restarted := false
-	err := s.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		restarted = false
-		snap, err := tx.Get(ref)
-		if err != nil {
-			return err
-		}
-		var d Doc
-		if err := snap.DataTo(&d); err != nil {
-			return err
-		}
-		if d.Status != Failed || !d.Retryable {
+	err := s.transact(ctx, id, "restart", func(d *Doc) []firestore.Update {
+		restarted = d.Status == Failed && d.Retryable
+		if !restarted {
 			return nil
 		}
-		restarted = true
-		return tx.Update(ref, []firestore.Update{{Path: "status", Value: Pending}, {Path: "retryable", Value: false},
-			{Path: "error", Value: ""}, {Path: "republished", Value: false}, {Path: "published_at", Value: time.Now().UTC()}})
+		return []firestore.Update{{Path: "status", Value: Pending}, {Path: "retryable", Value: false},
+			{Path: "error", Value: ""}, {Path: "republished", Value: false}, {Path: "published_at", Value: time.Now().UTC()}}
 	})
-	return restarted, classify("restart", err)
+	return restarted, err
 }
 
 // StartJob counts a delivery of the document's job and returns the document.
@@ -299,21 +302,15 @@ func (s *Store) Fail(ctx context.Context, id, reason string) (bool, error) {
 }
 
 func (s *Store) finish(ctx context.Context, id string, updates []firestore.Update) (bool, error) {
-	ref := s.col.Doc(id)
 	wrote := false
-	err := s.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		wrote = false
-		snap, err := tx.Get(ref)
-		if err != nil {
-			return err
-		}
-		if st, _ := snap.DataAt("status"); st != string(Pending) {
+	err := s.transact(ctx, id, "finish", func(d *Doc) []firestore.Update {
+		wrote = d.Status == Pending
+		if !wrote {
 			return nil
 		}
-		wrote = true
-		return tx.Update(ref, updates)
+		return updates
 	})
-	return wrote, classify("finish", err)
+	return wrote, err
 }
 
 // Wait returns the document once it is no longer pending, or the last state seen when ctx ends
