@@ -176,6 +176,10 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 		defer wg.Done()
 		o := eo
 		o.Port, o.Log = opt.FirestorePort, fsLog
+		// The Firestore emulator keeps data in memory: start from what the last run exported.
+		if found, _ := filepath.Glob(filepath.Join(opt.DataDir, "firestore", "current", "*", "*.overall_export_metadata")); len(found) == 1 {
+			o.ImportData = found[0]
+		}
 		start := time.Now()
 		s.Firestore, fsErr = emulators.StartFirestore(ctx, o)
 		fsTook = time.Since(start)
@@ -513,6 +517,9 @@ func (s *Stack) shutdown() error {
 		s.subs.Close()
 	}
 	if s.Firestore != nil {
+		if err := s.saveFirestore(); err != nil {
+			s.logf("could not save Firestore's documents for the next run: %v", err)
+		}
 		stop(s.Firestore.Stop)
 	}
 	if s.PubSub != nil {
@@ -543,4 +550,23 @@ func (s *Stack) frontHandler() http.Handler {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// saveFirestore exports the emulator's documents to DataDir/firestore/current, where the next
+// Start imports them from, so that results (like their files in DataDir/gcs) survive a restart.
+func (s *Stack) saveFirestore() error {
+	dir := filepath.Join(s.opt.DataDir, "firestore")
+	next, current := filepath.Join(dir, "next"), filepath.Join(dir, "current")
+	if err := os.RemoveAll(next); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := emulators.ExportFirestore(ctx, s.FirestoreHost, s.ProjectID, next); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(current); err != nil {
+		return err
+	}
+	return os.Rename(next, current)
 }

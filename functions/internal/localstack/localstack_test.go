@@ -448,3 +448,32 @@ func TestFrontPortInUse(t *testing.T) {
 		t.Fatalf("Start on a port in use: %v", err)
 	}
 }
+
+// A result computed in one run is served from the cache in the next: Firestore's documents are
+// exported on stop and imported on start, and the files stay in DataDir/gcs.
+func TestResultsSurviveARestart(t *testing.T) {
+	log := &syncBuffer{}
+	opt := testOptions(t, log)
+	opt.SchedulerEvery = -1
+	s := startStack(t, opt, log)
+	code, _, body := get(t, s.URL+"api/v1/maps?q=reading+words&wait=10")
+	if code != 200 {
+		t.Fatalf("first run: %d %s", code, body)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = startStack(t, opt, log)
+	code, _, body = get(t, s.URL+"api/v1/maps?q=reading+words")
+	if code != 200 || !strings.Contains(body, `"hits":1`) {
+		t.Fatalf("second run: %d %s, want the cached result (200, first hit) without a new job", code, body)
+	}
+	var id struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal([]byte(body), &id)
+	if code, _, _ := get(t, s.URL+"api/v1/maps/"+id.ID+"/map.nii.gz"); code != 200 {
+		t.Errorf("the map file after a restart: %d", code)
+	}
+}
