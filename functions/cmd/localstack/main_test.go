@@ -10,11 +10,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/text2brain/text2brain/functions/internal/emulators"
 	"github.com/text2brain/text2brain/functions/internal/testenv"
 )
 
@@ -34,7 +34,7 @@ func TestRunPrintsTheURLAndStopsOnCtrlC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &lockedBuffer{}
+	stderr := emulators.NewTail(100000)
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -97,22 +97,4 @@ func TestRunPrintsTheURLAndStopsOnCtrlC(t *testing.T) {
 			t.Errorf("an emulator still listens on %s after Ctrl-C", h[1])
 		}
 	}
-}
-
-// lockedBuffer is written by the command's output copier while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

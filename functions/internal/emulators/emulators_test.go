@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -60,7 +59,7 @@ func firestoreRoundTrip(t *testing.T, host, value string) {
 }
 
 func TestFirestore(t *testing.T) {
-	log := &syncBuffer{}
+	log := NewTail(100000)
 	p := startFirestore(t, Options{ProjectID: "emulator-test", Log: log})
 	if !strings.HasPrefix(p.Host(), "127.0.0.1:") || p.Port() == 0 {
 		t.Fatalf("Host() = %q", p.Host())
@@ -356,22 +355,4 @@ func TestTail(t *testing.T) {
 	if got, want := tail.String(), "  three\n  four\n  five"; got != want {
 		t.Fatalf("tail = %q, want %q", got, want)
 	}
-}
-
-// syncBuffer lets the test read what the emulator's output goroutine writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,7 +1,6 @@
 package localstack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -67,24 +66,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects the stack's log for the test to read.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func testOptions(t *testing.T, log io.Writer) Options {
 	return Options{
 		DataDir:        t.TempDir(),
@@ -95,7 +76,7 @@ func testOptions(t *testing.T, log io.Writer) Options {
 	}
 }
 
-func startStack(t *testing.T, opt Options, log *syncBuffer) *Stack {
+func startStack(t *testing.T, opt Options, log *emulators.Tail) *Stack {
 	t.Helper()
 	start := time.Now()
 	s, err := Start(context.Background(), opt)
@@ -148,7 +129,7 @@ func assertGone(t *testing.T, pids map[string]int) {
 }
 
 func TestStack(t *testing.T) {
-	log := &syncBuffer{}
+	log := emulators.NewTail(100000)
 	opt := testOptions(t, log)
 	opt.ExtraEnv = []string{"T2B_BUILD=localstack-test"}
 	s := startStack(t, opt, log)
@@ -385,7 +366,7 @@ func childEnv(t *testing.T, pid int) map[string]string {
 }
 
 func TestChildDeathStopsTheStack(t *testing.T) {
-	log := &syncBuffer{}
+	log := emulators.NewTail(100000)
 	opt := testOptions(t, log)
 	opt.SchedulerEvery = -1
 	s := startStack(t, opt, log)
@@ -452,7 +433,7 @@ func TestFrontPortInUse(t *testing.T) {
 // A result computed in one run is served from the cache in the next: Firestore's documents are
 // exported on stop and imported on start, and the files stay in DataDir/gcs.
 func TestResultsSurviveARestart(t *testing.T) {
-	log := &syncBuffer{}
+	log := emulators.NewTail(100000)
 	opt := testOptions(t, log)
 	opt.SchedulerEvery = -1
 	s := startStack(t, opt, log)
