@@ -108,15 +108,7 @@ func denseRelatedRows(ix *Index, rows []float32, nm int, values []float32, k int
 		r := sap / math.Sqrt(pp*(saa-sa*sa/float64(nm)))
 		all[i] = Match{Article: ix.articles[i], Correlation: r}
 	}
-	slices.SortFunc(all, func(a, b Match) int {
-		if better(a, b) {
-			return -1
-		}
-		if better(b, a) {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(all, byRank)
 	return all[:k]
 }
 

@@ -127,15 +127,7 @@ func denseRelatedMaps(ix *Index, maps [][]float64, values []float32, k int) []Ma
 	for i := range all {
 		all[i] = Match{Article: ix.Article(i), Correlation: pearson(maps[i], p)}
 	}
-	slices.SortFunc(all, func(a, b Match) int {
-		if better(a, b) {
-			return -1
-		}
-		if better(b, a) {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(all, byRank)
 	return all[:min(k, len(all))]
 }
 

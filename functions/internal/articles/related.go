@@ -154,6 +154,17 @@ type topK struct {
 }
 
 // better orders matches: higher correlation first, then lower PMID.
+// byRank orders matches best first, for slices.SortFunc.
+func byRank(a, b Match) int {
+	switch {
+	case better(a, b):
+		return -1
+	case better(b, a):
+		return 1
+	}
+	return 0
+}
+
 func better(a, b Match) bool {
 	if a.Correlation != b.Correlation {
 		return a.Correlation > b.Correlation
@@ -203,14 +214,6 @@ func (t *topK) matches() []Match {
 	if len(t.heap) == 0 {
 		return nil
 	}
-	slices.SortFunc(t.heap, func(a, b Match) int {
-		if better(a, b) {
-			return -1
-		}
-		if better(b, a) {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(t.heap, byRank)
 	return t.heap
 }

@@ -185,15 +185,7 @@ func TestWriteZipDeterministic(t *testing.T) {
 	var names []string
 	for _, f := range zr.File {
 		names = append(names, f.Name)
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+		data := readEntry(t, f)
 		if want := "// " + f.Name + "\n"; string(data) != want {
 			t.Errorf("%s holds %q, want %q", f.Name, data, want)
 		}
@@ -325,21 +317,27 @@ func checkArchive(t *testing.T, root string, zr *zip.Reader) {
 	}
 }
 
+func readEntry(t *testing.T, f *zip.File) []byte {
+	t.Helper()
+	rc, err := f.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("%s: %v", f.Name, err)
+	}
+	return data
+}
+
 func unzip(t *testing.T, zr *zip.Reader, dir string) {
 	t.Helper()
 	for _, f := range zr.File {
 		if !filepath.IsLocal(f.Name) {
 			t.Fatalf("archive entry %q is not a local path", f.Name)
 		}
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", f.Name, err)
-		}
+		data := readEntry(t, f)
 		p := filepath.Join(dir, filepath.FromSlash(f.Name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
