@@ -1,7 +1,7 @@
 // Command text2brain builds model bundles and predicts brain maps from text on this machine.
 //
 //	text2brain model build --neuroquery DIR --corpus DIR [--metadata FILE] --template FILE --out DIR
-//	text2brain predict [--model DIR] [--out map.nii.gz] [--png preview.png] [--json] QUERY…
+//	text2brain predict [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] QUERY…
 package main
 
 import (
@@ -21,13 +21,15 @@ import (
 
 	"github.com/text2brain/text2brain/functions/internal/bundle"
 	"github.com/text2brain/text2brain/functions/internal/model"
+	"github.com/text2brain/text2brain/functions/internal/querytext"
+	"github.com/text2brain/text2brain/functions/internal/textfeat"
 )
 
 const usage = `text2brain: free text → predicted brain activation map.
 
 Usage:
   text2brain model build --neuroquery DIR --corpus DIR [--metadata FILE] --template FILE --out DIR
-  text2brain predict [--model DIR] [--out map.nii.gz] [--png preview.png] [--json] QUERY…
+  text2brain predict [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] QUERY…
 
 Environment:
   TEXT2BRAIN_MODEL   default bundle directory for predict (else build/model)
@@ -101,9 +103,13 @@ func predictCmd(ctx context.Context, args []string, out io.Writer) error {
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
-	query := strings.Join(fl.Args(), " ")
-	if strings.TrimSpace(query) == "" {
+	// The one normalisation of the API, so that the CLI maps a text as the service does.
+	query, err := querytext.Normalize(strings.Join(fl.Args(), " "))
+	if errors.Is(err, querytext.ErrEmpty) {
 		return errors.New("predict: give the query text, e.g. text2brain predict working memory")
+	}
+	if err != nil {
+		return err
 	}
 
 	start := time.Now()
@@ -116,7 +122,7 @@ func predictCmd(ctx context.Context, args []string, out io.Writer) error {
 
 	res, err := m.Predict(ctx, query)
 	if errors.Is(err, model.ErrNoKnownTerms) {
-		return fmt.Errorf("%q: %w, so there is no map to show; try words from neuroimaging papers, such as \"working memory\" or \"faces\"", query, err)
+		return errors.New(textfeat.NoKnownTermsMessage(query))
 	}
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/text2brain/text2brain/functions/internal/querytext"
 	"github.com/text2brain/text2brain/functions/internal/queue"
 	"github.com/text2brain/text2brain/functions/internal/store"
+	"github.com/text2brain/text2brain/functions/internal/textfeat"
 )
 
 // Cache lifetimes. A result never changes for its model version, so it is cached for long: a day
@@ -134,15 +135,14 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wai
 	normalized, err := querytext.Normalize(text)
 	switch {
 	case errors.Is(err, querytext.ErrTooLong):
-		WriteError(w, http.StatusRequestEntityTooLarge, "too_long", "The query is too long: at most "+strconv.Itoa(querytext.MaxChars)+" characters.")
+		WriteError(w, http.StatusRequestEntityTooLarge, "too_long", err.Error())
 		return
 	case err != nil:
-		WriteError(w, http.StatusBadRequest, "invalid_query", strings.ToUpper(err.Error()[:1])+err.Error()[1:]+".")
+		WriteError(w, http.StatusBadRequest, "invalid_query", err.Error())
 		return
 	}
-	if !s.feat.Featurize(normalized).Known() {
-		WriteError(w, http.StatusUnprocessableEntity, "no_known_terms",
-			fmt.Sprintf("%q contains no term the model knows, so there is no map to show. Try words from neuroimaging papers, such as \"working memory\", \"faces\" or \"reading\".", normalized))
+	if !s.feat.Known(normalized) {
+		WriteError(w, http.StatusUnprocessableEntity, "no_known_terms", textfeat.NoKnownTermsMessage(normalized))
 		return
 	}
 	id := querytext.Key(s.ModelVersion(), normalized)

@@ -72,7 +72,7 @@ func tensorInfo(name string, dims ...int64) *pb.ValueInfoProto {
 		TensorType: &pb.TypeProto_Tensor{ElemType: int32(pb.TensorProto_FLOAT), Shape: shape}}}}
 }
 
-// buildGraph writes the whole numeric path of docs/model.md, from the L2-normalised TF-IDF vector
+// buildGraph writes the whole numeric path of ../shared/docs/model.md, from the L2-normalised TF-IDF vector
 // (1 × features) to the z-map (1 × voxels), as an ONNX graph in float32:
 //
 //	smoothed = (x · (w·Vn)) · Vᵀ + (1−w)·x

@@ -57,7 +57,7 @@ func TestVocabulary(t *testing.T) {
 	}
 }
 
-// The reference values of docs/model.md.
+// The reference values of ../shared/docs/model.md.
 func TestReferenceMaps(t *testing.T) {
 	m, f := shared(t)
 	testCases := []struct {

@@ -17,11 +17,12 @@ import (
 // MaxChars is the longest normalised query accepted, in characters.
 const MaxChars = 2000
 
-// Errors of Normalize; the API maps them to 400 and 413.
+// Errors of Normalize, worded for the person who typed the query; the API maps them to 400 and
+// 413.
 var (
-	ErrEmpty   = errors.New("the query is empty: type a few words, such as \"working memory\"")
-	ErrInvalid = errors.New("the query is not valid UTF-8 text")
-	ErrTooLong = fmt.Errorf("the query is too long: at most %d characters", MaxChars)
+	ErrEmpty   = errors.New("The query is empty: type a few words, such as \"working memory\".")
+	ErrInvalid = errors.New("The query is not valid UTF-8 text.")
+	ErrTooLong = fmt.Errorf("The query is too long: at most %d characters.", MaxChars)
 )
 
 // MaxRawBytes bounds the text a request may send before normalisation, so that a huge query
@@ -30,8 +31,7 @@ const MaxRawBytes = 16 << 10
 
 // Normalize folds text to its canonical form: control characters removed, Unicode NFKC, lower
 // case, runs of white space collapsed to one space, trimmed. It is idempotent
-// (Normalize(Normalize(x)) == Normalize(x)): the Predict function checks a job's text by
-// normalising it again.
+// (Normalize(Normalize(x)) == Normalize(x)), so normalised text (a job's, say) keeps its key.
 func Normalize(text string) (string, error) {
 	if len(text) > MaxRawBytes {
 		return "", ErrTooLong

@@ -1,6 +1,6 @@
 // Package textfeat turns query text into the TF-IDF feature vector of a NeuroQuery-style model:
 // tokens, stop words, longest-match vocabulary phrases, synonyms, IDF weights and L2 norm, exactly
-// as docs/model.md describes, so that the same text gives the same vector as NeuroQuery.
+// as ../shared/docs/model.md describes, so that the same text gives the same vector as NeuroQuery.
 package textfeat
 
 import (
@@ -92,9 +92,6 @@ func (f *Featurizer) insert(phrase string) {
 	n.phrase = phrase
 }
 
-// Vocabulary returns the featurizer's vocabulary (shared: do not modify).
-func (f *Featurizer) Vocabulary() Vocabulary { return f.voc }
-
 // NumFeatures is the length of the feature vector.
 func (f *Featurizer) NumFeatures() int { return len(f.voc.Features) }
 
@@ -139,6 +136,15 @@ func (f *Featurizer) Canonical(phrase string) string {
 		return to
 	}
 	return phrase
+}
+
+// Known reports whether text contains any vocabulary term: what Featurize(text).Known() says,
+// without building the feature vector (the API asks it of every query).
+func (f *Featurizer) Known(text string) bool { return len(f.Phrases(text)) > 0 }
+
+// NoKnownTermsMessage tells a person why text gives no map and what to type instead.
+func NoKnownTermsMessage(text string) string {
+	return fmt.Sprintf("%q contains no term the model knows, so there is no map to show. Try words from neuroimaging papers, such as \"working memory\", \"faces\" or \"reading\".", text)
 }
 
 // Features is the outcome of featurizing a text.

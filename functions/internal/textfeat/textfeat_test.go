@@ -132,3 +132,13 @@ func TestNewRejectsBadVocabulary(t *testing.T) {
 		})
 	}
 }
+
+func TestKnownAgreesWithFeaturize(t *testing.T) {
+	t.Parallel()
+	f := testFeaturizer(t)
+	for _, text := range []string{"", "of the", "faces", "oh i believe", "theory of the mind", "WM"} {
+		if got, want := f.Known(text), f.Featurize(text).Known(); got != want {
+			t.Errorf("Known(%q) = %v, Featurize says %v", text, got, want)
+		}
+	}
+}

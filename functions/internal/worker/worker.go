@@ -163,7 +163,7 @@ func (w *Worker) Handle(ctx context.Context, msg queue.Message) error {
 	}
 	res, err := m.Predict(ctx, msg.Text)
 	if errors.Is(err, model.ErrNoKnownTerms) {
-		return w.fail(ctx, msg.ID, "the text contains no term the model knows")
+		return w.fail(ctx, msg.ID, err.Error())
 	}
 	if err != nil {
 		return err
