@@ -14,12 +14,17 @@ MODEL_DIR := build/model
 BIN := build/bin/text2brain
 LOCALSTACK := build/bin/localstack
 
-export ONNXRUNTIME_LIB := $(CURDIR)/$(ORT_LIB)
-export TEXT2BRAIN_MODEL := $(CURDIR)/$(MODEL_DIR)
+# Set in the environment, these point make run and the tests at another library or bundle.
+ONNXRUNTIME_LIB ?= $(CURDIR)/$(ORT_LIB)
+TEXT2BRAIN_MODEL ?= $(CURDIR)/$(MODEL_DIR)
+export ONNXRUNTIME_LIB TEXT2BRAIN_MODEL
 export TEXT2BRAIN_DATA := $(abspath $(DATA))
 export CGO_ENABLED := 1
 
 GO_SOURCES := $(shell find functions frontend -name '*.go' -not -name '*_test.go') $(wildcard *.go frontend/*.html frontend/*.js frontend/*.css) go.mod go.sum
+# What the bundle is made by: a change elsewhere (the API, the page) does not rebuild the model.
+BUNDLE_SOURCES := $(shell find functions/internal/bundle functions/internal/neuroquery functions/internal/articles \
+	functions/internal/brain functions/internal/textfeat functions/internal/onnxpb -name '*.go' -not -name '*_test.go')
 MODEL_INPUTS := $(wildcard $(DATA)/neuroquery_model/* $(DATA)/neuroquery_model/*/* \
 	$(DATA)/neuroquery_corpus/coordinates.tsv.gz $(DATA)/neurosynth/metadata.tsv.gz \
 	$(DATA)/templates/mni152_t1_1mm.nii.gz)
@@ -63,7 +68,7 @@ build: $(BIN)
 
 model: $(MODEL_DIR)/manifest.json
 
-$(MODEL_DIR)/manifest.json: $(BIN) $(MODEL_INPUTS)
+$(MODEL_DIR)/manifest.json: $(BUNDLE_SOURCES) $(MODEL_INPUTS) | $(BIN)
 	@test -d $(DATA)/neuroquery_model || { echo "no model data in $(DATA): set DATA=/path/to/data (see README)"; exit 1; }
 	$(BIN) model build --neuroquery $(DATA)/neuroquery_model --corpus $(DATA)/neuroquery_corpus \
 		--metadata $(DATA)/neurosynth/metadata.tsv.gz --template $(DATA)/templates/mni152_t1_1mm.nii.gz \
