@@ -4,6 +4,7 @@ package query
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -26,30 +27,41 @@ import (
 // later request, and requests arriving meanwhile share its outcome.
 var server = lazy.New(newServer, 20*time.Second)
 
-func init() {
-	functions.HTTP("Query", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 25*time.Second)
-		defer cancel()
-		h, err := server.Get(ctx)
-		if err != nil {
-			slog.ErrorContext(r.Context(), "Query is not ready", "err", err)
-			w.Header().Set("Access-Control-Allow-Origin", "*")
-			w.Header().Set("Retry-After", "10")
-			api.WriteError(w, http.StatusServiceUnavailable, "unavailable",
-				"The service is starting or cannot reach its backends; please retry in a few seconds.")
+func init() { functions.HTTP("Query", handle) }
+
+// handle serves a request once the server is made; until then it says why not.
+func handle(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 25*time.Second)
+	defer cancel()
+	h, err := server.Get(ctx)
+	if err != nil {
+		slog.ErrorContext(r.Context(), "Query is not ready", "err", err)
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		var cfgErr configError
+		if errors.As(err, &cfgErr) {
+			// Retrying will not help; the details are for the operators, in the log.
+			api.WriteError(w, http.StatusInternalServerError, "misconfigured",
+				"The service is misconfigured; its operators can see what is wrong in the Query function's log.")
 			return
 		}
-		h.ServeHTTP(w, r)
-	})
+		w.Header().Set("Retry-After", "10")
+		api.WriteError(w, http.StatusServiceUnavailable, "unavailable",
+			"The service is starting or cannot reach its backends; please retry in a few seconds.")
+		return
+	}
+	h.ServeHTTP(w, r)
 }
+
+// configError is a problem of the deployment's configuration, not of a backend.
+type configError struct{ error }
 
 func newServer(ctx context.Context) (_ http.Handler, err error) {
 	cfg, err := config.FromEnv()
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = cfg.ValidateQuery()
 	}
-	if err := cfg.ValidateQuery(); err != nil {
-		return nil, err
+	if err != nil {
+		return nil, configError{err}
 	}
 	var closers []func() error
 	defer func() {
