@@ -189,7 +189,7 @@
     articles.replaceChildren();
     for (const a of r.related_articles || []) {
       const li = el('li');
-      const pubmed = a.pmid ? 'https://pubmed.ncbi.nlm.nih.gov/' + encodeURIComponent(a.pmid) + '/' : safeURL(a.url);
+      const pubmed = safeURL(a.url);
       const title = a.title || ('PMID ' + a.pmid);
       li.appendChild(pubmed ? link(pubmed, title) : el('span', title));
       const meta = [a.authors, a.year ? '(' + a.year + ')' : '', a.journal].filter(Boolean).join(' ');

@@ -60,7 +60,7 @@ func realMain(ctx context.Context) error {
 	defer st.Stop()
 	fmt.Printf("stack started in %s (%s)\n", time.Since(start).Round(time.Millisecond), st.URL)
 
-	b, err := bundle.Load(opt.BundleDir)
+	b, err := bundle.LoadHeader(os.DirFS(opt.BundleDir))
 	if err != nil {
 		return err
 	}

@@ -232,7 +232,7 @@ func (s *Server) ensurePublished(ctx context.Context, d *store.Doc) (*store.Doc,
 	if fresh {
 		return d, nil
 	}
-	claim, err := s.store.ClaimPublication(ctx, d.ID, s.now().Add(-s.cfg.StaleAfter))
+	claim, err := s.store.ClaimPublication(ctx, d.ID, s.now(), s.cfg.StaleAfter)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +248,7 @@ func (s *Server) ensurePublished(ctx context.Context, d *store.Doc) (*store.Doc,
 
 // restart gives a map whose job never completed a new job.
 func (s *Server) restart(ctx context.Context, d *store.Doc) (*store.Doc, error) {
-	restarted, err := s.store.Restart(ctx, d.ID)
+	restarted, err := s.store.Restart(ctx, d.ID, s.now())
 	if err != nil {
 		return nil, err
 	}

@@ -96,10 +96,8 @@ func (s *Store) write(ctx context.Context, obj *storage.ObjectHandle, o Object) 
 // Reader is an open object.
 type Reader struct {
 	io.ReadCloser
-	ContentType  string
-	CacheControl string
-	Size         int64
-	Updated      time.Time
+	ContentType string
+	Size        int64
 }
 
 // Open opens an object for reading.
@@ -111,8 +109,7 @@ func (s *Store) Open(ctx context.Context, bucket, name string) (*Reader, error) 
 	if err != nil {
 		return nil, fmt.Errorf("storage: reading gs://%s/%s: %w", bucket, name, err)
 	}
-	return &Reader{ReadCloser: r, ContentType: r.Attrs.ContentType, CacheControl: r.Attrs.CacheControl,
-		Size: r.Attrs.Size, Updated: r.Attrs.LastModified}, nil
+	return &Reader{ReadCloser: r, ContentType: r.Attrs.ContentType, Size: r.Attrs.Size}, nil
 }
 
 // ReadAll reads a whole object.

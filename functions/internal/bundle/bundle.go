@@ -192,37 +192,35 @@ type Header struct {
 
 // LoadHeader reads and verifies the manifest and the vocabulary of a bundle.
 func LoadHeader(fsys fs.FS) (*Header, error) {
+	h, _, err := readHeader(fsys, []string{VocabularyFile})
+	return h, err
+}
+
+// readHeader reads the manifest and the named files (the vocabulary among them), each checked
+// against the manifest, and decodes the vocabulary.
+func readHeader(fsys fs.FS, names []string) (*Header, map[string][]byte, error) {
 	man, err := readManifest(fsys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	files, err := readFiles(fsys, man, []string{VocabularyFile})
+	files, err := readFiles(fsys, man, names)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	h := &Header{Manifest: man}
 	if err := json.Unmarshal(files[VocabularyFile], &h.Vocabulary); err != nil {
-		return nil, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", VocabularyFile, err)
+		return nil, nil, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", VocabularyFile, err)
 	}
-	return h, nil
+	return h, files, nil
 }
 
 // LoadFS reads and verifies a bundle from a file system.
 func LoadFS(fsys fs.FS) (*Bundle, error) {
-	man, err := readManifest(fsys)
+	h, files, err := readHeader(fsys, requiredFiles)
 	if err != nil {
 		return nil, err
 	}
-	files, err := readFiles(fsys, man, requiredFiles)
-	if err != nil {
-		return nil, err
-	}
-	b := &Bundle{Manifest: man}
-	b.ONNX = files[ModelFile]
-
-	if err := json.Unmarshal(files[VocabularyFile], &b.Vocabulary); err != nil {
-		return nil, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", VocabularyFile, err)
-	}
+	b := &Bundle{Manifest: h.Manifest, Vocabulary: h.Vocabulary, ONNX: files[ModelFile]}
 	if b.Mask, err = brain.ReadMask(bytes.NewReader(files[MaskFile])); err != nil {
 		return nil, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", MaskFile, err)
 	}

@@ -20,7 +20,7 @@ type StorageOptions struct {
 	Root string
 	// Port to listen on (127.0.0.1); 0 picks a free one.
 	Port int
-	// Log receives one line per request; nil discards them.
+	// Log receives a line if the server stops on an error; nil discards it.
 	Log io.Writer
 }
 

@@ -192,7 +192,7 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 		s.PubSub, psErr = emulators.StartPubSub(ctx, o)
 		psTook = time.Since(start)
 	}()
-	s.Storage, err = emulators.StartStorageWith(emulators.StorageOptions{Root: filepath.Join(opt.DataDir, "gcs"), Port: opt.StoragePort})
+	s.Storage, err = emulators.StartStorageWith(emulators.StorageOptions{Root: filepath.Join(opt.DataDir, "gcs"), Port: opt.StoragePort, Log: opt.Log})
 	wg.Wait()
 	if err := errors.Join(fsErr, psErr, err); err != nil {
 		return nil, err

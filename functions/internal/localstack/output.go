@@ -3,6 +3,7 @@ package localstack
 import (
 	"bytes"
 	"fmt"
+	"github.com/text2brain/text2brain/functions/internal/api"
 	"io"
 	"net/http"
 	"net/http/httputil"
@@ -140,10 +141,8 @@ func newProxy(target *url.URL, logf func(error)) http.Handler {
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			logf(err)
-			w.Header().Set("Content-Type", "application/json; charset=utf-8")
 			w.Header().Set("Retry-After", "5")
-			w.WriteHeader(http.StatusBadGateway)
-			fmt.Fprintf(w, "{\"error\":{\"code\":\"bad_gateway\",\"message\":%q}}\n",
+			api.WriteError(w, http.StatusBadGateway, "bad_gateway",
 				"The Query function is not answering; is the local stack still running?")
 		},
 	}

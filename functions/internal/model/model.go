@@ -36,8 +36,6 @@ const (
 type Options struct {
 	// ORTLibrary is the path of libonnxruntime.so.
 	ORTLibrary string
-	// Threads caps ONNX Runtime's intra-op threads (0: its default, one per core).
-	Threads int
 }
 
 // Model predicts brain maps. It is safe for concurrent use.
@@ -72,11 +70,6 @@ func New(b *bundle.Bundle, opt Options) (*Model, error) {
 		return nil, fmt.Errorf("model: ONNX Runtime session options: %w", err)
 	}
 	defer so.Destroy()
-	if opt.Threads > 0 {
-		if err := so.SetIntraOpNumThreads(opt.Threads); err != nil {
-			return nil, fmt.Errorf("model: %w", err)
-		}
-	}
 	session, err := ort.NewDynamicAdvancedSessionWithONNXData(b.ONNX,
 		[]string{bundle.InputName}, []string{bundle.OutputZ, bundle.OutputSmooth}, so)
 	if err != nil {

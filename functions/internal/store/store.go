@@ -134,9 +134,13 @@ func (s *Store) Get(ctx context.Context, id string) (*Doc, error) {
 	if err != nil {
 		return nil, classify("get", err)
 	}
+	return decode(snap)
+}
+
+func decode(snap *firestore.DocumentSnapshot) (*Doc, error) {
 	var d Doc
 	if err := snap.DataTo(&d); err != nil {
-		return nil, fmt.Errorf("firestore: document %s: %w", id, err)
+		return nil, fmt.Errorf("firestore: document %s: %w", snap.Ref.ID, err)
 	}
 	return &d, nil
 }
@@ -201,12 +205,13 @@ const (
 )
 
 // ClaimPublication decides, in a transaction, whether the caller must publish a pending
-// document's job: of concurrent callers at most one is told to. A job published before
-// staleBefore counts as lost.
-func (s *Store) ClaimPublication(ctx context.Context, id string, staleBefore time.Time) (Publication, error) {
+// document's job: of concurrent callers at most one is told to. A job published more than
+// staleAfter before now counts as lost.
+func (s *Store) ClaimPublication(ctx context.Context, id string, now time.Time, staleAfter time.Duration) (Publication, error) {
 	var out Publication
+	now = now.UTC()
+	staleBefore := now.Add(-staleAfter)
 	err := s.transact(ctx, id, "claim publication", func(d *Doc) []firestore.Update {
-		now := time.Now().UTC()
 		switch {
 		case d.Status != Pending:
 			out = NothingToDo
@@ -238,11 +243,11 @@ func (s *Store) transact(ctx context.Context, id, op string, decide func(*Doc) [
 		if err != nil {
 			return err
 		}
-		var d Doc
-		if err := snap.DataTo(&d); err != nil {
+		d, err := decode(snap)
+		if err != nil {
 			return err
 		}
-		if updates := decide(&d); len(updates) > 0 {
+		if updates := decide(d); len(updates) > 0 {
 			return tx.Update(ref, updates)
 		}
 		return nil
@@ -259,7 +264,7 @@ func (s *Store) Unpublished(ctx context.Context, id string) error {
 
 // Restart turns a retryable failed document back into a pending one whose job the caller must
 // publish; of concurrent callers exactly one gets true.
-func (s *Store) Restart(ctx context.Context, id string) (bool, error) {
+func (s *Store) Restart(ctx context.Context, id string, now time.Time) (bool, error) {
 	restarted := false
 	err := s.transact(ctx, id, "restart", func(d *Doc) []firestore.Update {
 		restarted = d.Status == Failed && d.Retryable
@@ -267,7 +272,7 @@ func (s *Store) Restart(ctx context.Context, id string) (bool, error) {
 			return nil
 		}
 		return []firestore.Update{{Path: "status", Value: Pending}, {Path: "retryable", Value: false},
-			{Path: "error", Value: ""}, {Path: "republished", Value: false}, {Path: "published_at", Value: time.Now().UTC()}}
+			{Path: "error", Value: ""}, {Path: "republished", Value: false}, {Path: "published_at", Value: now.UTC()}}
 	})
 	return restarted, err
 }
@@ -330,11 +335,11 @@ func (s *Store) Wait(ctx context.Context, id string) (*Doc, error) {
 		if !snap.Exists() {
 			return nil, ErrNotFound
 		}
-		var d Doc
-		if err := snap.DataTo(&d); err != nil {
-			return nil, fmt.Errorf("firestore: document %s: %w", id, err)
+		d, err := decode(snap)
+		if err != nil {
+			return nil, err
 		}
-		last = &d
+		last = d
 		if d.Status != Pending {
 			return last, nil
 		}

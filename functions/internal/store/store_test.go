@@ -134,7 +134,7 @@ func TestPublicationLifecycle(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				p, err := s.ClaimPublication(ctx, "p", staleBefore)
+				p, err := s.ClaimPublication(ctx, "p", time.Now(), time.Since(staleBefore))
 				if err != nil {
 					t.Error(err)
 				}
@@ -175,7 +175,7 @@ func TestPublicationLifecycle(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if ok, err := s.Restart(ctx, "p"); err != nil {
+			if ok, err := s.Restart(ctx, "p", time.Now()); err != nil {
 				t.Error(err)
 			} else if ok {
 				restarts.Add(1)
@@ -193,7 +193,7 @@ func TestPublicationLifecycle(t *testing.T) {
 	if _, err := s.Fail(ctx, "p", "no known terms"); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := s.Restart(ctx, "p"); ok || err != nil {
+	if ok, err := s.Restart(ctx, "p", time.Now()); ok || err != nil {
 		t.Errorf("Restart of a final failure = %v, %v", ok, err)
 	}
 }
