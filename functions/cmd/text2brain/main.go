@@ -95,8 +95,8 @@ func envOr(name, def string) string {
 
 func predictCmd(ctx context.Context, args []string, out io.Writer) error {
 	fl := flag.NewFlagSet("text2brain predict", flag.ContinueOnError)
-	dir := fl.String("model", envOr("TEXT2BRAIN_MODEL", "build/model"), "model bundle directory")
-	ortLib := fl.String("ort", envOr(model.ORTLibraryEnv, ".cache/onnxruntime/libonnxruntime.so"), "path of libonnxruntime.so")
+	dir := fl.String("model", envOr(bundle.DirEnv, bundle.DefaultDir), "model bundle directory")
+	ortLib := fl.String("ort", envOr(model.ORTLibraryEnv, model.DefaultORTLibrary), "path of libonnxruntime.so")
 	niiPath := fl.String("out", "", "write the map as NIfTI (.nii.gz) to this file")
 	pngPath := fl.String("png", "", "write a preview PNG to this file")
 	asJSON := fl.Bool("json", false, "print JSON instead of text")

@@ -27,6 +27,13 @@ import (
 	"github.com/text2brain/text2brain/functions/internal/textfeat"
 )
 
+// DirEnv names the environment variable of the bundle directory, and DefaultDir is where
+// `make model` builds it, relative to the repository root.
+const (
+	DirEnv     = "TEXT2BRAIN_MODEL"
+	DefaultDir = "build/model"
+)
+
 // FormatVersion is the bundle layout this code reads and writes.
 const FormatVersion = 1
 

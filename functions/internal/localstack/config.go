@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/text2brain/text2brain/functions/internal/bundle"
+	"github.com/text2brain/text2brain/functions/internal/model"
 	"io"
 	"os"
 	"path/filepath"
@@ -107,8 +108,8 @@ func OptionsFromEnv() (Options, error) {
 		}
 	}
 	o.DataDir = os.Getenv("T2B_DATA_DIR")
-	o.BundleDir = os.Getenv("TEXT2BRAIN_MODEL")
-	o.ORTLibrary = os.Getenv("ONNXRUNTIME_LIB")
+	o.BundleDir = os.Getenv(bundle.DirEnv)
+	o.ORTLibrary = os.Getenv(model.ORTLibraryEnv)
 	o.SDKRoot = os.Getenv("CLOUDSDK_ROOT")
 	o.ProjectID = os.Getenv("GOOGLE_CLOUD_PROJECT")
 	o.ModelsBucket = os.Getenv("T2B_MODELS_BUCKET")
@@ -132,8 +133,8 @@ func (o Options) withDefaults() Options {
 		return p
 	}
 	o.DataDir = abs(o.DataDir, "data")
-	o.BundleDir = abs(o.BundleDir, filepath.Join("build", "model"))
-	o.ORTLibrary = abs(o.ORTLibrary, filepath.Join(".cache", "onnxruntime", "libonnxruntime.so"))
+	o.BundleDir = abs(o.BundleDir, filepath.FromSlash(bundle.DefaultDir))
+	o.ORTLibrary = abs(o.ORTLibrary, filepath.FromSlash(model.DefaultORTLibrary))
 	if o.FunctionBinary == "" {
 		if exe, err := os.Executable(); err == nil {
 			o.FunctionBinary = exe

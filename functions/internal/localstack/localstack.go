@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/text2brain/text2brain/functions/internal/model"
 	"io"
 	"net"
 	"net/http"
@@ -269,7 +270,7 @@ func (s *Stack) Env() []string {
 		"T2B_MODEL_URI=" + s.ModelURI,
 		"T2B_RESULTS_BUCKET=" + s.ResultsBucket,
 		"T2B_TOPIC=" + s.Topic,
-		"ONNXRUNTIME_LIB=" + ort,
+		model.ORTLibraryEnv + "=" + ort,
 	}
 }
 

@@ -12,6 +12,9 @@ import (
 // ORTLibraryEnv names the environment variable that points at libonnxruntime.so.
 const ORTLibraryEnv = "ONNXRUNTIME_LIB"
 
+// DefaultORTLibrary is where `make ort` puts the library, relative to the repository root.
+const DefaultORTLibrary = ".cache/onnxruntime/libonnxruntime.so"
+
 // ORTVersion is the ONNX Runtime release whose C API the pinned onnxruntime_go speaks
 // (its header's ORT_API_VERSION 24); newer releases work too.
 const ORTVersion = "1.24"

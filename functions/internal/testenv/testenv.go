@@ -39,7 +39,8 @@ func Data(t testing.TB, rel ...string) string {
 	return filepath.Join(append([]string{DataDir(t)}, rel...)...)
 }
 
-// BundleDir is the model bundle built by `make model`.
+// BundleDir is the model bundle built by `make model`. (The names here repeat bundle.DirEnv and
+// model.DefaultORTLibrary: importing those packages would make a cycle with their own tests.)
 func BundleDir(t testing.TB) string {
 	return find(t, "TEXT2BRAIN_MODEL", filepath.Join("build", "model"), "model bundle")
 }
