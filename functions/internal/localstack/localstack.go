@@ -299,6 +299,15 @@ func (s *Stack) setUpStorage(ctx context.Context, files []bundleFile) error {
 	prefix := "models/" + s.ModelVersion + "/"
 	uploaded := 0
 	for _, f := range files {
+		obj := client.Bucket(s.ModelsBucket).Object(prefix + f.Name)
+		attrs, err := obj.Attrs(ctx)
+		if err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
+			return fmt.Errorf("gs://%s/%s: %w", s.ModelsBucket, prefix+f.Name, err)
+		}
+		// Files the manifest lists are known by their checksum: one already uploaded is not read.
+		if err == nil && f.SHA256 != "" && attrs.Size == f.Bytes && attrs.Metadata["sha256"] == f.SHA256 {
+			continue
+		}
 		path := filepath.Join(s.opt.BundleDir, f.Name)
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -309,11 +318,8 @@ func (s *Stack) setUpStorage(ctx context.Context, files []bundleFile) error {
 		if f.SHA256 != "" && f.SHA256 != want {
 			return fmt.Errorf("the model bundle's %s does not match its manifest: run `make model`", path)
 		}
-		obj := client.Bucket(s.ModelsBucket).Object(prefix + f.Name)
-		if attrs, err := obj.Attrs(ctx); err == nil && attrs.Size == int64(len(data)) && attrs.Metadata["sha256"] == want {
+		if attrs != nil && attrs.Size == int64(len(data)) && attrs.Metadata["sha256"] == want {
 			continue
-		} else if err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
-			return fmt.Errorf("gs://%s/%s: %w", s.ModelsBucket, prefix+f.Name, err)
 		}
 		w := obj.NewWriter(ctx)
 		w.ChunkSize = 0 // one request
