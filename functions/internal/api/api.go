@@ -36,6 +36,9 @@ type Server struct {
 	clients *clientLimiter
 	warm    *rate.Limiter
 	now     func() time.Time
+	// anyOrigin, or else origins, are the pages that may call the API from a browser.
+	anyOrigin bool
+	origins   map[string]bool
 }
 
 // New builds the server on its backends and the model's header (version and vocabulary); static
@@ -45,11 +48,18 @@ func New(cfg *config.Config, st *store.Store, q *queue.Queue, b *blobs.Store, h 
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	return &Server{static: static, cfg: cfg, store: st, queue: q, blobs: b, header: h, feat: feat,
-		clients: newClientLimiter(rate.Limit(cfg.Rate), cfg.RateBurst),
-		warm:    rate.NewLimiter(rate.Every(cfg.WarmEvery), 1),
-		now:     time.Now,
-	}, nil
+	s := &Server{static: static, cfg: cfg, store: st, queue: q, blobs: b, header: h, feat: feat,
+		clients:   newClientLimiter(rate.Limit(cfg.Rate), cfg.RateBurst),
+		warm:      rate.NewLimiter(rate.Every(cfg.WarmEvery), 1),
+		now:       time.Now,
+		anyOrigin: len(cfg.CORSOrigins) == 0,
+		origins:   map[string]bool{},
+	}
+	for _, o := range cfg.CORSOrigins {
+		s.anyOrigin = s.anyOrigin || o == "*"
+		s.origins[o] = true
+	}
+	return s, nil
 }
 
 // ModelVersion is the version of the model whose key space the server answers from.
@@ -106,11 +116,20 @@ func methods(handlers map[string]http.HandlerFunc) http.Handler {
 	})
 }
 
-// cors lets scripts and pages on other origins call the API: it is public and uses no credentials.
+// cors lets pages on other origins call the API: any origin by default (it is public and uses no
+// credentials), or only those of T2B_CORS_ORIGINS. Scripts outside browsers are not affected.
 func (s *Server) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", "*")
+		if s.anyOrigin {
+			h.Set("Access-Control-Allow-Origin", "*")
+		} else {
+			// The answer depends on the Origin: caches (and Cloud CDN) must keep one per origin.
+			h.Add("Vary", "Origin")
+			if o := r.Header.Get("Origin"); s.origins[o] {
+				h.Set("Access-Control-Allow-Origin", o)
+			}
+		}
 		h.Set("Access-Control-Expose-Headers", "Retry-After, Location")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")

@@ -139,6 +139,39 @@ func TestVersionHealthAndCORS(t *testing.T) {
 	}
 }
 
+// With T2B_CORS_ORIGINS, only the listed pages may read answers in a browser, and caches are told
+// that the answer depends on the Origin.
+func TestCORSOrigins(t *testing.T) {
+	b, err := bundle.Load(testenv.BundleDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{MaxWait: time.Second, BackendTimeout: time.Second, Rate: 1000, RateBurst: 1000, WarmEvery: time.Minute,
+		CORSOrigins: []string{"https://a.example.org", "https://b.example.org"}}
+	s, err := New(cfg, nil, nil, nil, &bundle.Header{Manifest: b.Manifest, Vocabulary: b.Vocabulary}, frontend.Files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler()
+	for origin, want := range map[string]string{"https://b.example.org": "https://b.example.org", "https://evil.example.org": "", "": ""} {
+		for _, method := range []string{"GET", "OPTIONS"} {
+			req := httptest.NewRequest(method, "/api/v1/version", nil)
+			if origin != "" {
+				req.Header.Set("Origin", origin)
+			}
+			req.Header.Set("Access-Control-Request-Method", "GET")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if got := rec.Header().Get("Access-Control-Allow-Origin"); got != want {
+				t.Errorf("%s from %q: Access-Control-Allow-Origin %q, want %q", method, origin, got, want)
+			}
+			if !strings.Contains(rec.Header().Get("Vary"), "Origin") {
+				t.Errorf("%s from %q: no Vary: Origin", method, origin)
+			}
+		}
+	}
+}
+
 func TestRateLimit(t *testing.T) {
 	b, err := bundle.Load(testenv.BundleDir(t))
 	if err != nil {

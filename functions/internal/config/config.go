@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"os"
 	"reflect"
 	"strconv"
@@ -41,6 +42,9 @@ type Config struct {
 	TrustedProxies int `env:"T2B_TRUSTED_PROXIES, default=1"`
 	// WarmEvery is the least time between two warm-up messages sent for page loads.
 	WarmEvery time.Duration `env:"T2B_WARM_EVERY, default=1m"`
+	// CORSOrigins are the origins whose pages may call the API (comma-separated); empty or "*"
+	// allows any, as suits a public API that uses no credentials.
+	CORSOrigins []string `env:"T2B_CORS_ORIGINS, default=*"`
 	// BaseURL makes the map and preview URLs absolute (e.g. https://text2brain.example); empty
 	// leaves them relative to the API's origin.
 	BaseURL string `env:"T2B_BASE_URL"`
@@ -91,6 +95,14 @@ func FromEnv() (*Config, error) {
 				continue
 			}
 			field.SetInt(int64(n))
+		case []string:
+			var list []string
+			for _, item := range strings.Split(raw, ",") {
+				if item = strings.TrimSpace(item); item != "" {
+					list = append(list, item)
+				}
+			}
+			field.Set(reflect.ValueOf(list))
 		default:
 			panic("config: no parser for field " + f.Name)
 		}
@@ -121,6 +133,11 @@ func (c *Config) ValidateQuery() error {
 	}
 	if c.WarmEvery <= 0 {
 		p = append(p, "T2B_WARM_EVERY must be positive")
+	}
+	for _, o := range c.CORSOrigins {
+		if o != "*" && !isOrigin(o) {
+			p = append(p, fmt.Sprintf("T2B_CORS_ORIGINS: %q is not * or an origin such as https://example.org", o))
+		}
 	}
 	return problemsError(p)
 }
@@ -153,6 +170,14 @@ func (c *Config) common() []string {
 		p = append(p, "T2B_TOPIC and T2B_COLLECTION must not be empty")
 	}
 	return p
+}
+
+// isOrigin reports whether s is a browser origin: http or https, a host, an optional port, nothing
+// else.
+func isOrigin(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil && s == u.Scheme+"://"+u.Host
 }
 
 func problemsError(p []string) error {

@@ -57,3 +57,28 @@ func TestDefaultsAndParsing(t *testing.T) {
 		t.Errorf("bad URI: error %v", err)
 	}
 }
+
+func TestCORSOrigins(t *testing.T) {
+	t.Setenv("GOOGLE_CLOUD_PROJECT", "p")
+	t.Setenv("T2B_MODEL_URI", "gs://models/models/nq-1")
+	t.Setenv("T2B_RESULTS_BUCKET", "results")
+	c, err := FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.CORSOrigins) != 1 || c.CORSOrigins[0] != "*" {
+		t.Errorf("default origins %q, want [*]", c.CORSOrigins)
+	}
+	t.Setenv("T2B_CORS_ORIGINS", " https://a.example.org, http://localhost:5173 ,")
+	c, _ = FromEnv()
+	if err := c.ValidateQuery(); err != nil || len(c.CORSOrigins) != 2 || c.CORSOrigins[1] != "http://localhost:5173" {
+		t.Errorf("origins %q, %v", c.CORSOrigins, err)
+	}
+	for _, bad := range []string{"example.org", "https://example.org/", "https://example.org/app", "ftp://example.org", "https://u@example.org"} {
+		t.Setenv("T2B_CORS_ORIGINS", "https://ok.example.org,"+bad)
+		c, _ = FromEnv()
+		if err := c.ValidateQuery(); err == nil || !strings.Contains(err.Error(), "T2B_CORS_ORIGINS") || !strings.Contains(err.Error(), bad) {
+			t.Errorf("origin %q: error %v", bad, err)
+		}
+	}
+}
