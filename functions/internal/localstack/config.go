@@ -191,7 +191,7 @@ func (o Options) problems() []string {
 	if err := writableDir(o.DataDir); err != nil {
 		p = append(p, fmt.Sprintf("the data directory %s is not writable (%v): set T2B_DATA_DIR to a writable directory", o.DataDir, err))
 	}
-	if _, _, err := readBundle(o.BundleDir); err != nil {
+	if _, err := readBundle(o.BundleDir); err != nil {
 		p = append(p, fmt.Sprintf("the model bundle is missing or incomplete at %s (%v): run `make model` (or set TEXT2BRAIN_MODEL)", o.BundleDir, err))
 	}
 	if info, err := os.Stat(o.ORTLibrary); err != nil || !info.Mode().IsRegular() {
@@ -256,19 +256,13 @@ func writableDir(dir string) error {
 	return os.Remove(name)
 }
 
-// bundleFile is a file of the bundle with its manifest checksum.
-type bundleFile struct {
-	Name   string
-	SHA256 string
-	Bytes  int64
-}
-
-// readBundle reads the bundle's manifest: its model version and its files (manifest.json last,
-// without a checksum), each checked to exist with the manifest's size.
-func readBundle(dir string) (version string, files []bundleFile, err error) {
+// readBundle reads the bundle's manifest and returns its model version, after checking that every
+// file it lists is there with the manifest's size: a quick check before the stack starts (the
+// checksums are verified when the bundle is published to the models bucket).
+func readBundle(dir string) (version string, err error) {
 	h, err := bundle.LoadHeader(os.DirFS(dir))
 	if err != nil {
-		return "", nil, err
+		return "", err
 	}
 	man := h.Manifest
 	names := make([]string, 0, len(man.Files))
@@ -277,19 +271,16 @@ func readBundle(dir string) (version string, files []bundleFile, err error) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		f := man.Files[name]
 		if strings.ContainsAny(name, `/\`) {
-			return "", nil, fmt.Errorf("manifest.json lists a file outside the bundle: %q", name)
+			return "", fmt.Errorf("manifest.json lists a file outside the bundle: %q", name)
 		}
 		info, err := os.Stat(filepath.Join(dir, name))
 		if err != nil {
-			return "", nil, fmt.Errorf("no %s", name)
+			return "", fmt.Errorf("no %s", name)
 		}
-		if info.Size() != f.Bytes {
-			return "", nil, fmt.Errorf("%s has %d bytes, the manifest says %d", name, info.Size(), f.Bytes)
+		if want := man.Files[name].Bytes; info.Size() != want {
+			return "", fmt.Errorf("%s has %d bytes, the manifest says %d", name, info.Size(), want)
 		}
-		files = append(files, bundleFile{Name: name, SHA256: f.SHA256, Bytes: f.Bytes})
 	}
-	files = append(files, bundleFile{Name: bundle.ManifestFile})
-	return man.ModelVersion, files, nil
+	return man.ModelVersion, nil
 }

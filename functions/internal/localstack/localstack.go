@@ -3,7 +3,8 @@
 //
 //   - Firestore and Pub/Sub: Google's emulators (package emulators), as child processes;
 //   - Cloud Storage: fake-gcs-server in process, its buckets under DataDir/gcs; the models bucket
-//     gets the model bundle under models/<model_version>/, the results bucket the maps;
+//     gets the model bundle under models/<model_version>/ (package publish, as in a deployment),
+//     the results bucket the maps;
 //   - the two Cloud Functions: child processes of the localstack binary (`localstack function
 //     Query` and `localstack function Predict`), each serving one function with the functions
 //     framework, as the Go buildpack's generated main does;
@@ -23,12 +24,9 @@ package localstack
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/text2brain/text2brain/functions/internal/model"
 	"io"
 	"net"
 	"net/http"
@@ -53,6 +51,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/text2brain/text2brain/functions/internal/emulators"
+	"github.com/text2brain/text2brain/functions/internal/model"
+	"github.com/text2brain/text2brain/functions/internal/publish"
 	"github.com/text2brain/text2brain/functions/internal/queue"
 )
 
@@ -112,7 +112,7 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	if err := problemError(opt.problems()); err != nil {
 		return nil, err
 	}
-	version, files, err := readBundle(opt.BundleDir)
+	version, err := readBundle(opt.BundleDir)
 	if err != nil { // checked by problems; the bundle changed since
 		return nil, fmt.Errorf("the model bundle at %s: %w: run `make model`", opt.BundleDir, err)
 	}
@@ -203,7 +203,7 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 		s.FirestoreHost, fsTook.Seconds(), s.PubSubHost, psTook.Seconds(), s.StorageHost, logDir)
 
 	// Buckets and the bundle.
-	if err := s.setUpStorage(ctx, files); err != nil {
+	if err := s.setUpStorage(ctx); err != nil {
 		return nil, err
 	}
 	// Topic and push subscription.
@@ -279,8 +279,9 @@ func (s *Stack) storageClient(ctx context.Context) (*storage.Client, error) {
 	return storage.NewClient(ctx, option.WithEndpoint(s.Storage.URL()+"/storage/v1/"), option.WithoutAuthentication())
 }
 
-// setUpStorage creates the buckets if absent and uploads the bundle unless it is there already.
-func (s *Stack) setUpStorage(ctx context.Context, files []bundleFile) error {
+// setUpStorage creates the buckets if absent (in the cloud, Terraform does) and publishes the
+// bundle to the models bucket as a deployment does; files already there are not uploaded again.
+func (s *Stack) setUpStorage(ctx context.Context) error {
 	start := time.Now()
 	client, err := s.storageClient(ctx)
 	if err != nil {
@@ -296,49 +297,16 @@ func (s *Stack) setUpStorage(ctx context.Context, files []bundleFile) error {
 			return fmt.Errorf("bucket %s: %w", b, err)
 		}
 	}
-	prefix := "models/" + s.ModelVersion + "/"
-	uploaded := 0
-	for _, f := range files {
-		obj := client.Bucket(s.ModelsBucket).Object(prefix + f.Name)
-		attrs, err := obj.Attrs(ctx)
-		if err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
-			return fmt.Errorf("gs://%s/%s: %w", s.ModelsBucket, prefix+f.Name, err)
-		}
-		// Files the manifest lists are known by their checksum: one already uploaded is not read.
-		if err == nil && f.SHA256 != "" && attrs.Size == f.Bytes && attrs.Metadata["sha256"] == f.SHA256 {
-			continue
-		}
-		path := filepath.Join(s.opt.BundleDir, f.Name)
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(data)
-		want := hex.EncodeToString(sum[:])
-		if f.SHA256 != "" && f.SHA256 != want {
-			return fmt.Errorf("the model bundle's %s does not match its manifest: run `make model`", path)
-		}
-		if attrs != nil && attrs.Size == int64(len(data)) && attrs.Metadata["sha256"] == want {
-			continue
-		}
-		w := obj.NewWriter(ctx)
-		w.ChunkSize = 0 // one request
-		w.ContentType = "application/octet-stream"
-		if strings.HasSuffix(f.Name, ".json") {
-			w.ContentType = "application/json"
-		}
-		w.Metadata = map[string]string{"sha256": want}
-		if _, err := w.Write(data); err != nil {
-			w.Close()
-			return fmt.Errorf("uploading gs://%s/%s: %w", s.ModelsBucket, prefix+f.Name, err)
-		}
-		if err := w.Close(); err != nil {
-			return fmt.Errorf("uploading gs://%s/%s: %w", s.ModelsBucket, prefix+f.Name, err)
-		}
-		uploaded++
+	// The functions load the library from its local path, so only the bundle is published.
+	res, err := publish.Upload(ctx, client, publish.Options{Bucket: s.ModelsBucket, BundleDir: s.opt.BundleDir})
+	if err != nil {
+		return err
 	}
-	if uploaded > 0 {
-		s.logf("uploaded %d bundle files to %s (%.1f s)", uploaded, s.ModelURI, time.Since(start).Seconds())
+	if res.ModelURI != s.ModelURI {
+		return fmt.Errorf("the model bundle at %s changed while the stack started (it is %s now, not %s): start again", s.opt.BundleDir, res.ModelVersion, s.ModelVersion)
+	}
+	if res.Uploaded > 0 {
+		s.logf("uploaded %d bundle files to %s (%.1f s)", res.Uploaded, s.ModelURI, time.Since(start).Seconds())
 	} else {
 		s.logf("the bundle is in %s already", s.ModelURI)
 	}
