@@ -1,11 +1,22 @@
-// Command text2brain builds model bundles and predicts brain maps from text on this machine.
+// Command text2brain builds model bundles and predicts brain maps from text on this machine, and
+// makes what a deployment uploads.
 //
 //	text2brain model build --neuroquery DIR --corpus DIR [--metadata FILE] --template FILE --out DIR
+//	text2brain model publish --bucket BUCKET [--model DIR] [--ort LIB] [--json]
 //	text2brain predict [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] QUERY…
+//	text2brain source-zip --out FILE [--root DIR]
+//
+// model publish verifies the bundle and uploads it and the ONNX Runtime library to the models
+// bucket (package publish), with the Cloud Storage client's usual credentials (Application Default
+// Credentials, or STORAGE_EMULATOR_HOST), and prints the values of the functions' T2B_MODEL_URI
+// and ONNXRUNTIME_LIB. source-zip writes the functions' source archive (package deploy): the one
+// archive a deployment uploads.
 package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -13,14 +24,19 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"cloud.google.com/go/storage"
+
 	"github.com/text2brain/text2brain/functions/internal/bundle"
+	"github.com/text2brain/text2brain/functions/internal/deploy"
 	"github.com/text2brain/text2brain/functions/internal/model"
+	"github.com/text2brain/text2brain/functions/internal/publish"
 	"github.com/text2brain/text2brain/functions/internal/querytext"
 	"github.com/text2brain/text2brain/functions/internal/textfeat"
 )
@@ -29,11 +45,21 @@ const usage = `text2brain: free text → predicted brain activation map.
 
 Usage:
   text2brain model build --neuroquery DIR --corpus DIR [--metadata FILE] --template FILE --out DIR
+  text2brain model publish --bucket BUCKET [--model DIR] [--ort LIB] [--json]
   text2brain predict [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] QUERY…
+  text2brain source-zip --out FILE [--root DIR]
+
+  model publish  verify the bundle, upload it to gs://BUCKET/models/VERSION/ and the ONNX Runtime
+                 library to gs://BUCKET/onnxruntime/SHA256/ (what is there already is skipped);
+                 print T2B_MODEL_URI and ONNXRUNTIME_LIB for the functions
+  source-zip     write the functions' source archive that a deployment uploads (run it from the
+                 repository root, or give --root)
 
 Environment:
-  TEXT2BRAIN_MODEL   default bundle directory for predict (else build/model)
-  ONNXRUNTIME_LIB    path of libonnxruntime.so (else .cache/onnxruntime/libonnxruntime.so)
+  TEXT2BRAIN_MODEL       default bundle directory for predict and model publish (else build/model)
+  ONNXRUNTIME_LIB        path of libonnxruntime.so (else .cache/onnxruntime/libonnxruntime.so)
+  STORAGE_EMULATOR_HOST  host:port of a Cloud Storage emulator for model publish (else Google's,
+                         with Application Default Credentials)
 `
 
 func main() {
@@ -52,8 +78,12 @@ func realMain(ctx context.Context, args []string, out, errOut io.Writer) error {
 	switch {
 	case len(args) >= 2 && args[0] == "model" && args[1] == "build":
 		return buildCmd(args[2:], out)
+	case len(args) >= 2 && args[0] == "model" && args[1] == "publish":
+		return publishCmd(ctx, args[2:], out, errOut)
 	case len(args) >= 1 && args[0] == "predict":
 		return predictCmd(ctx, args[1:], out)
+	case len(args) >= 1 && args[0] == "source-zip":
+		return sourceZipCmd(args[1:], out)
 	case len(args) >= 1 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help"):
 		fmt.Fprint(out, usage)
 		return nil
@@ -84,6 +114,108 @@ func buildCmd(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "bundle %s: model %s, %d features, %d articles, %d files, built in %s\n",
 		opt.Out, man.ModelVersion, man.Features, man.Articles, len(man.Files), time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+func publishCmd(ctx context.Context, args []string, out, errOut io.Writer) error {
+	fl := flag.NewFlagSet("text2brain model publish", flag.ContinueOnError)
+	bucket := fl.String("bucket", "", "the models bucket's name (Terraform's output models_bucket)")
+	dir := fl.String("model", envOr(bundle.DirEnv, bundle.DefaultDir), "model bundle directory")
+	ortLib := fl.String("ort", envOr(model.ORTLibraryEnv, model.DefaultORTLibrary), "path of libonnxruntime.so")
+	asJSON := fl.Bool("json", false, "print JSON instead of text")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("model publish: unexpected arguments %q", fl.Args())
+	}
+	if *bucket == "" {
+		return errors.New("model publish: --bucket is required: the models bucket's name (`terraform output -raw models_bucket`)")
+	}
+	if err := publish.CheckBucketName(*bucket); err != nil {
+		return fmt.Errorf("model publish: --bucket: %w", err)
+	}
+	client, err := storage.NewClient(ctx)
+	if err != nil {
+		return fmt.Errorf("model publish: a Cloud Storage client: %w (log in with `gcloud auth application-default login`)", err)
+	}
+	defer client.Close()
+	// Progress on errOut, so that out holds only the result (a build script reads the JSON).
+	res, err := publish.Upload(ctx, client, publish.Options{Bucket: *bucket, BundleDir: *dir, ORTLibrary: *ortLib, Log: errOut})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(out).Encode(res)
+	}
+	fmt.Fprintf(out, "model %s: %d objects uploaded, %d there already\n", res.ModelVersion, res.Uploaded, res.Skipped)
+	fmt.Fprintf(out, "T2B_MODEL_URI=%s\n", res.ModelURI)
+	fmt.Fprintf(out, "%s=%s\n", model.ORTLibraryEnv, res.ONNXRuntimeURI)
+	return nil
+}
+
+func sourceZipCmd(args []string, out io.Writer) error {
+	fl := flag.NewFlagSet("text2brain source-zip", flag.ContinueOnError)
+	path := fl.String("out", "", "the archive to write (replaced; its directory is made if missing)")
+	root := fl.String("root", ".", "the repository root")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("source-zip: unexpected arguments %q", fl.Args())
+	}
+	if *path == "" {
+		return errors.New("source-zip: --out is required, e.g. --out build/function-source.zip")
+	}
+	if _, err := os.Stat(filepath.Join(*root, "go.mod")); err != nil {
+		return fmt.Errorf("source-zip: %s is not the repository root (no go.mod): run it from the root or give --root", *root)
+	}
+	size, sum, err := writeAtomic(*path, func(w io.Writer) error { return deploy.WriteZip(w, *root) })
+	if err != nil {
+		return fmt.Errorf("source-zip: %w", err)
+	}
+	fmt.Fprintf(out, "%s: %d bytes, sha256 %s\n", *path, size, sum)
+	return nil
+}
+
+// writeAtomic writes a file through a temporary file in its directory, renamed into place only
+// once complete, and returns its size and SHA-256.
+func writeAtomic(path string, write func(io.Writer) error) (int64, string, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return 0, "", err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return 0, "", err
+	}
+	defer os.Remove(tmp.Name()) // fails once renamed
+	h := sha256.New()
+	cw := &countingWriter{w: io.MultiWriter(tmp, h)}
+	if err := write(cw); err != nil {
+		tmp.Close()
+		return 0, "", err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return 0, "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return 0, "", err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return 0, "", err
+	}
+	return cw.n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func envOr(name, def string) string {

@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,7 +14,12 @@ import (
 	"strings"
 	"testing"
 
+	"cloud.google.com/go/storage"
+
 	"github.com/text2brain/text2brain/functions/internal/brain"
+	"github.com/text2brain/text2brain/functions/internal/bundle"
+	"github.com/text2brain/text2brain/functions/internal/deploy"
+	"github.com/text2brain/text2brain/functions/internal/emulators"
 	"github.com/text2brain/text2brain/functions/internal/testenv"
 )
 
@@ -104,6 +112,11 @@ func TestErrors(t *testing.T) {
 		{"no known terms", predictArgs(t, "oh", "i", "believe", "in", "yesterday"), "no term the model knows"},
 		{"missing bundle", []string{"predict", "--model", "/nonexistent", "faces"}, "make model"},
 		{"build without inputs", []string{"model", "build"}, "missing [--neuroquery --corpus --template --out]"},
+		{"publish without bucket", []string{"model", "publish"}, "--bucket is required"},
+		{"publish to a bad bucket name", []string{"model", "publish", "--bucket", "My Bucket"}, `--bucket: "My Bucket" is not a bucket name`},
+		{"publish to a URI", []string{"model", "publish", "--bucket", "gs://models/x"}, `give the bucket's name alone ("models")`},
+		{"source-zip without out", []string{"source-zip"}, "--out is required"},
+		{"source-zip outside the root", []string{"source-zip", "--out", filepath.Join(t.TempDir(), "x.zip"), "--root", t.TempDir()}, "not the repository root"},
 	}
 	for _, tc := range testCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,5 +125,104 @@ func TestErrors(t *testing.T) {
 				t.Errorf("error %v, want one that says %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestSourceZip(t *testing.T) {
+	root := testenv.Root()
+	path := filepath.Join(t.TempDir(), "build", "function-source.zip") // build/ does not exist yet
+	out, err := run(t, "source-zip", "--out", path, "--root", root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := deploy.WriteZip(&want, root); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Errorf("the archive (%d bytes) is not deploy.WriteZip's (%d bytes)", len(got), want.Len())
+	}
+	sum := sha256.Sum256(got)
+	if line := fmt.Sprintf("%s: %d bytes, sha256 %s\n", path, len(got), hex.EncodeToString(sum[:])); out != line {
+		t.Errorf("output %q, want %q", out, line)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+		t.Errorf("the archive's directory holds %d entries, want the archive alone (no temporary file)", len(entries))
+	}
+	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o644 {
+		t.Errorf("archive mode %v, %v; want 0644", info.Mode(), err)
+	}
+}
+
+func TestModelPublish(t *testing.T) {
+	srv, err := emulators.StartStorage("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	t.Setenv("STORAGE_EMULATOR_HOST", srv.Host())
+	ctx := context.Background()
+	client, err := storage.NewClient(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	const bucket = "text2brain-cli-models"
+	if err := client.Bucket(bucket).Create(ctx, "text2brain-test", nil); err != nil {
+		t.Fatal(err)
+	}
+	dir, ort := testenv.BundleDir(t), testenv.ORTLibrary(t)
+	h, err := bundle.LoadHeader(os.DirFS(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := os.ReadFile(ort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	libSum := sha256.Sum256(lib)
+	version := h.Manifest.ModelVersion
+	modelURI := "gs://" + bucket + "/models/" + version
+	ortURI := "gs://" + bucket + "/onnxruntime/" + hex.EncodeToString(libSum[:]) + "/libonnxruntime.so"
+
+	out, err := run(t, "model", "publish", "--bucket", bucket, "--model", dir, "--ort", ort, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	want := map[string]any{"model_version": version, "model_uri": modelURI, "onnxruntime_uri": ortURI, "uploaded": 7.0, "skipped": 0.0}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("publish printed\n%s\nwant %v", out, want)
+	}
+	// What the URIs name is there.
+	if _, err := client.Bucket(bucket).Object("models/" + version + "/manifest.json").Attrs(ctx); err != nil {
+		t.Errorf("manifest: %v", err)
+	}
+	if attrs, err := client.Bucket(bucket).Object(strings.TrimPrefix(ortURI, "gs://"+bucket+"/")).Attrs(ctx); err != nil || attrs.Size != int64(len(lib)) {
+		t.Errorf("library: %v", err)
+	}
+
+	// Again, as text: nothing to upload.
+	out, err = run(t, "model", "publish", "--bucket", bucket, "--model", dir, "--ort", ort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantText := "model " + version + ": 0 objects uploaded, 7 there already\n" +
+		"T2B_MODEL_URI=" + modelURI + "\n" + "ONNXRUNTIME_LIB=" + ortURI + "\n"
+	if out != wantText {
+		t.Errorf("second publish printed\n%s\nwant\n%s", out, wantText)
+	}
+
+	// A bucket Terraform has not made.
+	_, err = run(t, "model", "publish", "--bucket", "no-such-bucket", "--model", dir, "--ort", ort, "--json")
+	if err == nil || !strings.Contains(err.Error(), "gs://no-such-bucket") || !strings.Contains(err.Error(), "terraform apply") {
+		t.Errorf("error %v, want one that names the bucket and says to run terraform apply", err)
 	}
 }
