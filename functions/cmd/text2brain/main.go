@@ -2,7 +2,7 @@
 // makes what a deployment uploads.
 //
 //	text2brain model build --neuroquery DIR --corpus DIR [--metadata FILE] --template FILE --out DIR
-//	text2brain model publish --bucket BUCKET [--model DIR] [--ort LIB] [--json]
+//	text2brain model publish --bucket BUCKET [--model DIR] [--ort LIB] [--json] [--dry-run] [--tfvars FILE]
 //	text2brain predict [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] QUERY…
 //	text2brain source-zip --out FILE [--root DIR]
 //
@@ -45,7 +45,7 @@ const usage = `text2brain: free text → predicted brain activation map.
 
 Usage:
   text2brain model build --neuroquery DIR --corpus DIR [--metadata FILE] --template FILE --out DIR
-  text2brain model publish --bucket BUCKET [--model DIR] [--ort LIB] [--json]
+  text2brain model publish --bucket BUCKET [--model DIR] [--ort LIB] [--json] [--dry-run] [--tfvars FILE]
   text2brain predict [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] QUERY…
   text2brain source-zip --out FILE [--root DIR]
 
@@ -122,32 +122,54 @@ func publishCmd(ctx context.Context, args []string, out, errOut io.Writer) error
 	dir := fl.String("model", envOr(bundle.DirEnv, bundle.DefaultDir), "model bundle directory")
 	ortLib := fl.String("ort", envOr(model.ORTLibraryEnv, model.DefaultORTLibrary), "path of libonnxruntime.so")
 	asJSON := fl.Bool("json", false, "print JSON instead of text")
+	dryRun := fl.Bool("dry-run", false, "verify and print where everything would go, with no request (--bucket optional)")
+	tfvars := fl.String("tfvars", "", "also write Terraform's model_version and onnxruntime_object to this JSON variables file")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
 	if fl.NArg() > 0 {
 		return fmt.Errorf("model publish: unexpected arguments %q", fl.Args())
 	}
-	if *bucket == "" {
+	if *dryRun && *bucket == "" {
+		// Nothing is sent, so no bucket is needed: the object names do not depend on it.
+	} else if *bucket == "" {
 		return errors.New("model publish: --bucket is required: the models bucket's name (`terraform output -raw models_bucket`)")
 	}
-	if err := publish.CheckBucketName(*bucket); err != nil {
-		return fmt.Errorf("model publish: --bucket: %w", err)
+	if *bucket != "" {
+		if err := publish.CheckBucketName(*bucket); err != nil {
+			return fmt.Errorf("model publish: --bucket: %w", err)
+		}
 	}
-	client, err := storage.NewClient(ctx)
-	if err != nil {
-		return fmt.Errorf("model publish: a Cloud Storage client: %w (log in with `gcloud auth application-default login`)", err)
+	var client *storage.Client
+	if !*dryRun {
+		var err error
+		if client, err = storage.NewClient(ctx); err != nil {
+			return fmt.Errorf("model publish: a Cloud Storage client: %w (log in with `gcloud auth application-default login`)", err)
+		}
+		defer client.Close()
 	}
-	defer client.Close()
 	// Progress on errOut, so that out holds only the result (a build script reads the JSON).
-	res, err := publish.Upload(ctx, client, publish.Options{Bucket: *bucket, BundleDir: *dir, ORTLibrary: *ortLib, Log: errOut})
+	res, err := publish.Upload(ctx, client, publish.Options{Bucket: *bucket, BundleDir: *dir, ORTLibrary: *ortLib, Log: errOut, DryRun: *dryRun})
 	if err != nil {
 		return err
+	}
+	if *tfvars != "" {
+		vars, err := res.TFVars()
+		if err != nil {
+			return err
+		}
+		if _, _, err := writeAtomic(*tfvars, func(w io.Writer) error { _, err := w.Write(append(vars, '\n')); return err }); err != nil {
+			return fmt.Errorf("model publish: --tfvars: %w", err)
+		}
 	}
 	if *asJSON {
 		return json.NewEncoder(out).Encode(res)
 	}
-	fmt.Fprintf(out, "model %s: %d objects uploaded, %d there already\n", res.ModelVersion, res.Uploaded, res.Skipped)
+	if *dryRun {
+		fmt.Fprintf(out, "model %s: verified; nothing was sent (--dry-run)\n", res.ModelVersion)
+	} else {
+		fmt.Fprintf(out, "model %s: %d objects uploaded, %d there already\n", res.ModelVersion, res.Uploaded, res.Skipped)
+	}
 	fmt.Fprintf(out, "T2B_MODEL_URI=%s\n", res.ModelURI)
 	fmt.Fprintf(out, "%s=%s\n", model.ORTLibraryEnv, res.ONNXRuntimeURI)
 	return nil

@@ -197,7 +197,8 @@ func TestModelPublish(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
-	want := map[string]any{"model_version": version, "model_uri": modelURI, "onnxruntime_uri": ortURI, "uploaded": 7.0, "skipped": 0.0}
+	ortObject := strings.TrimPrefix(ortURI, "gs://"+bucket+"/")
+	want := map[string]any{"model_version": version, "model_uri": modelURI, "onnxruntime_uri": ortURI, "onnxruntime_object": ortObject, "uploaded": 7.0, "skipped": 0.0}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("publish printed\n%s\nwant %v", out, want)
 	}
@@ -224,5 +225,24 @@ func TestModelPublish(t *testing.T) {
 	_, err = run(t, "model", "publish", "--bucket", "no-such-bucket", "--model", dir, "--ort", ort, "--json")
 	if err == nil || !strings.Contains(err.Error(), "gs://no-such-bucket") || !strings.Contains(err.Error(), "terraform apply") {
 		t.Errorf("error %v, want one that names the bucket and says to run terraform apply", err)
+	}
+
+	// A dry run needs no bucket and sends nothing; its variables file is what Terraform reads.
+	t.Setenv("STORAGE_EMULATOR_HOST", "127.0.0.1:1") // nothing listens: any request would fail
+	tfvars := filepath.Join(t.TempDir(), "model.tfvars.json")
+	out, err = run(t, "model", "publish", "--dry-run", "--model", dir, "--ort", ort, "--tfvars", tfvars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "nothing was sent") {
+		t.Errorf("dry run printed %s", out)
+	}
+	raw, err := os.ReadFile(tfvars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vars map[string]string
+	if err := json.Unmarshal(raw, &vars); err != nil || len(vars) != 2 || vars["model_version"] != version || vars["onnxruntime_object"] != ortObject {
+		t.Errorf("tfvars %s (%v), want model_version %s and onnxruntime_object %s", raw, err, version, ortObject)
 	}
 }

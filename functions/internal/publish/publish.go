@@ -62,6 +62,9 @@ type Options struct {
 	ORTLibrary string
 	// Log receives a line for each object uploaded or found in place; nil discards them.
 	Log io.Writer
+	// DryRun verifies everything and says where it would go, without a request (client may be
+	// nil): what a plan needs before the bucket exists.
+	DryRun bool
 }
 
 // Result is what a deployment needs to know of the published objects.
@@ -72,6 +75,8 @@ type Result struct {
 	// ONNXRuntimeURI is gs://Bucket/onnxruntime/SHA256/libonnxruntime.so, the value of
 	// ONNXRUNTIME_LIB for Predict; empty if no library was given.
 	ONNXRuntimeURI string `json:"onnxruntime_uri"`
+	// ONNXRuntimeObject is the library's object name, Terraform's onnxruntime_object.
+	ONNXRuntimeObject string `json:"onnxruntime_object"`
 	// Uploaded and Skipped count the objects written and those that were there already.
 	Uploaded int `json:"uploaded"`
 	Skipped  int `json:"skipped"`
@@ -89,6 +94,9 @@ type upload struct {
 // bucket already. See the package comment for the layout.
 func Upload(ctx context.Context, client *storage.Client, opt Options) (Result, error) {
 	var res Result
+	if opt.DryRun && opt.Bucket == "" {
+		opt.Bucket = "models-bucket" // the URIs are only examples then; the object names are exact
+	}
 	if err := CheckBucketName(opt.Bucket); err != nil {
 		return res, fmt.Errorf("publish: %w", err)
 	}
@@ -114,6 +122,7 @@ func Upload(ctx context.Context, client *storage.Client, opt Options) (Result, e
 		}
 		name := ORTPrefix + sum + "/" + ORTLibraryName
 		res.ONNXRuntimeURI = "gs://" + opt.Bucket + "/" + name
+		res.ONNXRuntimeObject = name
 		uploads = append(uploads, upload{name: name, path: opt.ORTLibrary, sha256: sum, bytes: size})
 	}
 	names := make([]string, 0, len(man.Files))
@@ -129,6 +138,9 @@ func Upload(ctx context.Context, client *storage.Client, opt Options) (Result, e
 		uploads = append(uploads, upload{name: prefix + name, path: filepath.Join(opt.BundleDir, name), sha256: f.SHA256, bytes: f.Bytes})
 	}
 	uploads = append(uploads, manifest)
+	if opt.DryRun {
+		return res, nil
+	}
 
 	bucket := client.Bucket(opt.Bucket)
 	if err := checkBucket(ctx, bucket, opt.Bucket); err != nil {
@@ -281,4 +293,16 @@ func ContentType(name string) string {
 		return "application/gzip"
 	}
 	return "application/octet-stream"
+}
+
+// TFVars is what the Terraform deployment needs to serve a published model: its variables
+// model_version and onnxruntime_object, as a JSON variables file.
+func (r Result) TFVars() ([]byte, error) {
+	if r.ONNXRuntimeObject == "" {
+		return nil, errors.New("publish: no ONNX Runtime library was published, and Terraform needs one")
+	}
+	return json.MarshalIndent(map[string]string{
+		"model_version":      r.ModelVersion,
+		"onnxruntime_object": r.ONNXRuntimeObject,
+	}, "", "  ")
 }

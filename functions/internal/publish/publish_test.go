@@ -97,10 +97,11 @@ func TestUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRes := Result{
-		ModelVersion:   version,
-		ModelURI:       "gs://" + testBucket + "/models/" + version,
-		ONNXRuntimeURI: "gs://" + testBucket + "/" + ortObject,
-		Uploaded:       len(want),
+		ModelVersion:      version,
+		ModelURI:          "gs://" + testBucket + "/models/" + version,
+		ONNXRuntimeURI:    "gs://" + testBucket + "/" + ortObject,
+		ONNXRuntimeObject: ortObject,
+		Uploaded:          len(want),
 	}
 	if res != wantRes {
 		t.Errorf("first upload:\n got %+v\nwant %+v", res, wantRes)
