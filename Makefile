@@ -29,10 +29,33 @@ MODEL_INPUTS := $(wildcard $(DATA)/neuroquery_model/* $(DATA)/neuroquery_model/*
 	$(DATA)/neuroquery_corpus/coordinates.tsv.gz $(DATA)/neurosynth/metadata.tsv.gz \
 	$(DATA)/templates/mni152_t1_1mm.nii.gz)
 
+# Terraform, checked offline here: Terraform itself validates and tests the configuration against
+# the google provider's real schema (recorded in $(DATA)/terraform), served from a filesystem
+# mirror by functions/cmd/tfschema-provider, a stand-in that knows the schema and nothing else.
+# Where that file is absent (Cloud Build), Terraform installs the real provider from its registry.
+TF_SCHEMA := $(DATA)/terraform/google-8.0.0.schema.json.gz
+TF_BUILD := build/terraform
+TF_PROVIDER := $(TF_BUILD)/mirror/registry.terraform.io/hashicorp/google/8.0.0/linux_amd64/terraform-provider-google_v8.0.0
+TF_RC := $(TF_BUILD)/terraformrc
+TF_ROOTS := terraform terraform/bootstrap
+ifneq ($(wildcard $(TF_SCHEMA)),)
+TF_OFFLINE := 1
+TF_DEPS := $(TF_PROVIDER) $(TF_RC)
+TF_CLI := TF_CLI_CONFIG_FILE=$(abspath $(TF_RC))
+else
+TF_OFFLINE :=
+TF_DEPS :=
+# The environment may name a CLI configuration that does not exist; the registry needs none.
+TF_CLI := TF_CLI_CONFIG_FILE=/dev/null
+endif
+# The functions' source archive that Terraform uploads (cloudbuild.yaml makes it the same way).
+FUNCTION_SOURCE := build/function-source.zip
+
 # Root is not needed for apt-get when already root (CI and this machine image run as root).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps ort tools model build test bench bench-stack run clean
+.PHONY: help deps ort tools model build test bench bench-stack run clean \
+	function-source frontend terraform-check terraform-provider model-tfvars publish-model
 
 help:
 	@echo "make run    run the whole system on this machine at http://127.0.0.1:8080/ (builds what is missing)"
@@ -40,6 +63,9 @@ help:
 	@echo "make bench  run the benchmarks"
 	@echo "make bench-stack  start the local stack and measure cold, new and cached queries"
 	@echo "make model  build the model bundle into $(MODEL_DIR) from $(DATA)"
+	@echo "make terraform-check  terraform fmt, validate and test (offline against the recorded google schema)"
+	@echo "make function-source  the functions' source archive in $(FUNCTION_SOURCE)"
+	@echo "make publish-model MODEL_BUCKET=NAME  upload the bundle and ONNX Runtime to the models bucket"
 
 deps:
 	go mod download
@@ -74,9 +100,50 @@ $(MODEL_DIR)/manifest.json: $(BUNDLE_SOURCES) $(MODEL_INPUTS) | $(BIN)
 		--metadata $(DATA)/neurosynth/metadata.tsv.gz --template $(DATA)/templates/mni152_t1_1mm.nii.gz \
 		--out $(MODEL_DIR)
 
-test: deps ort tools model
+test: deps ort tools model terraform-check
 	go vet ./...
 	go test -count=1 ./...
+
+# The web page. Today it is plain files that the Query function embeds, so building it is
+# compiling the package that embeds them.
+frontend:
+	go build ./frontend
+
+function-source:
+	go run ./functions/cmd/text2brain source-zip --out $(FUNCTION_SOURCE)
+
+terraform-provider: $(TF_PROVIDER) $(TF_RC)
+
+$(TF_PROVIDER): $(wildcard functions/cmd/tfschema-provider/*.go) go.mod go.sum $(TF_SCHEMA)
+	go build -ldflags "-X main.schemaFile=$(abspath $(TF_SCHEMA))" -o $@ ./functions/cmd/tfschema-provider
+
+$(TF_RC):
+	@mkdir -p $(@D)
+	printf 'provider_installation {\n  filesystem_mirror {\n    path    = "%s"\n    include = ["registry.terraform.io/hashicorp/google"]\n  }\n}\n' \
+		"$(abspath $(TF_BUILD)/mirror)" > $@
+
+# fmt, init (no backend), validate and test of each Terraform root. Offline, the lock file records
+# the stand-in's checksum, so it is removed: it must never reach a real deployment.
+terraform-check: $(TF_DEPS) function-source
+	$(TF_CLI) terraform fmt -check -recursive -diff terraform
+	@set -e; for d in $(TF_ROOTS); do \
+		data=$(abspath $(TF_BUILD))/data/$$(echo $$d | tr / -); \
+		echo "terraform: $$d"; \
+		$(TF_CLI) TF_DATA_DIR=$$data terraform -chdir=$$d init -backend=false -input=false -no-color >/dev/null; \
+		$(TF_CLI) TF_DATA_DIR=$$data terraform -chdir=$$d validate -no-color; \
+		$(TF_CLI) TF_DATA_DIR=$$data terraform -chdir=$$d test -no-color; \
+		if [ -n "$(TF_OFFLINE)" ]; then rm -f $$d/.terraform.lock.hcl; fi; \
+	done
+
+# The model version and ONNX Runtime object that Terraform serves (cloudbuild.yaml passes them).
+model-tfvars: model ort $(BIN)
+	$(BIN) model publish --dry-run --tfvars build/model.tfvars.json
+
+# Upload the bundle and ONNX Runtime to a deployment's models bucket (Application Default
+# Credentials; the bucket comes from terraform apply: its models_bucket output).
+publish-model: model ort $(BIN)
+	@test -n "$(MODEL_BUCKET)" || { echo "set MODEL_BUCKET to the models bucket (terraform -chdir=terraform output -raw models_bucket)"; exit 1; }
+	$(BIN) model publish --bucket $(MODEL_BUCKET)
 
 bench: ort model
 	go test -run '^$$' -bench . -benchmem -benchtime 20x ./...

@@ -1,0 +1,111 @@
+# Each bad value is refused by its variable's validation, before anything is planned.
+
+mock_provider "google" {}
+
+variables {
+  project_id         = "t2b-test-project"
+  model_version      = "nq-beae23216548b0e5"
+  onnxruntime_object = "onnxruntime/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef/libonnxruntime.so"
+}
+
+run "project_id" {
+  command = plan
+  variables { project_id = "My Project" }
+  expect_failures = [var.project_id]
+}
+
+run "region" {
+  command = plan
+  variables { region = "europe" }
+  expect_failures = [var.region]
+}
+
+run "name_prefix_too_long" {
+  command = plan
+  variables { name_prefix = "a-prefix-much-too-long-for-accounts" }
+  expect_failures = [var.name_prefix]
+}
+
+run "model_version" {
+  command = plan
+  variables { model_version = "Latest Model!" }
+  expect_failures = [var.model_version]
+}
+
+run "onnxruntime_object" {
+  command = plan
+  variables { onnxruntime_object = "libonnxruntime.so" }
+  expect_failures = [var.onnxruntime_object]
+}
+
+run "predict_memory" {
+  command = plan
+  variables { predict_memory = "8GB" }
+  expect_failures = [var.predict_memory]
+}
+
+run "eight_gib_needs_two_cpus" {
+  command = plan
+  variables {
+    predict_memory = "8Gi"
+    predict_cpu    = "1"
+  }
+  expect_failures = [var.predict_cpu]
+}
+
+run "predict_timeout_beyond_push_deadline" {
+  command = plan
+  variables { predict_timeout_seconds = 900 }
+  expect_failures = [var.predict_timeout_seconds]
+}
+
+run "max_below_min_instances" {
+  command = plan
+  variables {
+    predict_min_instances = 3
+    predict_max_instances = 2
+  }
+  expect_failures = [var.predict_max_instances]
+}
+
+run "fractional_concurrency" {
+  command = plan
+  variables { predict_concurrency = 1.5 }
+  expect_failures = [var.predict_concurrency]
+}
+
+run "warmup_schedule" {
+  command = plan
+  variables { warmup_schedule = "every 5 minutes" }
+  expect_failures = [var.warmup_schedule]
+}
+
+run "max_delivery_attempts" {
+  command = plan
+  variables { max_delivery_attempts = 3 }
+  expect_failures = [var.max_delivery_attempts]
+}
+
+run "retry_backoff" {
+  command = plan
+  variables { retry_maximum_backoff = "20m" }
+  expect_failures = [var.retry_maximum_backoff]
+}
+
+run "cors_origin_with_path" {
+  command = plan
+  variables { cors_allowed_origins = ["https://example.org/app"] }
+  expect_failures = [var.cors_allowed_origins]
+}
+
+run "rate_limit" {
+  command = plan
+  variables { rate_limit_per_second = 0 }
+  expect_failures = [var.rate_limit_per_second]
+}
+
+run "domain" {
+  command = plan
+  variables { domain = "https://Example.org/" }
+  expect_failures = [var.domain]
+}
