@@ -58,7 +58,7 @@ resource "google_cloudfunctions2_function" "query" {
   depends_on = [
     google_project_iam_member.build,
     google_artifact_registry_repository_iam_member.build,
-    google_storage_bucket_iam_member.build_source,
+    google_project_iam_member.build_source,
   ]
 }
 
@@ -107,7 +107,7 @@ resource "google_cloudfunctions2_function" "predict" {
   depends_on = [
     google_project_iam_member.build,
     google_artifact_registry_repository_iam_member.build,
-    google_storage_bucket_iam_member.build_source,
+    google_project_iam_member.build_source,
   ]
 }
 

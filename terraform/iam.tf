@@ -146,10 +146,22 @@ resource "google_project_iam_member" "build" {
   member  = google_service_account.build.member
 }
 
-resource "google_storage_bucket_iam_member" "build_source" {
-  bucket = google_storage_bucket.source.name
-  role   = "roles/storage.objectViewer"
-  member = google_service_account.build.member
+# Cloud Functions copies the archive into a bucket of its own (gcf-v2-sources-NUMBER-REGION)
+# before the build reads it, so the build reads objects there too; the condition keeps it to
+# those two buckets.
+resource "google_project_iam_member" "build_source" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = google_service_account.build.member
+
+  condition {
+    title       = "function sources only"
+    description = "The text2brain source bucket and the buckets where Cloud Functions stages sources."
+    expression = join(" || ", [
+      "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.source.name}\")",
+      "resource.name.startsWith(\"projects/_/buckets/gcf-v2-sources-${data.google_project.this.number}-\")",
+    ])
+  }
 }
 
 resource "google_artifact_registry_repository_iam_member" "build" {

@@ -82,7 +82,7 @@ output "iam_grants" {
       { name = "dead_letter_publisher", on = google_pubsub_topic.dead_letter.name, role = google_pubsub_topic_iam_member.dead_letter_publisher.role, member = google_pubsub_topic_iam_member.dead_letter_publisher.member },
       { name = "dead_letter_subscriber", on = google_pubsub_subscription.predict.name, role = google_pubsub_subscription_iam_member.dead_letter_subscriber.role, member = google_pubsub_subscription_iam_member.dead_letter_subscriber.member },
       { name = "build", on = "project", role = google_project_iam_member.build.role, member = google_project_iam_member.build.member },
-      { name = "build_source", on = google_storage_bucket.source.name, role = google_storage_bucket_iam_member.build_source.role, member = google_storage_bucket_iam_member.build_source.member },
+      { name = "build_source", on = "project", role = google_project_iam_member.build_source.role, member = google_project_iam_member.build_source.member },
       { name = "build", on = google_artifact_registry_repository.functions.repository_id, role = google_artifact_registry_repository_iam_member.build.role, member = google_artifact_registry_repository_iam_member.build.member },
     ],
     [for g in google_pubsub_topic_iam_member.scheduler_publisher : { name = "scheduler_publisher", on = google_pubsub_topic.jobs.name, role = g.role, member = g.member }],

@@ -191,10 +191,19 @@ run "least_privilege" {
   assert {
     condition = toset([for g in output.iam_grants : "${g.role}@${g.on}" if g.member == google_service_account.build.member]) == toset([
       "roles/logging.logWriter@project",
-      "roles/storage.objectViewer@t2b-test-project-text2brain-source",
+      "roles/storage.objectViewer@project",
       "roles/artifactregistry.writer@text2brain-functions",
     ])
     error_message = "The build account may only write logs, read the source and push images."
+  }
+  assert {
+    condition = (strcontains(google_project_iam_member.build_source.condition[0].expression, "projects/_/buckets/t2b-test-project-text2brain-source") &&
+    strcontains(google_project_iam_member.build_source.condition[0].expression, "projects/_/buckets/gcf-v2-sources-123456789012-"))
+    error_message = "The build may read only the function sources."
+  }
+  assert {
+    condition     = alltrue([for g in output.iam_grants : g.on != "project" || contains(["roles/logging.logWriter", "roles/datastore.user", "roles/storage.objectViewer"], g.role)])
+    error_message = "A project-level grant must be one of the few that have no narrower resource."
   }
   assert {
     condition     = google_project_iam_member.query_firestore.condition[0].expression == "resource.name == \"projects/t2b-test-project/databases/(default)\"" && google_project_iam_member.predict_firestore.condition[0].expression == google_project_iam_member.query_firestore.condition[0].expression
