@@ -3,8 +3,8 @@
 # "Where the model data comes from"):
 #
 #   scripts/fetch-official-data.sh DIR
-#   make model DATA=DIR && make publish-model MODEL_BUCKET=…         # or, for Cloud Build:
-#   gcloud storage cp --recursive DIR/* gs://PROJECT-text2brain-data/data/
+#   make model DATA=DIR && make publish-model MODEL_BUCKET=…
+#   then terraform apply with the model_version it printed (README, Deploy: by hand)
 #
 # Sources, pinned: the official NeuroQuery model (OSF 598tj), the neuroquery_data and
 # neurosynth-data repositories at fixed commits, and the MNI152 template and fsaverage5 meshes
@@ -12,8 +12,8 @@
 #
 # The tests' reference figures (model.md) are those of the data set this project was built with,
 # a NeuroQuery model retrained on the public corpus; the official model is trained on full texts
-# too, so its maps differ and those tests fail with it. Build and publish it, but run `make test`
-# against the project's own data set.
+# too, so its maps differ and those tests fail with it. Cloud Build tests and builds from one data
+# set, so it takes the project's own; deploy the official model by hand.
 set -euo pipefail
 
 dest=${1:?usage: fetch-official-data.sh DIR}
@@ -31,10 +31,10 @@ get() { curl --fail --location --silent --show-error --retry 3 -o "$2" "$1"; }
 echo "NeuroQuery model ($nq_model_zip)"
 get "$nq_model_zip" "$tmp/model.zip"
 unzip -q "$tmp/model.zip" -d "$tmp/model"
-model=$(dirname "$(find "$tmp/model" -path '*/regression/M.npy' | head -n 1)")
-[[ -d $model ]] || { echo "the model zip has no regression/M.npy" >&2; exit 1; }
+weights=$(find "$tmp/model" -path '*/regression/M.npy' | head -n 1)
+[[ -n $weights ]] || { echo "the model zip has no regression/M.npy" >&2; exit 1; }
 rm -rf "$dest/neuroquery_model"
-cp -r "$(dirname "$model")" "$dest/neuroquery_model"
+cp -r "$(dirname "$(dirname "$weights")")" "$dest/neuroquery_model"
 
 echo "NeuroQuery corpus (neuroquery_data)"
 get "$nq_data/data/data-neuroquery_version-1_coordinates.tsv.gz" "$dest/neuroquery_corpus/coordinates.tsv.gz"

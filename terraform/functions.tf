@@ -6,10 +6,17 @@ locals {
 
   build_config = {
     runtime         = local.go_runtime
-    service_account = google_service_account.build.id
+    service_account = data.google_service_account.build.name
     bucket          = google_storage_bucket.source.name
     object          = google_storage_bucket_object.source.name
+    # The root package imports both functions, so both binaries link ONNX Runtime through cgo
+    # (github.com/yalue/onnxruntime_go).
+    environment = { CGO_ENABLED = "1" }
   }
+
+  # The build shown by /api/v1/version: given, or the source archive's hash, so that a commit that
+  # does not change the deployed source does not redeploy Query.
+  build_id = var.build_id != "" ? var.build_id : substr(filesha256(var.function_source_zip), 0, 12)
 }
 
 # Query: public HTTP. Serves the page and the API, answers from Firestore, publishes jobs.
@@ -19,10 +26,11 @@ resource "google_cloudfunctions2_function" "query" {
   description = "text2brain Query: the web page and the JSON API."
 
   build_config {
-    runtime           = local.build_config.runtime
-    entry_point       = "Query"
-    service_account   = local.build_config.service_account
-    docker_repository = google_artifact_registry_repository.functions.id
+    runtime               = local.build_config.runtime
+    entry_point           = "Query"
+    service_account       = local.build_config.service_account
+    docker_repository     = google_artifact_registry_repository.functions.id
+    environment_variables = local.build_config.environment
 
     source {
       storage_source {
@@ -39,7 +47,7 @@ resource "google_cloudfunctions2_function" "query" {
     min_instance_count               = var.query_min_instances
     max_instance_count               = var.query_max_instances
     max_instance_request_concurrency = var.query_concurrency
-    service_account_email            = google_service_account.query.email
+    service_account_email            = data.google_service_account.query.email
     all_traffic_on_latest_revision   = true
     # With a domain, only the load balancer (and so Cloud Armor and the CDN) reaches Query.
     ingress_settings = local.with_domain ? "ALLOW_INTERNAL_AND_GCLB" : "ALLOW_ALL"
@@ -48,14 +56,20 @@ resource "google_cloudfunctions2_function" "query" {
       T2B_RATE         = tostring(var.rate_limit_per_second)
       T2B_RATE_BURST   = tostring(var.rate_limit_burst)
       T2B_CORS_ORIGINS = join(",", var.cors_allowed_origins)
-      # Google's front end (and the load balancer, which replaces it) appends the client's address.
-      T2B_TRUSTED_PROXIES = "1"
-      T2B_BASE_URL        = local.with_domain ? "https://${var.domain}" : ""
-      T2B_BUILD           = var.build_id
-    })
+      # How many entries at the end of X-Forwarded-For Google appended: the client's address alone
+      # from Cloud Run's front end; behind the load balancer, the client's and then the load
+      # balancer's own.
+      T2B_TRUSTED_PROXIES = local.with_domain ? "2" : "1"
+      T2B_BUILD           = local.build_id
+      }, local.with_domain ? {
+      T2B_BASE_URL = "https://${var.domain}"
+    } : {})
   }
 
+  # Predict rolls out first: a job for a new model version published by a new Query must find a
+  # Predict that serves it, or it waits for redeliveries.
   depends_on = [
+    google_cloudfunctions2_function.predict,
     google_project_iam_member.build,
     google_artifact_registry_repository_iam_member.build,
     google_project_iam_member.build_source,
@@ -70,14 +84,11 @@ resource "google_cloudfunctions2_function" "predict" {
   description = "text2brain Predict: turns prediction jobs from Pub/Sub into stored maps."
 
   build_config {
-    runtime           = local.build_config.runtime
-    entry_point       = "Predict"
-    service_account   = local.build_config.service_account
-    docker_repository = google_artifact_registry_repository.functions.id
-    # ONNX Runtime is called through cgo (github.com/yalue/onnxruntime_go).
-    environment_variables = {
-      CGO_ENABLED = "1"
-    }
+    runtime               = local.build_config.runtime
+    entry_point           = "Predict"
+    service_account       = local.build_config.service_account
+    docker_repository     = google_artifact_registry_repository.functions.id
+    environment_variables = local.build_config.environment
 
     source {
       storage_source {
@@ -94,7 +105,7 @@ resource "google_cloudfunctions2_function" "predict" {
     min_instance_count               = var.predict_min_instances
     max_instance_count               = var.predict_max_instances
     max_instance_request_concurrency = var.predict_concurrency
-    service_account_email            = google_service_account.predict.email
+    service_account_email            = data.google_service_account.predict.email
     all_traffic_on_latest_revision   = true
     # Pub/Sub push from this project counts as internal traffic.
     ingress_settings = "ALLOW_INTERNAL_ONLY"

@@ -1,30 +1,24 @@
 # One service account per role, each granted only what it uses, on the resource it uses it on.
 # No account here has a project-wide editor, owner or admin role.
 
-resource "google_service_account" "query" {
-  account_id   = "${local.prefix}-query"
-  display_name = "text2brain Query function"
-  depends_on   = [google_project_service.apis]
+# The accounts themselves are made by terraform/bootstrap, which also lets the deployer (and only
+# it) act as them: the deployer then needs no right to create accounts or act as any other.
+data "google_service_account" "query" {
+  account_id = "${local.prefix}-query"
 }
 
-resource "google_service_account" "predict" {
-  account_id   = "${local.prefix}-predict"
-  display_name = "text2brain Predict function"
-  depends_on   = [google_project_service.apis]
+data "google_service_account" "predict" {
+  account_id = "${local.prefix}-predict"
 }
 
 # The identity whose OIDC token the push subscription sends to Predict.
-resource "google_service_account" "push" {
-  account_id   = "${local.prefix}-push"
-  display_name = "text2brain Pub/Sub push to Predict"
-  depends_on   = [google_project_service.apis]
+data "google_service_account" "push" {
+  account_id = "${local.prefix}-push"
 }
 
 # The identity Cloud Build uses to build the functions' images from source.
-resource "google_service_account" "build" {
-  account_id   = "${local.prefix}-build"
-  display_name = "text2brain function builds"
-  depends_on   = [google_project_service.apis]
+data "google_service_account" "build" {
+  account_id = "${local.prefix}-build"
 }
 
 locals {
@@ -39,7 +33,7 @@ locals {
 resource "google_project_iam_member" "query_firestore" {
   project = var.project_id
   role    = "roles/datastore.user"
-  member  = google_service_account.query.member
+  member  = data.google_service_account.query.member
 
   condition {
     title      = local.firestore_condition.title
@@ -51,27 +45,27 @@ resource "google_project_iam_member" "query_firestore" {
 resource "google_pubsub_topic_iam_member" "query_publisher" {
   topic  = google_pubsub_topic.jobs.id
   role   = "roles/pubsub.publisher"
-  member = google_service_account.query.member
+  member = data.google_service_account.query.member
 }
 
 # Query: reads the bundle's manifest and vocabulary, and serves the stored maps.
 resource "google_storage_bucket_iam_member" "query_models" {
   bucket = google_storage_bucket.models.name
   role   = "roles/storage.objectViewer"
-  member = google_service_account.query.member
+  member = data.google_service_account.query.member
 }
 
 resource "google_storage_bucket_iam_member" "query_results" {
   bucket = google_storage_bucket.results.name
   role   = "roles/storage.objectViewer"
-  member = google_service_account.query.member
+  member = data.google_service_account.query.member
 }
 
 # Predict: claims and completes map documents.
 resource "google_project_iam_member" "predict_firestore" {
   project = var.project_id
   role    = "roles/datastore.user"
-  member  = google_service_account.predict.member
+  member  = data.google_service_account.predict.member
 
   condition {
     title      = local.firestore_condition.title
@@ -83,14 +77,14 @@ resource "google_project_iam_member" "predict_firestore" {
 resource "google_storage_bucket_iam_member" "predict_models" {
   bucket = google_storage_bucket.models.name
   role   = "roles/storage.objectViewer"
-  member = google_service_account.predict.member
+  member = data.google_service_account.predict.member
 }
 
 # Predict: creates maps and previews, and can neither read, replace nor delete them.
 resource "google_storage_bucket_iam_member" "predict_results" {
   bucket = google_storage_bucket.results.name
   role   = "roles/storage.objectCreator"
-  member = google_service_account.predict.member
+  member = data.google_service_account.predict.member
 }
 
 # Only the push identity may invoke Predict (a 2nd gen function is a Cloud Run service).
@@ -98,7 +92,7 @@ resource "google_cloud_run_v2_service_iam_member" "predict_invoker" {
   name     = google_cloudfunctions2_function.predict.service_config[0].service
   location = var.region
   role     = "roles/run.invoker"
-  member   = google_service_account.push.member
+  member   = data.google_service_account.push.member
 }
 
 # Anyone may invoke Query: it is the public site and API.
@@ -109,14 +103,7 @@ resource "google_cloud_run_v2_service_iam_member" "query_public" {
   member   = "allUsers"
 }
 
-# Pub/Sub's service agent mints the push identity's OIDC tokens...
-resource "google_service_account_iam_member" "pubsub_token_creator" {
-  service_account_id = google_service_account.push.name
-  role               = "roles/iam.serviceAccountTokenCreator"
-  member             = local.pubsub_agent
-}
-
-# ...and, for the dead-letter policy, publishes failed jobs to the dead-letter topic and
+# Pub/Sub's service agent, for the dead-letter policy, publishes failed jobs to the dead-letter topic and
 # acknowledges them on the push subscription.
 resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
   topic  = google_pubsub_topic.dead_letter.id
@@ -143,7 +130,7 @@ resource "google_pubsub_topic_iam_member" "scheduler_publisher" {
 resource "google_project_iam_member" "build" {
   project = var.project_id
   role    = "roles/logging.logWriter"
-  member  = google_service_account.build.member
+  member  = data.google_service_account.build.member
 }
 
 # Cloud Functions copies the archive into a bucket of its own (gcf-v2-sources-NUMBER-REGION)
@@ -152,7 +139,7 @@ resource "google_project_iam_member" "build" {
 resource "google_project_iam_member" "build_source" {
   project = var.project_id
   role    = "roles/storage.objectViewer"
-  member  = google_service_account.build.member
+  member  = data.google_service_account.build.member
 
   condition {
     title       = "function sources only"
@@ -168,5 +155,5 @@ resource "google_artifact_registry_repository_iam_member" "build" {
   repository = google_artifact_registry_repository.functions.name
   location   = var.region
   role       = "roles/artifactregistry.writer"
-  member     = google_service_account.build.member
+  member     = data.google_service_account.build.member
 }

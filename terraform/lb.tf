@@ -17,8 +17,9 @@ resource "google_compute_region_network_endpoint_group" "query" {
   region                = var.region
   network_endpoint_type = "SERVERLESS"
 
-  cloud_function {
-    function = google_cloudfunctions2_function.query.name
+  # A 2nd gen function is a Cloud Run service, which the NEG addresses directly.
+  cloud_run {
+    service = google_cloudfunctions2_function.query.service_config[0].service
   }
 }
 

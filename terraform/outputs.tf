@@ -56,10 +56,10 @@ output "dead_letter_subscription" {
 output "service_accounts" {
   description = "The service accounts, by role."
   value = {
-    query   = google_service_account.query.email
-    predict = google_service_account.predict.email
-    push    = google_service_account.push.email
-    build   = google_service_account.build.email
+    query   = data.google_service_account.query.email
+    predict = data.google_service_account.predict.email
+    push    = data.google_service_account.push.email
+    build   = data.google_service_account.build.email
   }
 }
 
@@ -78,12 +78,11 @@ output "iam_grants" {
       { name = "predict_results", on = google_storage_bucket.results.name, role = google_storage_bucket_iam_member.predict_results.role, member = google_storage_bucket_iam_member.predict_results.member },
       { name = "predict_invoker", on = google_cloudfunctions2_function.predict.name, role = google_cloud_run_v2_service_iam_member.predict_invoker.role, member = google_cloud_run_v2_service_iam_member.predict_invoker.member },
       { name = "query_public", on = google_cloudfunctions2_function.query.name, role = google_cloud_run_v2_service_iam_member.query_public.role, member = google_cloud_run_v2_service_iam_member.query_public.member },
-      { name = "pubsub_token_creator", on = google_service_account.push.email, role = google_service_account_iam_member.pubsub_token_creator.role, member = google_service_account_iam_member.pubsub_token_creator.member },
       { name = "dead_letter_publisher", on = google_pubsub_topic.dead_letter.name, role = google_pubsub_topic_iam_member.dead_letter_publisher.role, member = google_pubsub_topic_iam_member.dead_letter_publisher.member },
       { name = "dead_letter_subscriber", on = google_pubsub_subscription.predict.name, role = google_pubsub_subscription_iam_member.dead_letter_subscriber.role, member = google_pubsub_subscription_iam_member.dead_letter_subscriber.member },
-      { name = "build", on = "project", role = google_project_iam_member.build.role, member = google_project_iam_member.build.member },
+      { name = "build_logs", on = "project", role = google_project_iam_member.build.role, member = google_project_iam_member.build.member },
       { name = "build_source", on = "project", role = google_project_iam_member.build_source.role, member = google_project_iam_member.build_source.member },
-      { name = "build", on = google_artifact_registry_repository.functions.repository_id, role = google_artifact_registry_repository_iam_member.build.role, member = google_artifact_registry_repository_iam_member.build.member },
+      { name = "build_images", on = google_artifact_registry_repository.functions.repository_id, role = google_artifact_registry_repository_iam_member.build.role, member = google_artifact_registry_repository_iam_member.build.member },
     ],
     [for g in google_pubsub_topic_iam_member.scheduler_publisher : { name = "scheduler_publisher", on = google_pubsub_topic.jobs.name, role = g.role, member = g.member }],
   )

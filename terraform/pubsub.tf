@@ -16,7 +16,7 @@ resource "google_pubsub_topic" "dead_letter" {
 resource "google_pubsub_subscription" "dead_letter" {
   name                       = "${local.prefix}-jobs-dead-letter"
   topic                      = google_pubsub_topic.dead_letter.id
-  message_retention_duration = "604800s" # 7 days, Pub/Sub's longest
+  message_retention_duration = "604800s" # 7 days (Pub/Sub keeps up to 31)
   retain_acked_messages      = true
   ack_deadline_seconds       = 60
 
@@ -41,7 +41,7 @@ resource "google_pubsub_subscription" "predict" {
     push_endpoint = google_cloudfunctions2_function.predict.service_config[0].uri
 
     oidc_token {
-      service_account_email = google_service_account.push.email
+      service_account_email = data.google_service_account.push.email
       audience              = google_cloudfunctions2_function.predict.service_config[0].uri
     }
   }

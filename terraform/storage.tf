@@ -70,4 +70,9 @@ resource "google_storage_bucket_object" "source" {
   bucket       = google_storage_bucket.source.name
   source       = var.function_source_zip
   content_type = "application/zip"
+
+  # The functions are pointed at the new archive before the old one goes.
+  lifecycle {
+    create_before_destroy = true
+  }
 }

@@ -63,15 +63,15 @@ variable "onnxruntime_object" {
 }
 
 variable "function_source_zip" {
-  description = "The functions' source archive made by `make function-source` (text2brain source-zip), relative to this directory."
+  description = "The functions' source archive made by `make function-source` (text2brain source-zip), relative to terraform/."
   type        = string
   default     = "../build/function-source.zip"
 }
 
 variable "build_id" {
-  description = "Name of the build, shown by GET /api/v1/version (Cloud Build passes the commit)."
+  description = "Name of the build, shown by GET /api/v1/version; \"\" names it by the source archive's hash, so that only a change of the deployed source redeploys."
   type        = string
-  default     = "terraform"
+  default     = ""
 }
 
 variable "query_memory" {
@@ -91,8 +91,9 @@ variable "query_cpu" {
   default     = "1"
 
   validation {
-    condition     = contains(["1", "2", "4"], var.query_cpu)
-    error_message = "query_cpu must be 1, 2 or 4."
+    # Cloud Run: 4 vCPU need at least 2Gi.
+    condition     = contains(["1", "2", "4"], var.query_cpu) && (var.query_cpu != "4" || !contains(["128Mi", "256Mi", "512Mi", "1Gi"], var.query_memory))
+    error_message = "query_cpu must be 1, 2 or 4, and 4 needs query_memory of at least 2Gi."
   }
 }
 
@@ -146,10 +147,12 @@ variable "predict_cpu" {
   default     = "2"
 
   validation {
-    condition = contains(["1", "2", "4", "6", "8"], var.predict_cpu) && tonumber(var.predict_cpu) >= lookup(
-      { "1Gi" = 1, "2Gi" = 1, "4Gi" = 1, "8Gi" = 2, "16Gi" = 4, "32Gi" = 8 }, var.predict_memory, 1
-    )
-    error_message = "predict_cpu must be 1, 2, 4, 6 or 8, and enough for predict_memory: 8Gi needs 2, 16Gi needs 4, 32Gi needs 8."
+    # Cloud Run pairs them both ways: enough CPU for the memory, and enough memory for the CPU.
+    condition = contains(["1", "2", "4", "6", "8"], var.predict_cpu) && try(
+      tonumber(var.predict_cpu) >= lookup({ "1Gi" = 1, "2Gi" = 1, "4Gi" = 1, "8Gi" = 2, "16Gi" = 4, "32Gi" = 8 }, var.predict_memory, 1) &&
+      lookup({ "1Gi" = 1, "2Gi" = 2, "4Gi" = 4, "8Gi" = 8, "16Gi" = 16, "32Gi" = 32 }, var.predict_memory, 0) >= lookup({ "1" = 0, "2" = 0, "4" = 2, "6" = 4, "8" = 4 }, var.predict_cpu, 0),
+    false)
+    error_message = "predict_cpu must be 1, 2, 4, 6 or 8 and pair with predict_memory: 8Gi needs 2 vCPU, 16Gi 4, 32Gi 8; 4 vCPU need 2Gi, 6 or 8 need 4Gi."
   }
 }
 
@@ -215,9 +218,9 @@ variable "warmup_time_zone" {
 }
 
 variable "max_delivery_attempts" {
-  description = "Deliveries of one job before Pub/Sub moves it to the dead-letter topic (Pub/Sub allows 5 to 100)."
+  description = "Deliveries of one job before Pub/Sub moves it to the dead-letter topic (Pub/Sub allows 5 to 100). 10 with the default backoff is about half an hour: room for a rollout."
   type        = number
-  default     = 5
+  default     = 10
 
   validation {
     condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100 && floor(var.max_delivery_attempts) == var.max_delivery_attempts
@@ -242,8 +245,11 @@ variable "retry_maximum_backoff" {
   default     = "300s"
 
   validation {
-    condition     = can(regex("^[0-9]+s$", var.retry_maximum_backoff)) && try(tonumber(trimsuffix(var.retry_maximum_backoff, "s")) <= 600, false)
-    error_message = "retry_maximum_backoff must be whole seconds such as \"300s\", at most \"600s\"."
+    condition = can(regex("^[0-9]+s$", var.retry_maximum_backoff)) && try(
+      tonumber(trimsuffix(var.retry_maximum_backoff, "s")) <= 600 &&
+      tonumber(trimsuffix(var.retry_maximum_backoff, "s")) >= tonumber(trimsuffix(var.retry_minimum_backoff, "s")),
+    false)
+    error_message = "retry_maximum_backoff must be whole seconds such as \"300s\", at most \"600s\" and at least retry_minimum_backoff."
   }
 }
 

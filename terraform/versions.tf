@@ -4,8 +4,9 @@ terraform {
 
   required_providers {
     google = {
-      source  = "hashicorp/google"
-      version = "~> 8.0"
+      source = "hashicorp/google"
+      # The version whose schema `make terraform-check` validates against; raise both together.
+      version = "8.0.0"
     }
   }
 

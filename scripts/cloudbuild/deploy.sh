@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The Terraform steps of cloudbuild.yaml: deploy.sh init | publish | plan | apply.
-# publish and apply act only on the deploy branch (BRANCH_NAME = DEPLOY_BRANCH); elsewhere they
-# say so and succeed, so every branch is tested and planned but only one is deployed.
+# They act only on the deploy branch (BRANCH_NAME = DEPLOY_BRANCH), whose trigger builds as the
+# deployer; elsewhere they say so and succeed: other branches are tested, as an account that
+# cannot read the state or change the deployment (terraform/bootstrap).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
 tf() { terraform -chdir=terraform "$@"; }
+
+# Builds of the deploy branch are not serialised: wait for another build's state lock.
+lock=-lock-timeout=15m
 
 on_deploy_branch() {
 	[[ -n ${DEPLOY_BRANCH:-} && ${BRANCH_NAME:-} == "$DEPLOY_BRANCH" ]]
@@ -15,8 +19,19 @@ on_deploy_branch() {
 vars() {
 	vars=(-var-file=../build/model.tfvars.json
 		-var "project_id=${PROJECT_ID:?}" -var "region=${REGION:?}"
-		-var "name_prefix=${NAME_PREFIX:?}" -var "build_id=${BUILD_NAME:-cloudbuild}")
+		-var "name_prefix=${NAME_PREFIX:?}")
 }
+
+skip() {
+	echo "$1: ${BRANCH_NAME:-this build} is not the deploy branch (${DEPLOY_BRANCH:-unset}); nothing to do"
+	exit 0
+}
+
+case ${1:-} in
+init | publish | plan | apply)
+	on_deploy_branch || skip "$1"
+	;;
+esac
 
 case ${1:-} in
 init)
@@ -24,27 +39,19 @@ init)
 	tf init -input=false -backend-config="bucket=$STATE_BUCKET"
 	;;
 publish)
-	if ! on_deploy_branch; then
-		echo "publish: ${BRANCH_NAME:-this build} is not the deploy branch (${DEPLOY_BRANCH:-unset}); nothing is published"
-		exit 0
-	fi
 	# The models bucket must exist before the bundle goes in, and the bundle must be in before the
 	# functions are pointed at it: create (or confirm) the bucket alone first. A no-op after the
 	# first deployment.
 	vars
-	tf apply -input=false -auto-approve "${vars[@]}" -target=google_storage_bucket.models
+	tf apply -input=false "$lock" -auto-approve "${vars[@]}" -target=google_storage_bucket.models
 	go run ./functions/cmd/text2brain model publish --bucket "$(tf output -raw models_bucket)"
 	;;
 plan)
 	vars
-	tf plan -input=false "${vars[@]}" -out=tfplan
+	tf plan -input=false "$lock" "${vars[@]}" -out=tfplan
 	;;
 apply)
-	if ! on_deploy_branch; then
-		echo "apply: ${BRANCH_NAME:-this build} is not the deploy branch (${DEPLOY_BRANCH:-unset}); the plan is not applied"
-		exit 0
-	fi
-	tf apply -input=false tfplan
+	tf apply -input=false "$lock" tfplan
 	tf output site_url
 	;;
 *)

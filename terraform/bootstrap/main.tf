@@ -1,7 +1,9 @@
 # Run once, by a person with the project's owner role, before the first build: the bucket of the
-# deployment's Terraform state, the bucket of the model data the build reads, the service account
-# Cloud Build deploys as (with only the roles the deployment needs), and the Cloud Build trigger.
-# Its own state is local (keep terraform.tfstate, or move it into the state bucket afterwards).
+# deployment's Terraform state, the bucket of the model data the build reads, the service accounts
+# the functions run and build as, the account Cloud Build deploys as (with only the roles the
+# deployment needs, and the right to act as those four accounts and no other), a test-only account
+# for other branches, and the two Cloud Build triggers. Its own state is local (keep
+# terraform.tfstate, or move it into the state bucket afterwards).
 
 terraform {
   required_version = ">= 1.9"
@@ -9,7 +11,7 @@ terraform {
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = "~> 8.0"
+      version = "8.0.0"
     }
   }
 }
@@ -62,9 +64,14 @@ variable "github_repository" {
 }
 
 variable "deploy_branch" {
-  description = "The branch whose builds apply (others test and plan only)."
+  description = "The branch whose builds publish and apply, as the deployer; every other branch is only tested, as an account that cannot change the deployment."
   type        = string
   default     = "main"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/-]+$", var.deploy_branch))
+    error_message = "deploy_branch must be a branch name."
+  }
 }
 
 locals {
@@ -79,9 +86,10 @@ locals {
   ]
 
   # What terraform apply of the main configuration does, and no more: create and configure the
-  # functions, their services' IAM, the service accounts (and use them), project IAM grants for
-  # Firestore and logs, buckets, topics, the database, the scheduler, the image repository, the
-  # APIs, and with a domain the load balancer and Cloud Armor; plus writing its own build logs.
+  # functions and their services' IAM, buckets, topics, the database, the scheduler, the image
+  # repository, the APIs, and with a domain the load balancer and Cloud Armor; plus writing its
+  # own build logs. Project IAM is granted separately (below), limited to the roles the main
+  # configuration grants; acting as a service account is granted on the four runtime accounts only.
   deployer_roles = [
     "roles/artifactregistry.admin",
     "roles/cloudfunctions.developer",
@@ -89,15 +97,27 @@ locals {
     "roles/compute.loadBalancerAdmin",
     "roles/compute.securityAdmin",
     "roles/datastore.owner",
-    "roles/iam.serviceAccountAdmin",
-    "roles/iam.serviceAccountUser",
     "roles/logging.logWriter",
     "roles/pubsub.admin",
-    "roles/resourcemanager.projectIamAdmin",
     "roles/run.admin",
     "roles/serviceusage.serviceUsageAdmin",
     "roles/storage.admin",
   ]
+
+  # The only roles the main configuration grants on the project (conditioned there).
+  project_grantable_roles = ["roles/datastore.user", "roles/logging.logWriter", "roles/storage.objectViewer"]
+
+  # The accounts the functions run and build as (terraform/iam.tf grants their roles).
+  runtime_accounts = {
+    query   = "text2brain Query function"
+    predict = "text2brain Predict function"
+    push    = "text2brain Pub/Sub push to Predict"
+    build   = "text2brain function builds"
+  }
+}
+
+data "google_project" "this" {
+  project_id = var.project_id
 }
 
 resource "google_project_service" "apis" {
@@ -132,7 +152,7 @@ resource "google_storage_bucket" "state" {
 }
 
 # The model data in the layout the README describes (neuroquery_model/, neuroquery_corpus/,
-# neurosynth/, templates/), uploaded once with scripts/fetch-model-data.sh or gcloud storage cp.
+# neurosynth/, templates/), uploaded once with gcloud storage cp (README, Deploy).
 resource "google_storage_bucket" "data" {
   name                        = "${var.project_id}-${local.prefix}-data"
   location                    = var.region
@@ -156,21 +176,65 @@ resource "google_project_iam_member" "deployer" {
   member  = google_service_account.deployer.member
 }
 
-resource "google_cloudbuild_trigger" "deploy" {
-  name            = "${local.prefix}-deploy"
-  location        = "global"
-  description     = "Tests every push; on ${var.deploy_branch}, publishes the model and applies the deployment."
-  filename        = "cloudbuild.yaml"
-  service_account = google_service_account.deployer.id
+# The deployer may change the project's IAM policy only to grant or revoke the roles the main
+# configuration grants: not owner, editor, or any role that would let it escalate.
+resource "google_project_iam_member" "deployer_iam" {
+  project = var.project_id
+  role    = "roles/resourcemanager.projectIamAdmin"
+  member  = google_service_account.deployer.member
 
-  github {
-    owner = var.github_owner
-    name  = var.github_repository
-    push {
-      branch = ".*"
-    }
+  condition {
+    title       = "text2brain grants only"
+    description = "Only the project roles terraform/iam.tf grants."
+    expression  = "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(${jsonencode(local.project_grantable_roles)})"
   }
+}
 
+resource "google_service_account" "runtime" {
+  for_each = local.runtime_accounts
+
+  account_id   = "${local.prefix}-${each.key}"
+  display_name = each.value
+  depends_on   = [google_project_service.apis]
+}
+
+# Deploying a function that runs (or builds) as an account needs the right to act as it.
+resource "google_service_account_iam_member" "deployer_acts_as" {
+  for_each = google_service_account.runtime
+
+  service_account_id = each.value.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = google_service_account.deployer.member
+}
+
+# Pub/Sub's service agent mints the push account's OIDC tokens for the push subscription.
+resource "google_service_account_iam_member" "pubsub_token_creator" {
+  service_account_id = google_service_account.runtime["push"].name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+}
+
+# Builds of other branches run as this account: it can read the model data and write logs, and
+# cannot change the deployment (a pushed branch controls its own build steps).
+resource "google_service_account" "ci" {
+  account_id   = "${local.prefix}-ci"
+  display_name = "text2brain Cloud Build tests"
+  depends_on   = [google_project_service.apis]
+}
+
+resource "google_project_iam_member" "ci_logs" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = google_service_account.ci.member
+}
+
+resource "google_storage_bucket_iam_member" "ci_data" {
+  bucket = google_storage_bucket.data.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.ci.member
+}
+
+locals {
   substitutions = {
     _REGION        = var.region
     _NAME_PREFIX   = local.prefix
@@ -178,8 +242,47 @@ resource "google_cloudbuild_trigger" "deploy" {
     _DATA_URI      = "gs://${google_storage_bucket.data.name}/data"
     _DEPLOY_BRANCH = var.deploy_branch
   }
+}
+
+# The deploy branch, as the deployer: test, publish the model, plan, apply.
+resource "google_cloudbuild_trigger" "deploy" {
+  name            = "${local.prefix}-deploy"
+  location        = "global"
+  description     = "Tests ${var.deploy_branch}, publishes the model and applies the deployment."
+  filename        = "cloudbuild.yaml"
+  service_account = google_service_account.deployer.id
+  substitutions   = local.substitutions
+
+  github {
+    owner = var.github_owner
+    name  = var.github_repository
+    push {
+      branch = "^${replace(var.deploy_branch, ".", "\\.")}$"
+    }
+  }
 
   depends_on = [google_project_iam_member.deployer]
+}
+
+# Every other branch, as the test-only account: cloudbuild.yaml's Terraform steps do nothing there.
+resource "google_cloudbuild_trigger" "check" {
+  name            = "${local.prefix}-check"
+  location        = "global"
+  description     = "Tests every branch but ${var.deploy_branch}."
+  filename        = "cloudbuild.yaml"
+  service_account = google_service_account.ci.id
+  substitutions   = local.substitutions
+
+  github {
+    owner = var.github_owner
+    name  = var.github_repository
+    push {
+      branch       = "^${replace(var.deploy_branch, ".", "\\.")}$"
+      invert_regex = true
+    }
+  }
+
+  depends_on = [google_project_iam_member.ci_logs]
 }
 
 output "state_bucket" {
@@ -202,7 +305,12 @@ output "deployer_roles" {
   value       = local.deployer_roles
 }
 
-output "trigger" {
-  description = "The Cloud Build trigger."
-  value       = google_cloudbuild_trigger.deploy.name
+output "triggers" {
+  description = "The Cloud Build triggers: deploy (the deploy branch) and check (the others)."
+  value       = { deploy = google_cloudbuild_trigger.deploy.name, check = google_cloudbuild_trigger.check.name }
+}
+
+output "runtime_accounts" {
+  description = "The accounts the functions run and build as."
+  value       = { for k, a in google_service_account.runtime : k => a.email }
 }

@@ -17,6 +17,43 @@ variables {
   onnxruntime_object = "onnxruntime/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef/libonnxruntime.so"
 }
 
+# The service accounts are made by terraform/bootstrap and read here.
+override_data {
+  target = data.google_service_account.query
+  values = {
+    email  = "text2brain-query@t2b-test-project.iam.gserviceaccount.com"
+    member = "serviceAccount:text2brain-query@t2b-test-project.iam.gserviceaccount.com"
+    name   = "projects/t2b-test-project/serviceAccounts/text2brain-query@t2b-test-project.iam.gserviceaccount.com"
+  }
+}
+
+override_data {
+  target = data.google_service_account.predict
+  values = {
+    email  = "text2brain-predict@t2b-test-project.iam.gserviceaccount.com"
+    member = "serviceAccount:text2brain-predict@t2b-test-project.iam.gserviceaccount.com"
+    name   = "projects/t2b-test-project/serviceAccounts/text2brain-predict@t2b-test-project.iam.gserviceaccount.com"
+  }
+}
+
+override_data {
+  target = data.google_service_account.push
+  values = {
+    email  = "text2brain-push@t2b-test-project.iam.gserviceaccount.com"
+    member = "serviceAccount:text2brain-push@t2b-test-project.iam.gserviceaccount.com"
+    name   = "projects/t2b-test-project/serviceAccounts/text2brain-push@t2b-test-project.iam.gserviceaccount.com"
+  }
+}
+
+override_data {
+  target = data.google_service_account.build
+  values = {
+    email  = "text2brain-build@t2b-test-project.iam.gserviceaccount.com"
+    member = "serviceAccount:text2brain-build@t2b-test-project.iam.gserviceaccount.com"
+    name   = "projects/t2b-test-project/serviceAccounts/text2brain-build@t2b-test-project.iam.gserviceaccount.com"
+  }
+}
+
 # The functions' URLs and services are computed by Google; fixed here to check what refers to them.
 override_resource {
   target = google_cloudfunctions2_function.predict
@@ -83,8 +120,22 @@ run "predict_function" {
     error_message = "Predict must fetch ONNX Runtime from the models bucket."
   }
   assert {
-    condition     = google_cloudfunctions2_function.predict.service_config[0].service_account_email == google_service_account.predict.email
+    condition     = google_cloudfunctions2_function.predict.service_config[0].service_account_email == "text2brain-predict@t2b-test-project.iam.gserviceaccount.com"
     error_message = "Predict must run as its own service account."
+  }
+  assert {
+    condition = (google_cloudfunctions2_function.predict.build_config[0].service_account == "projects/t2b-test-project/serviceAccounts/text2brain-build@t2b-test-project.iam.gserviceaccount.com" &&
+    google_cloudfunctions2_function.query.build_config[0].service_account == google_cloudfunctions2_function.predict.build_config[0].service_account)
+    error_message = "Both functions must be built by the build account."
+  }
+  assert {
+    condition = (google_cloudfunctions2_function.predict.build_config[0].environment_variables["CGO_ENABLED"] == "1" &&
+    google_cloudfunctions2_function.query.build_config[0].environment_variables["CGO_ENABLED"] == "1")
+    error_message = "Both binaries link ONNX Runtime through cgo."
+  }
+  assert {
+    condition     = google_cloudfunctions2_function.query.service_config[0].environment_variables["T2B_BUILD"] == substr(filesha256("../build/function-source.zip"), 0, 12)
+    error_message = "The build is named by the source archive's hash."
   }
 }
 
@@ -96,7 +147,7 @@ run "push_subscription" {
     error_message = "The push subscription must deliver to Predict's URL."
   }
   assert {
-    condition     = google_pubsub_subscription.predict.push_config[0].oidc_token[0].service_account_email == google_service_account.push.email
+    condition     = google_pubsub_subscription.predict.push_config[0].oidc_token[0].service_account_email == data.google_service_account.push.email
     error_message = "Pushes must carry an OIDC token of the push service account."
   }
   assert {
@@ -112,8 +163,8 @@ run "push_subscription" {
     error_message = "Failed jobs must be retried with backoff."
   }
   assert {
-    condition     = google_pubsub_subscription.predict.dead_letter_policy[0].dead_letter_topic == google_pubsub_topic.dead_letter.id && google_pubsub_subscription.predict.dead_letter_policy[0].max_delivery_attempts == 5
-    error_message = "A job that fails 5 times must go to the dead-letter topic."
+    condition     = google_pubsub_subscription.predict.dead_letter_policy[0].dead_letter_topic == google_pubsub_topic.dead_letter.id && google_pubsub_subscription.predict.dead_letter_policy[0].max_delivery_attempts == 10
+    error_message = "A job that fails 10 times must go to the dead-letter topic."
   }
   assert {
     condition     = google_pubsub_subscription.predict.ack_deadline_seconds == google_cloudfunctions2_function.predict.service_config[0].timeout_seconds
@@ -145,7 +196,7 @@ run "only_query_is_public" {
     error_message = "Query's service must be invokable by anyone."
   }
   assert {
-    condition     = google_cloud_run_v2_service_iam_member.predict_invoker.name == "text2brain-predict" && google_cloud_run_v2_service_iam_member.predict_invoker.member == google_service_account.push.member
+    condition     = google_cloud_run_v2_service_iam_member.predict_invoker.name == "text2brain-predict" && google_cloud_run_v2_service_iam_member.predict_invoker.member == data.google_service_account.push.member
     error_message = "Only the push service account may invoke Predict."
   }
   assert {
@@ -155,6 +206,11 @@ run "only_query_is_public" {
   assert {
     condition     = google_cloudfunctions2_function.query.service_config[0].ingress_settings == "ALLOW_ALL"
     error_message = "Without a domain, Query must take traffic from anywhere."
+  }
+  assert {
+    condition = (google_cloudfunctions2_function.query.service_config[0].environment_variables["T2B_TRUSTED_PROXIES"] == "1" &&
+    !contains(keys(google_cloudfunctions2_function.query.service_config[0].environment_variables), "T2B_BASE_URL"))
+    error_message = "Without a domain, Google's front end appends one address and map URLs stay relative."
   }
 }
 
@@ -166,7 +222,7 @@ run "least_privilege" {
     error_message = "No grant may be a basic role (editor, owner, viewer) or an admin role."
   }
   assert {
-    condition = toset([for g in output.iam_grants : "${g.role}@${g.on}" if g.member == google_service_account.query.member]) == toset([
+    condition = toset([for g in output.iam_grants : "${g.role}@${g.on}" if g.member == data.google_service_account.query.member]) == toset([
       "roles/datastore.user@project",
       "roles/pubsub.publisher@text2brain-jobs",
       "roles/storage.objectViewer@t2b-test-project-text2brain-models",
@@ -175,7 +231,7 @@ run "least_privilege" {
     error_message = "Query's roles must be exactly: Firestore user, publisher on the job topic, object viewer on the two buckets."
   }
   assert {
-    condition = toset([for g in output.iam_grants : "${g.role}@${g.on}" if g.member == google_service_account.predict.member]) == toset([
+    condition = toset([for g in output.iam_grants : "${g.role}@${g.on}" if g.member == data.google_service_account.predict.member]) == toset([
       "roles/datastore.user@project",
       "roles/storage.objectViewer@t2b-test-project-text2brain-models",
       "roles/storage.objectCreator@t2b-test-project-text2brain-results",
@@ -183,13 +239,13 @@ run "least_privilege" {
     error_message = "Predict's roles must be exactly: Firestore user, viewer of the models, creator (not overwriter) of results."
   }
   assert {
-    condition = toset([for g in output.iam_grants : "${g.role}@${g.on}" if g.member == google_service_account.push.member]) == toset([
+    condition = toset([for g in output.iam_grants : "${g.role}@${g.on}" if g.member == data.google_service_account.push.member]) == toset([
       "roles/run.invoker@text2brain-predict",
     ])
     error_message = "The push account may only invoke Predict."
   }
   assert {
-    condition = toset([for g in output.iam_grants : "${g.role}@${g.on}" if g.member == google_service_account.build.member]) == toset([
+    condition = toset([for g in output.iam_grants : "${g.role}@${g.on}" if g.member == data.google_service_account.build.member]) == toset([
       "roles/logging.logWriter@project",
       "roles/storage.objectViewer@project",
       "roles/artifactregistry.writer@text2brain-functions",
@@ -324,7 +380,7 @@ run "domain_adds_load_balancer" {
     error_message = "The managed certificate must be for the domain."
   }
   assert {
-    condition     = google_compute_region_network_endpoint_group.query[0].network_endpoint_type == "SERVERLESS" && google_compute_region_network_endpoint_group.query[0].cloud_function[0].function == google_cloudfunctions2_function.query.name
+    condition     = google_compute_region_network_endpoint_group.query[0].network_endpoint_type == "SERVERLESS" && google_compute_region_network_endpoint_group.query[0].cloud_run[0].service == "text2brain-query"
     error_message = "A serverless NEG must point at Query."
   }
   assert {
@@ -338,6 +394,10 @@ run "domain_adds_load_balancer" {
   assert {
     condition     = google_cloudfunctions2_function.query.service_config[0].environment_variables["T2B_BASE_URL"] == "https://text2brain.example.org"
     error_message = "Map URLs must be on the domain."
+  }
+  assert {
+    condition     = google_cloudfunctions2_function.query.service_config[0].environment_variables["T2B_TRUSTED_PROXIES"] == "2"
+    error_message = "The load balancer appends the client's address and its own: the client's is second from the end."
   }
   assert {
     condition     = output.site_url == "https://text2brain.example.org"

@@ -53,6 +53,33 @@ run "eight_gib_needs_two_cpus" {
   expect_failures = [var.predict_cpu]
 }
 
+run "eight_cpus_need_four_gib" {
+  command = plan
+  variables {
+    predict_memory = "1Gi"
+    predict_cpu    = "8"
+  }
+  expect_failures = [var.predict_cpu]
+}
+
+run "query_four_cpus_need_two_gib" {
+  command = plan
+  variables {
+    query_memory = "512Mi"
+    query_cpu    = "4"
+  }
+  expect_failures = [var.query_cpu]
+}
+
+run "backoff_min_above_max" {
+  command = plan
+  variables {
+    retry_minimum_backoff = "120s"
+    retry_maximum_backoff = "60s"
+  }
+  expect_failures = [var.retry_maximum_backoff]
+}
+
 run "predict_timeout_beyond_push_deadline" {
   command = plan
   variables { predict_timeout_seconds = 900 }

@@ -63,6 +63,12 @@ func TestCloudBuildSteps(t *testing.T) {
 
 	// Every image is public and pinned to a version (never latest or untagged).
 	public := regexp.MustCompile(`^(golang|node|hashicorp/terraform|gcr\.io/google\.com/cloudsdktool/google-cloud-cli):[a-z0-9][a-z0-9.-]*$`)
+	// Node.js releases that are past their end of life get no fixes.
+	for _, s := range cb.Steps {
+		if strings.HasPrefix(s.Name, "node:") && !strings.HasPrefix(s.Name, "node:22-") && !strings.HasPrefix(s.Name, "node:24-") {
+			t.Errorf("step %s: %s is not a maintained Node.js line", s.ID, s.Name)
+		}
+	}
 	for _, s := range cb.Steps {
 		if !public.MatchString(s.Name) || strings.HasSuffix(s.Name, ":latest") {
 			t.Errorf("step %s: image %q is not a pinned public image", s.ID, s.Name)
@@ -83,7 +89,7 @@ func TestCloudBuildSteps(t *testing.T) {
 	needs := map[string][]string{
 		"source": {"toolchain-go"}, "model": {"toolchain-go", "data"},
 		"test":           {"toolchain-go", "toolchain-terraform", "data", "model"},
-		"terraform-init": {"test", "source", "toolchain-terraform"},
+		"terraform-init": {"test", "source", "toolchain-terraform", "model"},
 		"publish-model":  {"terraform-init", "model"}, "terraform-plan": {"publish-model", "source"},
 		"terraform-apply": {"terraform-plan"},
 	}
@@ -265,7 +271,7 @@ func TestCloudBuildArchive(t *testing.T) {
 	}
 }
 
-// publish and apply do nothing off the deploy branch; plan runs everywhere. A stand-in terraform
+// The Terraform steps do nothing off the deploy branch (whose builds run as the test-only account). A stand-in terraform
 // and go on PATH record what the script would run.
 func TestDeployScriptBranches(t *testing.T) {
 	root := repoRoot(t)
@@ -290,16 +296,15 @@ func TestDeployScriptBranches(t *testing.T) {
 		b, _ := os.ReadFile(calls)
 		return string(b)
 	}
-	if got := run("feature/x", "apply"); got != "" {
-		t.Errorf("apply on a feature branch ran:\n%s", got)
+	for _, step := range []string{"init", "publish", "plan", "apply"} {
+		if got := run("feature/x", step); got != "" {
+			t.Errorf("%s on a feature branch ran:\n%s", step, got)
+		}
 	}
-	if got := run("feature/x", "publish"); got != "" {
-		t.Errorf("publish on a feature branch ran:\n%s", got)
+	if got := run("main", "plan"); !strings.Contains(got, "terraform -chdir=terraform plan") || !strings.Contains(got, "-var-file=../build/model.tfvars.json") || !strings.Contains(got, "-lock-timeout=") {
+		t.Errorf("plan on main ran:\n%s", got)
 	}
-	if got := run("feature/x", "plan"); !strings.Contains(got, "terraform -chdir=terraform plan") || !strings.Contains(got, "-var-file=../build/model.tfvars.json") {
-		t.Errorf("plan on a feature branch ran:\n%s", got)
-	}
-	if got := run("main", "apply"); !strings.Contains(got, "terraform -chdir=terraform apply -input=false tfplan") {
+	if got := run("main", "apply"); !strings.Contains(got, "terraform -chdir=terraform apply -input=false -lock-timeout=15m tfplan") {
 		t.Errorf("apply on main ran:\n%s", got)
 	}
 	got := run("main", "publish")
