@@ -23,8 +23,7 @@ export CGO_ENABLED := 1
 
 GO_SOURCES := $(shell find functions frontend -name '*.go' -not -name '*_test.go') $(wildcard *.go frontend/*.html frontend/*.js frontend/*.css) go.mod go.sum
 # What the bundle is made by: a change elsewhere (the API, the page) does not rebuild the model.
-BUNDLE_SOURCES := $(shell find functions/internal/bundle functions/internal/neuroquery functions/internal/articles \
-	functions/internal/brain functions/internal/textfeat functions/internal/onnxpb -name '*.go' -not -name '*_test.go')
+BUNDLE_SOURCES := $(shell find functions/internal/model functions/internal/modelbuild -name '*.go' -not -name '*_test.go')
 MODEL_INPUTS := $(wildcard $(DATA)/neuroquery_model/* $(DATA)/neuroquery_model/*/* \
 	$(DATA)/neuroquery_corpus/coordinates.tsv.gz $(DATA)/neurosynth/metadata.tsv.gz \
 	$(DATA)/templates/mni152_t1_1mm.nii.gz)

@@ -14,7 +14,7 @@ locals {
   # The warm-up schedule is pointless while Predict keeps an instance of its own.
   warmup_enabled = var.warmup_schedule != "" && var.predict_min_instances == 0
 
-  # What both functions read (functions/internal/config).
+  # What both functions read (functions/internal/serve/config).
   common_env = {
     GOOGLE_CLOUD_PROJECT = var.project_id
     T2B_MODEL_URI        = "gs://${google_storage_bucket.models.name}/models/${var.model_version}"

@@ -10,12 +10,12 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/text2brain/text2brain/functions/internal/blobs"
-	"github.com/text2brain/text2brain/functions/internal/config"
-	"github.com/text2brain/text2brain/functions/internal/lazy"
+	"github.com/text2brain/text2brain/functions/internal/cloud/blobs"
+	"github.com/text2brain/text2brain/functions/internal/cloud/store"
 	"github.com/text2brain/text2brain/functions/internal/model"
-	"github.com/text2brain/text2brain/functions/internal/store"
-	"github.com/text2brain/text2brain/functions/internal/worker"
+	"github.com/text2brain/text2brain/functions/internal/serve/config"
+	"github.com/text2brain/text2brain/functions/internal/serve/lazy"
+	"github.com/text2brain/text2brain/functions/internal/serve/predictjob"
 )
 
 // w is the instance's worker, made on the first event; it loads its model on first use.
@@ -32,7 +32,7 @@ func init() {
 	})
 }
 
-func newWorker(ctx context.Context) (*worker.Worker, error) {
+func newWorker(ctx context.Context) (*predictjob.Worker, error) {
 	cfg, err := config.FromEnv()
 	if err != nil {
 		return nil, err
@@ -50,7 +50,7 @@ func newWorker(ctx context.Context) (*worker.Worker, error) {
 		return nil, err
 	}
 	load := func(ctx context.Context) (*model.Model, error) {
-		return worker.LoadModel(ctx, b, cfg.ModelURI, cfg.ORTLibrary)
+		return predictjob.LoadModel(ctx, b, cfg.ModelURI, cfg.ORTLibrary)
 	}
-	return worker.New(st, b, cfg.ResultsBucket, load), nil
+	return predictjob.New(st, b, cfg.ResultsBucket, load), nil
 }

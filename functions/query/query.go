@@ -13,13 +13,13 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/text2brain/text2brain/frontend"
-	"github.com/text2brain/text2brain/functions/internal/api"
-	"github.com/text2brain/text2brain/functions/internal/blobs"
-	"github.com/text2brain/text2brain/functions/internal/bundle"
-	"github.com/text2brain/text2brain/functions/internal/config"
-	"github.com/text2brain/text2brain/functions/internal/lazy"
-	"github.com/text2brain/text2brain/functions/internal/queue"
-	"github.com/text2brain/text2brain/functions/internal/store"
+	"github.com/text2brain/text2brain/functions/internal/cloud/blobs"
+	"github.com/text2brain/text2brain/functions/internal/cloud/queue"
+	"github.com/text2brain/text2brain/functions/internal/cloud/store"
+	"github.com/text2brain/text2brain/functions/internal/model/bundle"
+	"github.com/text2brain/text2brain/functions/internal/serve/config"
+	"github.com/text2brain/text2brain/functions/internal/serve/lazy"
+	"github.com/text2brain/text2brain/functions/internal/serve/queryapi"
 )
 
 // server is made on the first request, not in init(), so that the instance starts (and says what
@@ -40,12 +40,12 @@ func handle(w http.ResponseWriter, r *http.Request) {
 		var cfgErr configError
 		if errors.As(err, &cfgErr) {
 			// Retrying will not help; the details are for the operators, in the log.
-			api.WriteError(w, http.StatusInternalServerError, "misconfigured",
+			queryapi.WriteError(w, http.StatusInternalServerError, "misconfigured",
 				"The service is misconfigured; its operators can see what is wrong in the Query function's log.")
 			return
 		}
 		w.Header().Set("Retry-After", "10")
-		api.WriteError(w, http.StatusServiceUnavailable, "unavailable",
+		queryapi.WriteError(w, http.StatusServiceUnavailable, "unavailable",
 			"The service is starting or cannot reach its backends; please retry in a few seconds.")
 		return
 	}
@@ -91,7 +91,7 @@ func newServer(ctx context.Context) (_ http.Handler, err error) {
 		return nil, err
 	}
 	closers = append(closers, q.Close)
-	s, err := api.New(cfg, st, q, b, h, frontend.Files)
+	s, err := queryapi.New(cfg, st, q, b, h, frontend.Files)
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,7 @@ import (
 
 	// The deployed root package: its init() registers Query and Predict.
 	_ "github.com/text2brain/text2brain"
-	"github.com/text2brain/text2brain/functions/internal/localstack"
+	"github.com/text2brain/text2brain/functions/internal/dev/localstack"
 )
 
 const usage = `usage:

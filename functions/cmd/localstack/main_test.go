@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/text2brain/text2brain/functions/internal/emulators"
-	"github.com/text2brain/text2brain/functions/internal/testenv"
+	"github.com/text2brain/text2brain/functions/internal/dev/emulators"
+	"github.com/text2brain/text2brain/functions/internal/dev/testenv"
 )
 
 // What `make run` does, from the outside: the command prints the URL, the URL serves the page, and

@@ -19,8 +19,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/text2brain/text2brain/functions/internal/bundle"
-	"github.com/text2brain/text2brain/functions/internal/localstack"
+	"github.com/text2brain/text2brain/functions/internal/dev/localstack"
+	"github.com/text2brain/text2brain/functions/internal/model/bundle"
 )
 
 func main() {

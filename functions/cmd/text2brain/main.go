@@ -33,12 +33,12 @@ import (
 
 	"cloud.google.com/go/storage"
 
-	"github.com/text2brain/text2brain/functions/internal/bundle"
-	"github.com/text2brain/text2brain/functions/internal/deploy"
 	"github.com/text2brain/text2brain/functions/internal/model"
-	"github.com/text2brain/text2brain/functions/internal/publish"
-	"github.com/text2brain/text2brain/functions/internal/querytext"
-	"github.com/text2brain/text2brain/functions/internal/textfeat"
+	"github.com/text2brain/text2brain/functions/internal/model/bundle"
+	"github.com/text2brain/text2brain/functions/internal/model/textfeat"
+	"github.com/text2brain/text2brain/functions/internal/release/deploy"
+	"github.com/text2brain/text2brain/functions/internal/release/publish"
+	"github.com/text2brain/text2brain/functions/internal/serve/querytext"
 )
 
 const usage = `text2brain: free text → predicted brain activation map.

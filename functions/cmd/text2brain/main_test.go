@@ -16,11 +16,11 @@ import (
 
 	"cloud.google.com/go/storage"
 
-	"github.com/text2brain/text2brain/functions/internal/brain"
-	"github.com/text2brain/text2brain/functions/internal/bundle"
-	"github.com/text2brain/text2brain/functions/internal/deploy"
-	"github.com/text2brain/text2brain/functions/internal/emulators"
-	"github.com/text2brain/text2brain/functions/internal/testenv"
+	"github.com/text2brain/text2brain/functions/internal/dev/emulators"
+	"github.com/text2brain/text2brain/functions/internal/dev/testenv"
+	"github.com/text2brain/text2brain/functions/internal/model/brain"
+	"github.com/text2brain/text2brain/functions/internal/model/bundle"
+	"github.com/text2brain/text2brain/functions/internal/release/deploy"
 )
 
 func run(t *testing.T, args ...string) (string, error) {

@@ -7,7 +7,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-go/tfprotov5"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
-	"github.com/text2brain/text2brain/functions/internal/testenv"
+	"github.com/text2brain/text2brain/functions/internal/dev/testenv"
 )
 
 const recorded = "google-8.0.0.schema.json.gz"

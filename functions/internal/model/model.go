@@ -13,10 +13,10 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
-	"github.com/text2brain/text2brain/functions/internal/articles"
-	"github.com/text2brain/text2brain/functions/internal/brain"
-	"github.com/text2brain/text2brain/functions/internal/bundle"
-	"github.com/text2brain/text2brain/functions/internal/textfeat"
+	"github.com/text2brain/text2brain/functions/internal/model/articles"
+	"github.com/text2brain/text2brain/functions/internal/model/brain"
+	"github.com/text2brain/text2brain/functions/internal/model/bundle"
+	"github.com/text2brain/text2brain/functions/internal/model/textfeat"
 )
 
 // ErrNoKnownTerms is returned for text that contains no vocabulary term: its map would be all

@@ -13,9 +13,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/text2brain/text2brain/functions/internal/brain"
-	"github.com/text2brain/text2brain/functions/internal/neuroquery"
-	"github.com/text2brain/text2brain/functions/internal/testenv"
+	"github.com/text2brain/text2brain/functions/internal/dev/testenv"
+	"github.com/text2brain/text2brain/functions/internal/model/brain"
+	"github.com/text2brain/text2brain/functions/internal/modelbuild/neuroquery"
 )
 
 var (

@@ -1,0 +1,151 @@
+package bundle
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/text2brain/text2brain/functions/internal/dev/testenv"
+)
+
+func buildOptions(t testing.TB, out string) BuildOptions {
+	return BuildOptions{
+		NeuroQuery: testenv.Data(t, "neuroquery_model"),
+		Corpus:     testenv.Data(t, "neuroquery_corpus"),
+		Metadata:   testenv.Data(t, "neurosynth", "metadata.tsv.gz"),
+		Template:   testenv.Data(t, "templates", "mni152_t1_1mm.nii.gz"),
+		Out:        out,
+	}
+}
+
+// Two builds of the same inputs must be byte-identical, so that the model version is stable and a
+// rebuild never invalidates the cache.
+func TestBuildIsDeterministicAndLoads(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	manA, err := Build(buildOptions(t, a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	manB, err := Build(buildOptions(t, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if manA.ModelVersion != manB.ModelVersion {
+		t.Errorf("model versions differ: %s, %s", manA.ModelVersion, manB.ModelVersion)
+	}
+	for _, name := range append(requiredFiles, ManifestFile) {
+		x, errA := os.ReadFile(filepath.Join(a, name))
+		y, errB := os.ReadFile(filepath.Join(b, name))
+		if errA != nil || errB != nil {
+			t.Fatalf("%s: %v %v", name, errA, errB)
+		}
+		if !bytes.Equal(x, y) {
+			t.Errorf("%s differs between two builds of the same inputs", name)
+		}
+	}
+	bu, err := Load(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bu.Manifest.Grid.MaskVoxels; got != 28542 {
+		t.Errorf("mask voxels %d, want 28542", got)
+	}
+	if got := bu.Articles.Len(); got < 13000 {
+		t.Errorf("%d articles with a map, want about 13,000", got)
+	}
+	if !strings.HasPrefix(bu.Manifest.ModelVersion, "nq-") {
+		t.Errorf("model version %q", bu.Manifest.ModelVersion)
+	}
+}
+
+func TestLoadRejectsBrokenBundles(t *testing.T) {
+	src := testenv.BundleDir(t)
+	copyBundle := func(t *testing.T) string {
+		dir := t.TempDir()
+		for _, name := range append(requiredFiles, ManifestFile) {
+			data, err := os.ReadFile(filepath.Join(src, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	editManifest := func(t *testing.T, dir string, edit func(*Manifest)) {
+		path := filepath.Join(dir, ManifestFile)
+		raw, _ := os.ReadFile(path)
+		var man Manifest
+		if err := json.Unmarshal(raw, &man); err != nil {
+			t.Fatal(err)
+		}
+		edit(&man)
+		raw, _ = json.Marshal(man)
+		os.WriteFile(path, raw, 0o644)
+	}
+	testCases := []struct {
+		name    string
+		breakIt func(t *testing.T, dir string)
+		want    string
+	}{
+		{"no bundle", func(t *testing.T, dir string) { os.RemoveAll(dir) }, "not found"},
+		{"no manifest", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, ManifestFile)) }, "not a model bundle"},
+		{"corrupt manifest", func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, ManifestFile), []byte("{not json"), 0o644)
+		}, "manifest.json is corrupt"},
+		{"flipped byte in the model", func(t *testing.T, dir string) {
+			path := filepath.Join(dir, ModelFile)
+			data, _ := os.ReadFile(path)
+			data[len(data)/2] ^= 0xff
+			os.WriteFile(path, data, 0o644)
+		}, "model.onnx is corrupt"},
+		{"truncated article index", func(t *testing.T, dir string) {
+			path := filepath.Join(dir, ArticlesFile)
+			data, _ := os.ReadFile(path)
+			os.WriteFile(path, data[:len(data)/2], 0o644)
+		}, "articles.bin is corrupt"},
+		{"missing template", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, TemplateFile)) }, "template.nii.gz is missing"},
+		{"newer format", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m *Manifest) { m.FormatVersion = FormatVersion + 1 })
+		}, "format version"},
+		{"edited version", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m *Manifest) { m.ModelVersion = "nq-0000000000000000" })
+		}, "does not match its files"},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := copyBundle(t)
+			tc.breakIt(t, dir)
+			_, err := Load(dir)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load: error %v, want one that says %q", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), "make model") {
+				t.Errorf("error %q does not say how to fix it", err)
+			}
+		})
+	}
+}
+
+func BenchmarkBuild(b *testing.B) {
+	opt := buildOptions(b, filepath.Join(b.TempDir(), "model"))
+	for b.Loop() {
+		if _, err := Build(opt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkLoad(b *testing.B) {
+	dir := testenv.BundleDir(b)
+	for b.Loop() {
+		if _, err := Load(dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

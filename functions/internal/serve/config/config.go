@@ -1,0 +1,188 @@
+// Package config is the configuration of both functions, read from the environment only and
+// validated at start with every problem named in one error.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/text2brain/text2brain/functions/internal/cloud/blobs"
+)
+
+// Config is shared by the Query and Predict functions; each validates what it uses.
+type Config struct {
+	Project string `env:"GOOGLE_CLOUD_PROJECT"`
+	// ModelURI is the model bundle: gs://bucket/prefix, or a local directory.
+	ModelURI string `env:"T2B_MODEL_URI"`
+	// ResultsBucket holds the maps and previews Predict writes and Query serves.
+	ResultsBucket string `env:"T2B_RESULTS_BUCKET"`
+	Topic         string `env:"T2B_TOPIC, default=text2brain-jobs"`
+	Collection    string `env:"T2B_COLLECTION, default=maps"`
+	// ORTLibrary is libonnxruntime.so (Predict): a local path, or gs://bucket/object fetched at start.
+	ORTLibrary string `env:"ONNXRUNTIME_LIB"`
+
+	// MaxWait caps how long a request may wait for its result.
+	MaxWait time.Duration `env:"T2B_MAX_WAIT, default=10s"`
+	// StaleAfter is how old a pending job must be before a request publishes it once more.
+	StaleAfter time.Duration `env:"T2B_STALE_AFTER, default=2m"`
+	// BackendTimeout bounds each call to Firestore, Pub/Sub or Cloud Storage from the API.
+	BackendTimeout time.Duration `env:"T2B_BACKEND_TIMEOUT, default=5s"`
+	// Rate and RateBurst limit each client's API requests (token bucket per client address).
+	Rate      float64 `env:"T2B_RATE, default=10"`
+	RateBurst int     `env:"T2B_RATE_BURST, default=30"`
+	// TrustedProxies is how many proxies in front of Query append to X-Forwarded-For (1: Google's
+	// front end, or the local front server); the client's address is the one they appended.
+	TrustedProxies int `env:"T2B_TRUSTED_PROXIES, default=1"`
+	// WarmEvery is the least time between two warm-up messages sent for page loads.
+	WarmEvery time.Duration `env:"T2B_WARM_EVERY, default=1m"`
+	// CORSOrigins are the origins whose pages may call the API (comma-separated); empty or "*"
+	// allows any, as suits a public API that uses no credentials.
+	CORSOrigins []string `env:"T2B_CORS_ORIGINS, default=*"`
+	// BaseURL makes the map and preview URLs absolute (e.g. https://text2brain.example); empty
+	// leaves them relative to the API's origin.
+	BaseURL string `env:"T2B_BASE_URL"`
+	// Build names the deployed build in /api/v1/version.
+	Build string `env:"T2B_BUILD, default=dev"`
+}
+
+// FromEnv reads the environment: every variable named in an `env` tag, with its default. Values
+// that do not parse are all named in one error. (Parsed here rather than with an envconfig
+// library, which stops at the first bad value.)
+func FromEnv() (*Config, error) {
+	var c Config
+	v := reflect.ValueOf(&c).Elem()
+	var problems []string
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Type().Field(i)
+		name, def, _ := strings.Cut(f.Tag.Get("env"), ",")
+		def = strings.TrimPrefix(strings.TrimSpace(def), "default=")
+		raw, set := os.LookupEnv(name)
+		if !set || raw == "" {
+			raw = def
+		}
+		if raw == "" {
+			continue
+		}
+		field := v.Field(i)
+		switch field.Interface().(type) {
+		case string:
+			field.SetString(raw)
+		case time.Duration:
+			d, err := time.ParseDuration(raw)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s=%q is not a duration such as 10s or 2m", name, raw))
+				continue
+			}
+			field.SetInt(int64(d))
+		case float64:
+			x, err := strconv.ParseFloat(raw, 64)
+			if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+				problems = append(problems, fmt.Sprintf("%s=%q is not a number", name, raw))
+				continue
+			}
+			field.SetFloat(x)
+		case int:
+			n, err := strconv.Atoi(raw)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s=%q is not a whole number", name, raw))
+				continue
+			}
+			field.SetInt(int64(n))
+		case []string:
+			var list []string
+			for _, item := range strings.Split(raw, ",") {
+				if item = strings.TrimSpace(item); item != "" {
+					list = append(list, item)
+				}
+			}
+			field.Set(reflect.ValueOf(list))
+		default:
+			panic("config: no parser for field " + f.Name)
+		}
+	}
+	if err := problemsError(problems); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// ValidateQuery checks what the Query function needs.
+func (c *Config) ValidateQuery() error {
+	p := c.common()
+	if c.MaxWait < 0 || c.MaxWait > time.Minute {
+		p = append(p, fmt.Sprintf("T2B_MAX_WAIT=%s: want between 0s and 1m", c.MaxWait))
+	}
+	if c.StaleAfter <= 0 {
+		p = append(p, "T2B_STALE_AFTER must be positive")
+	}
+	if c.BackendTimeout <= 0 {
+		p = append(p, "T2B_BACKEND_TIMEOUT must be positive")
+	}
+	if c.Rate <= 0 || c.RateBurst < 1 {
+		p = append(p, "T2B_RATE and T2B_RATE_BURST must be positive")
+	}
+	if c.TrustedProxies < 0 {
+		p = append(p, "T2B_TRUSTED_PROXIES must be 0 or more")
+	}
+	if c.WarmEvery <= 0 {
+		p = append(p, "T2B_WARM_EVERY must be positive")
+	}
+	for _, o := range c.CORSOrigins {
+		if o != "*" && !isOrigin(o) {
+			p = append(p, fmt.Sprintf("T2B_CORS_ORIGINS: %q is not * or an origin such as https://example.org", o))
+		}
+	}
+	return problemsError(p)
+}
+
+// ValidatePredict checks what the Predict function needs.
+func (c *Config) ValidatePredict() error {
+	p := c.common()
+	if c.ORTLibrary == "" {
+		p = append(p, "ONNXRUNTIME_LIB is not set: the path or gs:// URI of libonnxruntime.so")
+	}
+	return problemsError(p)
+}
+
+func (c *Config) common() []string {
+	var p []string
+	if c.Project == "" {
+		p = append(p, "GOOGLE_CLOUD_PROJECT is not set")
+	}
+	if c.ModelURI == "" {
+		p = append(p, "T2B_MODEL_URI is not set: gs://bucket/prefix of the model bundle, or its local directory")
+	} else if strings.HasPrefix(c.ModelURI, "gs://") {
+		if _, _, ok := blobs.ParseURI(c.ModelURI); !ok {
+			p = append(p, fmt.Sprintf("T2B_MODEL_URI=%q is not a gs://bucket/prefix URI", c.ModelURI))
+		}
+	}
+	if c.ResultsBucket == "" {
+		p = append(p, "T2B_RESULTS_BUCKET is not set")
+	}
+	if c.Topic == "" || c.Collection == "" {
+		p = append(p, "T2B_TOPIC and T2B_COLLECTION must not be empty")
+	}
+	return p
+}
+
+// isOrigin reports whether s is a browser origin: http or https, a host, an optional port, nothing
+// else.
+func isOrigin(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil && s == u.Scheme+"://"+u.Host
+}
+
+func problemsError(p []string) error {
+	if len(p) == 0 {
+		return nil
+	}
+	return errors.New("configuration: " + strings.Join(p, "; "))
+}

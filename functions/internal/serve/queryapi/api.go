@@ -1,0 +1,245 @@
+// Package queryapi is the Query function's HTTP API: JSON everywhere, answered from the Firestore cache
+// or by publishing a prediction job. openapi.yaml at the repository root documents it.
+package queryapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/text2brain/text2brain/functions/internal/cloud/blobs"
+	"github.com/text2brain/text2brain/functions/internal/cloud/queue"
+	"github.com/text2brain/text2brain/functions/internal/cloud/store"
+	"github.com/text2brain/text2brain/functions/internal/model/bundle"
+	"github.com/text2brain/text2brain/functions/internal/model/textfeat"
+	"github.com/text2brain/text2brain/functions/internal/serve/config"
+)
+
+// Server answers the API and serves the web page.
+type Server struct {
+	static  fs.FS
+	cfg     *config.Config
+	store   *store.Store
+	queue   *queue.Queue
+	blobs   *blobs.Store
+	header  *bundle.Header
+	feat    *textfeat.Featurizer
+	clients *clientLimiter
+	warm    *rate.Limiter
+	now     func() time.Time
+	// anyOrigin, or else origins, are the pages that may call the API from a browser.
+	anyOrigin bool
+	origins   map[string]bool
+}
+
+// New builds the server on its backends and the model's header (version and vocabulary); static
+// holds the web page served at / (nil for none).
+func New(cfg *config.Config, st *store.Store, q *queue.Queue, b *blobs.Store, h *bundle.Header, static fs.FS) (*Server, error) {
+	feat, err := textfeat.New(h.Vocabulary.Vocabulary)
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	s := &Server{static: static, cfg: cfg, store: st, queue: q, blobs: b, header: h, feat: feat,
+		clients:   newClientLimiter(rate.Limit(cfg.Rate), cfg.RateBurst),
+		warm:      rate.NewLimiter(rate.Every(cfg.WarmEvery), 1),
+		now:       time.Now,
+		anyOrigin: len(cfg.CORSOrigins) == 0,
+		origins:   map[string]bool{},
+	}
+	for _, o := range cfg.CORSOrigins {
+		s.anyOrigin = s.anyOrigin || o == "*"
+		s.origins[o] = true
+	}
+	return s, nil
+}
+
+// ModelVersion is the version of the model whose key space the server answers from.
+func (s *Server) ModelVersion() string { return s.header.Manifest.ModelVersion }
+
+// Handler routes the API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	route := func(pattern string, handlers map[string]http.HandlerFunc) {
+		mux.Handle(pattern, methods(handlers))
+	}
+	route("/healthz", map[string]http.HandlerFunc{http.MethodGet: s.healthz})
+	route("/api/v1/version", map[string]http.HandlerFunc{http.MethodGet: s.version})
+	route("/api/v1/warm", map[string]http.HandlerFunc{http.MethodPost: s.warmUp})
+	route("/api/v1/maps", map[string]http.HandlerFunc{http.MethodGet: s.getMaps, http.MethodPost: s.postMaps})
+	route("/api/v1/maps/{id}", map[string]http.HandlerFunc{http.MethodGet: s.getMap})
+	route("/api/v1/maps/{id}/map.nii.gz", map[string]http.HandlerFunc{http.MethodGet: s.object(mapObject)})
+	route("/api/v1/maps/{id}/preview.png", map[string]http.HandlerFunc{http.MethodGet: s.object(previewObject)})
+	notFound := func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is nothing at %s. The API lives under /api/v1 (see /api/v1/version and openapi.yaml).", r.URL.Path))
+	}
+	mux.HandleFunc("/api/", notFound)
+	if s.static == nil {
+		mux.HandleFunc("/", notFound)
+	} else {
+		files := http.FileServerFS(s.static)
+		route("/", map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
+			// Short: a deployment changes the page, and the page must match the API it calls.
+			w.Header().Set("Cache-Control", "public, max-age=300")
+			files.ServeHTTP(w, r)
+		}})
+	}
+	return s.cors(s.limit(mux))
+}
+
+// methods answers 405 with a JSON body and an Allow header, which http.ServeMux's own 405 lacks.
+func methods(handlers map[string]http.HandlerFunc) http.Handler {
+	allow := ""
+	for m := range handlers {
+		if allow != "" {
+			allow += ", "
+		}
+		allow += m
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, ok := handlers[r.Method]
+		if !ok {
+			w.Header().Set("Allow", allow)
+			WriteError(w, http.StatusMethodNotAllowed, "method_not_allowed",
+				fmt.Sprintf("%s is not supported on %s; use %s.", r.Method, r.URL.Path, allow))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// cors lets pages on other origins call the API: any origin by default (it is public and uses no
+// credentials), or only those of T2B_CORS_ORIGINS. Scripts outside browsers are not affected.
+func (s *Server) cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		if s.anyOrigin {
+			h.Set("Access-Control-Allow-Origin", "*")
+		} else {
+			// The answer depends on the Origin: caches (and Cloud CDN) must keep one per origin.
+			h.Add("Vary", "Origin")
+			if o := r.Header.Get("Origin"); s.origins[o] {
+				h.Set("Access-Control-Allow-Origin", o)
+			}
+		}
+		h.Set("Access-Control-Expose-Headers", "Retry-After, Location")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Content-Type")
+			h.Set("Access-Control-Max-Age", "86400")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limit applies each client's token bucket to the API (not to the health check).
+func (s *Server) limit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" && !s.clients.allow(clientKey(r, s.cfg.TrustedProxies), s.now()) {
+			w.Header().Set("Retry-After", "1")
+			WriteError(w, http.StatusTooManyRequests, "rate_limited",
+				"Too many requests from your address; slow down and retry in a second.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ErrorBody is the JSON of every error.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if w.Header().Get("Cache-Control") == "" {
+		w.Header().Set("Cache-Control", "no-store")
+	}
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		slog.Warn("writing response", "err", err)
+	}
+}
+
+// WriteError answers with the JSON error body of the API.
+func WriteError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Del("Cache-Control")
+	writeJSON(w, status, struct {
+		Error ErrorBody `json:"error"`
+	}{ErrorBody{code, message}})
+}
+
+// backendError answers a failure of Firestore, Pub/Sub or Cloud Storage: 503 with a message and a
+// Retry-After, never a hang (every call has a deadline) and never a crash.
+func backendError(w http.ResponseWriter, r *http.Request, err error) {
+	slog.ErrorContext(r.Context(), "backend unavailable", "err", err)
+	what := "storage"
+	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		what = "result store"
+	case errors.Is(err, queue.ErrUnavailable):
+		what = "job queue"
+	case errors.Is(err, store.ErrNotFound):
+		// The document went away between two reads: only a concurrent cleanup does that.
+		what = "result store"
+	}
+	w.Header().Set("Retry-After", "5")
+	WriteError(w, http.StatusServiceUnavailable, "unavailable",
+		fmt.Sprintf("The %s is unavailable right now; please retry in a few seconds.", what))
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "model_version": s.ModelVersion()})
+}
+
+func (s *Server) version(w http.ResponseWriter, r *http.Request) {
+	man := s.header.Manifest
+	writeJSON(w, http.StatusOK, map[string]any{
+		"model_version": man.ModelVersion, "model_kind": man.Kind, "build": s.cfg.Build,
+		"features": man.Features, "articles": man.Articles,
+	})
+}
+
+func (s *Server) warmUp(w http.ResponseWriter, r *http.Request) {
+	// Page loads must not flood the topic: one warm-up message per WarmEvery, whatever the traffic.
+	if !s.warm.Allow() {
+		writeJSON(w, http.StatusAccepted, map[string]string{"warmup": "recent"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
+	defer cancel()
+	if err := s.queue.Publish(ctx, queue.Message{Warmup: true}); err != nil {
+		backendError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"warmup": "sent"})
+}
+
+// parseWait reads a wait in seconds; more than the maximum is capped, not refused.
+func (s *Server) parseWait(raw string) (time.Duration, error) {
+	if raw == "" {
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(raw, 64)
+	if err != nil || f < 0 || math.IsNaN(f) {
+		return 0, errors.New("wait must be a number of seconds, 0 to " + strconv.Itoa(int(s.cfg.MaxWait.Seconds())))
+	}
+	// Compared before converting: a huge wait would overflow time.Duration.
+	if f >= s.cfg.MaxWait.Seconds() {
+		return s.cfg.MaxWait, nil
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}

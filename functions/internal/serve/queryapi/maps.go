@@ -1,0 +1,376 @@
+package queryapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/text2brain/text2brain/functions/internal/cloud/blobs"
+	"github.com/text2brain/text2brain/functions/internal/cloud/queue"
+	"github.com/text2brain/text2brain/functions/internal/cloud/store"
+	"github.com/text2brain/text2brain/functions/internal/model/textfeat"
+	"github.com/text2brain/text2brain/functions/internal/serve/querytext"
+)
+
+// Cache lifetimes. A result never changes for its model version, so it is cached for long: a day
+// under its id, an hour under ?q= (a new model version changes what ?q= means). Only its hit count
+// ages in a cache. The stored files never change under their names at all.
+const (
+	cacheByID    = "public, max-age=86400"
+	cacheByQuery = "public, max-age=3600"
+	maxBodyBytes = 64 << 10
+)
+
+// Result is a finished map, as the API returns it.
+type Result struct {
+	ID              string          `json:"id"`
+	Query           string          `json:"query"`
+	NormalizedQuery string          `json:"normalized_query"`
+	ModelVersion    string          `json:"model_version"`
+	Status          store.Status    `json:"status"`
+	RecognizedTerms []string        `json:"recognized_terms"`
+	RelatedTerms    []store.Term    `json:"related_terms"`
+	RelatedArticles []store.Article `json:"related_articles"`
+	Peaks           []store.Peak    `json:"peaks"`
+	MapURL          string          `json:"map_url"`
+	PreviewURL      string          `json:"preview_url"`
+	// Hits counts the answers served from the cache; absent when it could not be read.
+	Hits      *int64    `json:"hits,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	ComputeMS float64   `json:"compute_ms"`
+}
+
+// Pending is a map being computed.
+type Pending struct {
+	ID              string       `json:"id"`
+	Query           string       `json:"query"`
+	NormalizedQuery string       `json:"normalized_query"`
+	ModelVersion    string       `json:"model_version"`
+	Status          store.Status `json:"status"`
+	Poll            string       `json:"poll"`
+	CreatedAt       time.Time    `json:"created_at"`
+}
+
+func (s *Server) url(path string) string { return strings.TrimRight(s.cfg.BaseURL, "/") + path }
+
+func mapPath(id string) string { return "/api/v1/maps/" + id }
+
+func (s *Server) result(d *store.Doc, query string, hits *int64) Result {
+	r := Result{ID: d.ID, Query: query, NormalizedQuery: d.NormalizedQuery, ModelVersion: d.ModelVersion,
+		Status: d.Status, Hits: hits, CreatedAt: d.CreatedAt,
+		MapURL: s.url(mapPath(d.ID) + "/map.nii.gz"), PreviewURL: s.url(mapPath(d.ID) + "/preview.png")}
+	if res := d.Result; res != nil {
+		r.RecognizedTerms, r.RelatedTerms, r.RelatedArticles, r.Peaks, r.ComputeMS =
+			res.RecognizedTerms, res.RelatedTerms, res.RelatedArticles, res.Peaks, res.ComputeMS
+	}
+	return r
+}
+
+// respond answers with a document in any state.
+func (s *Server) respond(w http.ResponseWriter, d *store.Doc, query, cache string, hits *int64) {
+	switch d.Status {
+	case store.Done:
+		w.Header().Set("Cache-Control", cache)
+		writeJSON(w, http.StatusOK, s.result(d, query, hits))
+	case store.Failed:
+		WriteError(w, http.StatusUnprocessableEntity, "prediction_failed", "No map could be made for this query: "+d.Error)
+	default:
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Location", s.url(mapPath(d.ID)))
+		writeJSON(w, http.StatusAccepted, Pending{ID: d.ID, Query: query, NormalizedQuery: d.NormalizedQuery,
+			ModelVersion: d.ModelVersion, Status: d.Status, Poll: s.url(mapPath(d.ID)), CreatedAt: d.CreatedAt})
+	}
+}
+
+func (s *Server) getMaps(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if !q.Has("q") {
+		WriteError(w, http.StatusBadRequest, "missing_query", "Add the text to map as ?q=…, for example /api/v1/maps?q=working+memory.")
+		return
+	}
+	wait, err := s.parseWait(q.Get("wait"))
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, "invalid_wait", err.Error())
+		return
+	}
+	s.lookup(w, r, q.Get("q"), wait)
+}
+
+func (s *Server) postMaps(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Query *string         `json:"query"`
+		Wait  json.RawMessage `json:"wait"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err := dec.Decode(&body); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			WriteError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("The request body is larger than %d kB.", maxBodyBytes>>10))
+			return
+		}
+		WriteError(w, http.StatusBadRequest, "invalid_json", `The body must be JSON such as {"query": "working memory", "wait": 5}: `+err.Error())
+		return
+	}
+	if body.Query == nil {
+		WriteError(w, http.StatusBadRequest, "missing_query", `The body needs a "query" field with the text to map.`)
+		return
+	}
+	wait, err := s.parseWait(strings.Trim(string(body.Wait), `"`))
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, "invalid_wait", err.Error())
+		return
+	}
+	s.lookup(w, r, *body.Query, wait)
+}
+
+// lookup answers a query: from the cache when done, else by making sure exactly one job exists.
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wait time.Duration) {
+	normalized, err := querytext.Normalize(text)
+	switch {
+	case errors.Is(err, querytext.ErrTooLong):
+		WriteError(w, http.StatusRequestEntityTooLarge, "too_long", err.Error())
+		return
+	case err != nil:
+		WriteError(w, http.StatusBadRequest, "invalid_query", err.Error())
+		return
+	}
+	if !s.feat.Known(normalized) {
+		WriteError(w, http.StatusUnprocessableEntity, "no_known_terms", textfeat.NoKnownTermsMessage(normalized))
+		return
+	}
+	id := querytext.Key(s.ModelVersion(), normalized)
+
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
+	defer cancel()
+	d, err := s.store.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		d, err = s.create(ctx, id, text, normalized)
+	}
+	if err == nil && d.Status == store.Pending {
+		d, err = s.ensurePublished(ctx, d)
+	}
+	// A job that never completed (now, or before) gets a new one: this is a new query.
+	if err == nil && d.Status == store.Failed && d.Retryable {
+		d, err = s.restart(ctx, d)
+	}
+	if err != nil {
+		backendError(w, r, err)
+		return
+	}
+
+	if d.Status == store.Done {
+		s.respond(w, d, text, cacheByQuery, s.addHit(ctx, id))
+		return
+	}
+	if d.Status == store.Pending && wait > 0 {
+		wctx, wcancel := context.WithTimeout(r.Context(), wait)
+		defer wcancel()
+		if done, err := s.store.Wait(wctx, id); err == nil && done != nil {
+			d = done
+		} else if err != nil && r.Context().Err() == nil {
+			slog.WarnContext(r.Context(), "waiting for a result", "id", id, "err", err)
+		}
+	}
+	s.respond(w, d, text, cacheByQuery, nil)
+}
+
+// addHit counts a cache hit. It is best effort: a ready result is never refused because its
+// counter could not be written.
+func (s *Server) addHit(ctx context.Context, id string) *int64 {
+	n, err := s.store.AddHit(ctx, id)
+	if err != nil {
+		slog.WarnContext(ctx, "counting a hit", "id", id, "err", err)
+		return nil
+	}
+	return &n
+}
+
+// create makes the pending document and, if this request won the race to create it, publishes the
+// job. A job that could not be published leaves its document marked unpublished: whoever looks at
+// it next (this client retrying, or any other asking for the same map) publishes it.
+func (s *Server) create(ctx context.Context, id, text, normalized string) (*store.Doc, error) {
+	now := s.now().UTC()
+	d := &store.Doc{ID: id, Query: text, NormalizedQuery: normalized, ModelVersion: s.ModelVersion(),
+		CreatedAt: now, PublishedAt: now}
+	created, err := s.store.CreatePending(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	if !created {
+		return s.store.Get(ctx, id)
+	}
+	return d, s.publish(ctx, d)
+}
+
+// publish sends a document's job; on failure it marks the document unpublished.
+func (s *Server) publish(ctx context.Context, d *store.Doc) error {
+	err := s.queue.Publish(ctx, queue.Message{ID: d.ID, Text: d.NormalizedQuery, ModelVersion: d.ModelVersion})
+	if err == nil {
+		return nil
+	}
+	// A fresh context: the request's may be what ran out.
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.BackendTimeout)
+	defer cancel()
+	if uerr := s.store.Unpublished(uctx, d.ID); uerr != nil {
+		slog.ErrorContext(ctx, "marking a job unpublished; it will be republished when stale", "id", d.ID, "err", uerr)
+	}
+	return err
+}
+
+// ensurePublished publishes a pending document's job when it never went out, or went out longer
+// than StaleAfter ago (once: a job lost on the way, or dead-lettered, must not leave the query
+// pending for ever). A job still missing after that fails the document, retryably.
+func (s *Server) ensurePublished(ctx context.Context, d *store.Doc) (*store.Doc, error) {
+	fresh := !d.PublishedAt.IsZero() && s.now().Sub(d.PublishedAt) < s.cfg.StaleAfter
+	if fresh {
+		return d, nil
+	}
+	claim, err := s.store.ClaimPublication(ctx, d.ID, s.now(), s.cfg.StaleAfter)
+	if err != nil {
+		return nil, err
+	}
+	switch claim {
+	case store.Publish, store.Republish:
+		slog.InfoContext(ctx, "publishing a job again", "id", d.ID, "published_at", d.PublishedAt)
+		return d, s.publish(ctx, d)
+	case store.Stalled:
+		return s.store.Get(ctx, d.ID)
+	}
+	return d, nil
+}
+
+// restart gives a map whose job never completed a new job.
+func (s *Server) restart(ctx context.Context, d *store.Doc) (*store.Doc, error) {
+	restarted, err := s.store.Restart(ctx, d.ID, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if d, err = s.store.Get(ctx, d.ID); err != nil || !restarted {
+		return d, err
+	}
+	return d, s.publish(ctx, d)
+}
+
+func (s *Server) getMap(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	d, ok := s.doc(w, r, id)
+	if !ok {
+		return
+	}
+	var hits *int64
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
+	defer cancel()
+	switch d.Status {
+	case store.Pending:
+		// Clients poll here: a lost job is republished for them too.
+		var err error
+		if d, err = s.ensurePublished(ctx, d); err != nil {
+			backendError(w, r, err)
+			return
+		}
+	case store.Done:
+		if n, err := s.store.Hits(ctx, id); err == nil {
+			hits = &n
+		}
+	}
+	s.respond(w, d, d.Query, cacheByID, hits)
+}
+
+// doc reads the document of an id from a URL, answering 404 or 503 itself.
+func (s *Server) doc(w http.ResponseWriter, r *http.Request, id string) (*store.Doc, bool) {
+	if !querytext.ValidKey(id) {
+		WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is no map with id %q; ids are 32 hexadecimal characters, as returned by /api/v1/maps.", id))
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
+	defer cancel()
+	d, err := s.store.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is no map with id %s.", id))
+		return nil, false
+	}
+	if err != nil {
+		backendError(w, r, err)
+		return nil, false
+	}
+	return d, true
+}
+
+type objectKind int
+
+const (
+	mapObject objectKind = iota
+	previewObject
+)
+
+// object streams a stored map or preview.
+func (s *Server) object(kind objectKind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		d, ok := s.doc(w, r, r.PathValue("id"))
+		if !ok {
+			return
+		}
+		if d.Status != store.Done || d.Result == nil {
+			s.respond(w, d, d.Query, "", nil)
+			return
+		}
+		name, filename := d.Result.MapObject, "text2brain-"+slug(d.NormalizedQuery)+".nii.gz"
+		if kind == previewObject {
+			name, filename = d.Result.PreviewObject, "text2brain-"+slug(d.NormalizedQuery)+".png"
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
+		defer cancel()
+		obj, err := s.blobs.Open(ctx, s.cfg.ResultsBucket, name)
+		if errors.Is(err, blobs.ErrNotFound) {
+			WriteError(w, http.StatusNotFound, "not_found", "The stored file of this map is missing.")
+			return
+		}
+		if err != nil {
+			backendError(w, r, err)
+			return
+		}
+		defer obj.Close()
+		h := w.Header()
+		h.Set("Content-Type", obj.ContentType)
+		h.Set("Content-Length", strconv.FormatInt(obj.Size, 10))
+		h.Set("Cache-Control", blobs.CacheImmutable)
+		disposition := "attachment"
+		if kind == previewObject {
+			disposition = "inline"
+		}
+		h.Set("Content-Disposition", disposition+`; filename="`+filename+`"`)
+		if _, err := io.Copy(w, obj); err != nil {
+			slog.WarnContext(r.Context(), "streaming an object", "name", name, "err", err)
+		}
+	}
+}
+
+// slug makes a file name from a query.
+func slug(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range s {
+		if r < 128 && (r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+		if b.Len() >= 60 {
+			break
+		}
+	}
+	out := strings.Trim(b.String(), "-")
+	if out == "" {
+		return "map"
+	}
+	return out
+}
