@@ -36,6 +36,7 @@ import (
 	"github.com/text2brain/text2brain/functions/internal/model"
 	"github.com/text2brain/text2brain/functions/internal/model/bundle"
 	"github.com/text2brain/text2brain/functions/internal/model/textfeat"
+	"github.com/text2brain/text2brain/functions/internal/modelbuild"
 	"github.com/text2brain/text2brain/functions/internal/release/deploy"
 	"github.com/text2brain/text2brain/functions/internal/release/publish"
 	"github.com/text2brain/text2brain/functions/internal/serve/querytext"
@@ -94,7 +95,7 @@ func realMain(ctx context.Context, args []string, out, errOut io.Writer) error {
 
 func buildCmd(args []string, out io.Writer) error {
 	fl := flag.NewFlagSet("text2brain model build", flag.ContinueOnError)
-	var opt bundle.BuildOptions
+	var opt modelbuild.BuildOptions
 	fl.StringVar(&opt.NeuroQuery, "neuroquery", "", "model directory in the NeuroQuery layout (neuroquery_model/)")
 	fl.StringVar(&opt.Corpus, "corpus", "", "NeuroQuery corpus directory (coordinates.tsv.gz)")
 	fl.StringVar(&opt.Metadata, "metadata", "", "Neurosynth metadata.tsv.gz (authors, year, journal, DOI); optional")
@@ -107,7 +108,7 @@ func buildCmd(args []string, out io.Writer) error {
 		return fmt.Errorf("model build: unexpected arguments %q", fl.Args())
 	}
 	start := time.Now()
-	man, err := bundle.Build(opt)
+	man, err := modelbuild.Build(opt)
 	if err != nil {
 		return err
 	}

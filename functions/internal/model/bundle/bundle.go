@@ -1,5 +1,6 @@
-// Package bundle builds and loads the serving bundle: everything a prediction needs, in one
-// directory with a manifest that names its version and checks every file.
+// Package bundle loads and verifies the serving bundle: everything a prediction needs, in one
+// directory with a manifest that names its version and checks every file. The bundle is built
+// offline by package modelbuild; this package is what the functions link.
 //
 //	manifest.json     format and model version, tensor names and shapes, grid, file checksums
 //	model.onnx        the numeric path, L2-normalised TF-IDF → z-map (and the smoothed features)
@@ -45,6 +46,13 @@ const (
 	MaskFile       = "mask.nii.gz"
 	ArticlesFile   = "articles.bin"
 	TemplateFile   = "template.nii.gz"
+)
+
+// Names of the graph's input and outputs: the runtime and the manifest use these.
+const (
+	InputName    = "tfidf"
+	OutputZ      = "z"
+	OutputSmooth = "smoothed"
 )
 
 var requiredFiles = []string{ModelFile, VocabularyFile, MaskFile, ArticlesFile, TemplateFile}
@@ -103,12 +111,14 @@ type Bundle struct {
 	Template   *brain.Volume
 }
 
-func grid(m *brain.Mask) Grid {
+// GridOf is the grid of maps on mask m.
+func GridOf(m *brain.Mask) Grid {
 	return Grid{Dims: brain.Dims, Affine: brain.Affine, Space: "MNI152", MaskVoxels: m.Len()}
 }
 
-// versionOf hashes the files' checksums in name order.
-func versionOf(files map[string]FileInfo) string {
+// VersionOf is the model version of a bundle with these files: a hash of their checksums in name
+// order.
+func VersionOf(files map[string]FileInfo) string {
 	names := make([]string, 0, len(files))
 	for n := range files {
 		names = append(names, n)
@@ -121,7 +131,8 @@ func versionOf(files map[string]FileInfo) string {
 	return "nq-" + hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-func fileInfo(data []byte) FileInfo {
+// FileInfoOf is the checksum entry of a file's content.
+func FileInfoOf(data []byte) FileInfo {
 	sum := sha256.Sum256(data)
 	return FileInfo{SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(data))}
 }
@@ -154,7 +165,7 @@ func readManifest(fsys fs.FS) (Manifest, error) {
 	if man.FormatVersion != FormatVersion {
 		return man, fmt.Errorf("bundle: format version %d, this program reads version %d; rebuild it with this version's `make model`", man.FormatVersion, FormatVersion)
 	}
-	if v := versionOf(man.Files); v != man.ModelVersion {
+	if v := VersionOf(man.Files); v != man.ModelVersion {
 		return man, fmt.Errorf("bundle: model version %s does not match its files (%s); rebuild it with `make model`", man.ModelVersion, v)
 	}
 	return man, nil
@@ -177,9 +188,9 @@ func readFiles(fsys fs.FS, man Manifest, names []string) (map[string][]byte, err
 			return nil, fmt.Errorf("bundle: reading %s: %w", name, err)
 		case err != nil:
 			problems = append(problems, name+" is missing")
-		case fileInfo(data) != want:
+		case FileInfoOf(data) != want:
 			problems = append(problems, fmt.Sprintf("%s is corrupt (%d bytes, checksum %s…; the manifest says %d bytes, %s…)",
-				name, len(data), fileInfo(data).SHA256[:12], want.Bytes, want.SHA256[:min(12, len(want.SHA256))]))
+				name, len(data), FileInfoOf(data).SHA256[:12], want.Bytes, want.SHA256[:min(12, len(want.SHA256))]))
 		default:
 			files[name] = data
 		}
@@ -248,8 +259,8 @@ func (b *Bundle) check() error {
 	man, voc := b.Manifest, b.Vocabulary
 	nFeatures := len(voc.Features)
 	switch {
-	case man.Grid != grid(b.Mask):
-		return fmt.Errorf("grid %+v in the manifest, %+v in this program and the mask", man.Grid, grid(b.Mask))
+	case man.Grid != GridOf(b.Mask):
+		return fmt.Errorf("grid %+v in the manifest, %+v in this program and the mask", man.Grid, GridOf(b.Mask))
 	case man.Features != nFeatures || len(voc.IDF) != nFeatures:
 		return fmt.Errorf("manifest says %d features, vocabulary has %d (and %d IDF values)", man.Features, nFeatures, len(voc.IDF))
 	case len(voc.Selected) != len(voc.MapNorms):
@@ -257,9 +268,9 @@ func (b *Bundle) check() error {
 	case man.Articles != b.Articles.Len():
 		return fmt.Errorf("manifest says %d articles, the index has %d", man.Articles, b.Articles.Len())
 	}
-	want := specs(nFeatures, b.Mask.Len())
-	if !equalSpec(man.Input, want.input) || len(man.Outputs) != 2 || !equalSpec(man.Outputs[0], want.outputs[0]) || !equalSpec(man.Outputs[1], want.outputs[1]) {
-		return fmt.Errorf("tensors %v → %v in the manifest, want %v → %v", man.Input, man.Outputs, want.input, want.outputs)
+	want := Specs(nFeatures, b.Mask.Len())
+	if !equalSpec(man.Input, want.Input) || len(man.Outputs) != 2 || !equalSpec(man.Outputs[0], want.Outputs[0]) || !equalSpec(man.Outputs[1], want.Outputs[1]) {
+		return fmt.Errorf("tensors %v → %v in the manifest, want %v → %v", man.Input, man.Outputs, want.Input, want.Outputs)
 	}
 	for _, j := range voc.Selected {
 		if j < 0 || j >= nFeatures {
@@ -274,15 +285,17 @@ func (b *Bundle) check() error {
 	return nil
 }
 
-type tensorSpecs struct {
-	input   TensorSpec
-	outputs []TensorSpec
+// TensorSpecs are the graph's input and outputs for a vocabulary and a mask.
+type TensorSpecs struct {
+	Input   TensorSpec
+	Outputs []TensorSpec
 }
 
-func specs(nFeatures, nVoxels int) tensorSpecs {
-	return tensorSpecs{
-		input: TensorSpec{Name: InputName, Shape: []int64{1, int64(nFeatures)}, Type: "float32"},
-		outputs: []TensorSpec{
+// Specs is the contract of the graph with nFeatures features and nVoxels mask voxels.
+func Specs(nFeatures, nVoxels int) TensorSpecs {
+	return TensorSpecs{
+		Input: TensorSpec{Name: InputName, Shape: []int64{1, int64(nFeatures)}, Type: "float32"},
+		Outputs: []TensorSpec{
 			{Name: OutputZ, Shape: []int64{1, int64(nVoxels)}, Type: "float32"},
 			{Name: OutputSmooth, Shape: []int64{1, int64(nFeatures)}, Type: "float32"},
 		},

@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,57 +9,6 @@ import (
 
 	"github.com/text2brain/text2brain/functions/internal/dev/testenv"
 )
-
-func buildOptions(t testing.TB, out string) BuildOptions {
-	return BuildOptions{
-		NeuroQuery: testenv.Data(t, "neuroquery_model"),
-		Corpus:     testenv.Data(t, "neuroquery_corpus"),
-		Metadata:   testenv.Data(t, "neurosynth", "metadata.tsv.gz"),
-		Template:   testenv.Data(t, "templates", "mni152_t1_1mm.nii.gz"),
-		Out:        out,
-	}
-}
-
-// Two builds of the same inputs must be byte-identical, so that the model version is stable and a
-// rebuild never invalidates the cache.
-func TestBuildIsDeterministicAndLoads(t *testing.T) {
-	dir := t.TempDir()
-	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
-	manA, err := Build(buildOptions(t, a))
-	if err != nil {
-		t.Fatal(err)
-	}
-	manB, err := Build(buildOptions(t, b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if manA.ModelVersion != manB.ModelVersion {
-		t.Errorf("model versions differ: %s, %s", manA.ModelVersion, manB.ModelVersion)
-	}
-	for _, name := range append(requiredFiles, ManifestFile) {
-		x, errA := os.ReadFile(filepath.Join(a, name))
-		y, errB := os.ReadFile(filepath.Join(b, name))
-		if errA != nil || errB != nil {
-			t.Fatalf("%s: %v %v", name, errA, errB)
-		}
-		if !bytes.Equal(x, y) {
-			t.Errorf("%s differs between two builds of the same inputs", name)
-		}
-	}
-	bu, err := Load(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := bu.Manifest.Grid.MaskVoxels; got != 28542 {
-		t.Errorf("mask voxels %d, want 28542", got)
-	}
-	if got := bu.Articles.Len(); got < 13000 {
-		t.Errorf("%d articles with a map, want about 13,000", got)
-	}
-	if !strings.HasPrefix(bu.Manifest.ModelVersion, "nq-") {
-		t.Errorf("model version %q", bu.Manifest.ModelVersion)
-	}
-}
 
 func TestLoadRejectsBrokenBundles(t *testing.T) {
 	src := testenv.BundleDir(t)
@@ -129,15 +77,6 @@ func TestLoadRejectsBrokenBundles(t *testing.T) {
 				t.Errorf("error %q does not say how to fix it", err)
 			}
 		})
-	}
-}
-
-func BenchmarkBuild(b *testing.B) {
-	opt := buildOptions(b, filepath.Join(b.TempDir(), "model"))
-	for b.Loop() {
-		if _, err := Build(opt); err != nil {
-			b.Fatal(err)
-		}
 	}
 }
 

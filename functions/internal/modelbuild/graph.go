@@ -1,4 +1,4 @@
-package bundle
+package modelbuild
 
 import (
 	"encoding/binary"
@@ -7,15 +7,13 @@ import (
 	"gonum.org/v1/gonum/mat"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/text2brain/text2brain/functions/internal/model/bundle"
 	"github.com/text2brain/text2brain/functions/internal/modelbuild/neuroquery"
 	pb "github.com/text2brain/text2brain/functions/internal/modelbuild/onnxpb"
 )
 
-// Names of the graph's input and outputs: the runtime and the manifest use these.
+// The ONNX versions the graph is written for.
 const (
-	InputName    = "tfidf"
-	OutputZ      = "z"
-	OutputSmooth = "smoothed"
 	opsetVersion = 17
 	irVersion    = 8
 )
@@ -87,10 +85,10 @@ func buildGraph(m *neuroquery.Model) ([]byte, error) {
 
 	var wVn mat.Dense
 	wVn.Scale(m.SmoothingWeight, m.Vn)
-	emb := g.node("MatMul", "embedding", InputName, g.matrix("smoothing_w_Vn", &wVn))
+	emb := g.node("MatMul", "embedding", bundle.InputName, g.matrix("smoothing_w_Vn", &wVn))
 	back := g.node("MatMul", "smoothing_back", emb, g.matrix("smoothing_Vt", m.V.T()))
-	keep := g.node("Mul", "smoothing_keep", InputName, g.float32s("one_minus_w", nil, []float64{1 - m.SmoothingWeight}))
-	smoothed := g.node("Add", OutputSmooth, back, keep)
+	keep := g.node("Mul", "smoothing_keep", bundle.InputName, g.float32s("one_minus_w", nil, []float64{1 - m.SmoothingWeight}))
+	smoothed := g.node("Add", bundle.OutputSmooth, back, keep)
 
 	sel := make([]int64, d)
 	for i, j := range m.Selected {
@@ -106,7 +104,7 @@ func buildGraph(m *neuroquery.Model) ([]byte, error) {
 	variance := g.node("Mul", "variance", quad, g.float32s("residual_var", []int64{int64(nVoxels)}, m.ResidualVar))
 	// The floor applies to the standard deviation, as in NeuroQuery's transform_to_z_maps.
 	sd := g.node("Max", "sd_floored", g.node("Sqrt", "sd", variance), g.float32s("sd_floor", nil, []float64{1e-24}))
-	g.node("Div", OutputZ, num, sd)
+	g.node("Div", bundle.OutputZ, num, sd)
 
 	model := &pb.ModelProto{
 		IrVersion:    irVersion,
@@ -118,8 +116,8 @@ func buildGraph(m *neuroquery.Model) ([]byte, error) {
 			Name:        "text2brain",
 			Node:        g.nodes,
 			Initializer: g.initializers,
-			Input:       []*pb.ValueInfoProto{tensorInfo(InputName, 1, int64(nFeatures))},
-			Output:      []*pb.ValueInfoProto{tensorInfo(OutputZ, 1, int64(nVoxels)), tensorInfo(OutputSmooth, 1, int64(nFeatures))},
+			Input:       []*pb.ValueInfoProto{tensorInfo(bundle.InputName, 1, int64(nFeatures))},
+			Output:      []*pb.ValueInfoProto{tensorInfo(bundle.OutputZ, 1, int64(nVoxels)), tensorInfo(bundle.OutputSmooth, 1, int64(nFeatures))},
 		},
 	}
 	return proto.MarshalOptions{Deterministic: true}.Marshal(model)

@@ -1,4 +1,8 @@
-package bundle
+// Package modelbuild builds the serving bundle offline (`text2brain model build`): it reads the
+// NeuroQuery model and corpus, writes the whole numeric path as an ONNX graph, indexes the
+// articles, and writes the files with their manifest. The functions never link it: they read the
+// bundle with package bundle.
+package modelbuild
 
 import (
 	"bytes"
@@ -11,6 +15,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/text2brain/text2brain/functions/internal/model/articles"
+	"github.com/text2brain/text2brain/functions/internal/model/bundle"
 	"github.com/text2brain/text2brain/functions/internal/modelbuild/neuroquery"
 )
 
@@ -29,7 +34,7 @@ type BuildOptions struct {
 }
 
 // Build writes a bundle. The same inputs give byte-identical files.
-func Build(opt BuildOptions) (*Manifest, error) {
+func Build(opt BuildOptions) (*bundle.Manifest, error) {
 	var missing []string
 	for _, p := range []struct{ flag, path string }{{"--neuroquery", opt.NeuroQuery}, {"--corpus", opt.Corpus}, {"--template", opt.Template}, {"--out", opt.Out}} {
 		if p.path == "" {
@@ -37,7 +42,7 @@ func Build(opt BuildOptions) (*Manifest, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("bundle: missing %v", missing)
+		return nil, fmt.Errorf("model build: missing %v", missing)
 	}
 	nq, err := neuroquery.Load(opt.NeuroQuery)
 	if err != nil {
@@ -45,23 +50,23 @@ func Build(opt BuildOptions) (*Manifest, error) {
 	}
 	files := map[string][]byte{}
 
-	if files[ModelFile], err = buildGraph(nq); err != nil {
-		return nil, fmt.Errorf("bundle: writing the ONNX graph: %w", err)
+	if files[bundle.ModelFile], err = buildGraph(nq); err != nil {
+		return nil, fmt.Errorf("model build: writing the ONNX graph: %w", err)
 	}
 
-	voc := Vocabulary{Vocabulary: nq.Vocabulary, Selected: nq.Selected}
+	voc := bundle.Vocabulary{Vocabulary: nq.Vocabulary, Selected: nq.Selected}
 	for i := range nq.Selected {
 		voc.MapNorms = append(voc.MapNorms, floats.Norm(mat.Col(nil, i, nq.Coef), 2))
 	}
-	if files[VocabularyFile], err = json.Marshal(voc); err != nil {
+	if files[bundle.VocabularyFile], err = json.Marshal(voc); err != nil {
 		return nil, err
 	}
 
-	if files[MaskFile], err = os.ReadFile(filepath.Join(opt.NeuroQuery, "mask_img.nii.gz")); err != nil {
-		return nil, fmt.Errorf("bundle: %w", err)
+	if files[bundle.MaskFile], err = os.ReadFile(filepath.Join(opt.NeuroQuery, "mask_img.nii.gz")); err != nil {
+		return nil, fmt.Errorf("model build: %w", err)
 	}
-	if files[TemplateFile], err = os.ReadFile(opt.Template); err != nil {
-		return nil, fmt.Errorf("bundle: template: %w", err)
+	if files[bundle.TemplateFile], err = os.ReadFile(opt.Template); err != nil {
+		return nil, fmt.Errorf("model build: template: %w", err)
 	}
 
 	ix, err := articles.BuildFiles(filepath.Join(opt.Corpus, "coordinates.tsv.gz"),
@@ -73,42 +78,42 @@ func Build(opt BuildOptions) (*Manifest, error) {
 	if _, err := ix.WriteTo(&buf); err != nil {
 		return nil, err
 	}
-	files[ArticlesFile] = buf.Bytes()
+	files[bundle.ArticlesFile] = buf.Bytes()
 
-	s := specs(len(nq.Vocabulary.Features), nq.Mask.Len())
-	man := Manifest{FormatVersion: FormatVersion, Kind: "neuroquery", Input: s.input, Outputs: s.outputs,
-		Grid: grid(nq.Mask), Features: len(nq.Vocabulary.Features), Articles: ix.Len(), Files: map[string]FileInfo{}}
+	s := bundle.Specs(len(nq.Vocabulary.Features), nq.Mask.Len())
+	man := bundle.Manifest{FormatVersion: bundle.FormatVersion, Kind: "neuroquery", Input: s.Input, Outputs: s.Outputs,
+		Grid: bundle.GridOf(nq.Mask), Features: len(nq.Vocabulary.Features), Articles: ix.Len(), Files: map[string]bundle.FileInfo{}}
 	for name, data := range files {
-		man.Files[name] = fileInfo(data)
+		man.Files[name] = bundle.FileInfoOf(data)
 	}
-	man.ModelVersion = versionOf(man.Files)
-	if files[ManifestFile], err = json.MarshalIndent(man, "", "  "); err != nil {
+	man.ModelVersion = bundle.VersionOf(man.Files)
+	if files[bundle.ManifestFile], err = json.MarshalIndent(man, "", "  "); err != nil {
 		return nil, err
 	}
 
 	// Write next to the destination and swap, so that a failed build never leaves half a bundle.
 	parent := filepath.Dir(filepath.Clean(opt.Out))
 	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return nil, fmt.Errorf("bundle: %w", err)
+		return nil, fmt.Errorf("model build: %w", err)
 	}
 	tmp, err := os.MkdirTemp(parent, ".bundle-*")
 	if err != nil {
-		return nil, fmt.Errorf("bundle: %w", err)
+		return nil, fmt.Errorf("model build: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(tmp, name), data, 0o644); err != nil {
-			return nil, fmt.Errorf("bundle: %w", err)
+			return nil, fmt.Errorf("model build: %w", err)
 		}
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return nil, err
 	}
 	if err := os.RemoveAll(opt.Out); err != nil {
-		return nil, fmt.Errorf("bundle: replacing %s: %w", opt.Out, err)
+		return nil, fmt.Errorf("model build: replacing %s: %w", opt.Out, err)
 	}
 	if err := os.Rename(tmp, opt.Out); err != nil {
-		return nil, fmt.Errorf("bundle: %w", err)
+		return nil, fmt.Errorf("model build: %w", err)
 	}
 	return &man, nil
 }
