@@ -5,6 +5,7 @@ package predict
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
@@ -15,6 +16,7 @@ import (
 	"github.com/text2brain/text2brain/functions/internal/model"
 	"github.com/text2brain/text2brain/functions/internal/serve/config"
 	"github.com/text2brain/text2brain/functions/internal/serve/lazy"
+	"github.com/text2brain/text2brain/functions/internal/serve/logging"
 	"github.com/text2brain/text2brain/functions/internal/serve/predictjob"
 )
 
@@ -22,7 +24,10 @@ import (
 var w = lazy.New(newWorker, 30*time.Second)
 
 func init() {
+	logging.Setup()
 	functions.CloudEvent("Predict", func(ctx context.Context, e event.Event) error {
+		// Every line about this delivery names it.
+		ctx = logging.With(ctx, slog.String("event", e.ID()))
 		wk, err := w.Get(ctx)
 		if err != nil {
 			// Misconfiguration or a backend down: let Pub/Sub redeliver once it is fixed.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
@@ -19,6 +20,7 @@ import (
 	"github.com/text2brain/text2brain/functions/internal/model/bundle"
 	"github.com/text2brain/text2brain/functions/internal/serve/config"
 	"github.com/text2brain/text2brain/functions/internal/serve/lazy"
+	"github.com/text2brain/text2brain/functions/internal/serve/logging"
 	"github.com/text2brain/text2brain/functions/internal/serve/queryapi"
 )
 
@@ -27,7 +29,11 @@ import (
 // later request, and requests arriving meanwhile share its outcome.
 var server = lazy.New(newServer, 20*time.Second)
 
-func init() { functions.HTTP("Query", handle) }
+func init() {
+	logging.Setup()
+	// Each request's log lines carry its trace; the project is the deployment's.
+	functions.HTTP("Query", logging.Middleware(os.Getenv("GOOGLE_CLOUD_PROJECT"), http.HandlerFunc(handle)).ServeHTTP)
+}
 
 // handle serves a request once the server is made; until then it says why not.
 func handle(w http.ResponseWriter, r *http.Request) {
