@@ -1,6 +1,7 @@
 package articles
 
 import (
+	"fmt"
 	"math"
 	"runtime"
 	"slices"
@@ -42,6 +43,30 @@ func realIndex(tb testing.TB) (*Index, *brain.Mask) {
 	}
 	return shared.ix, shared.mask
 }
+
+// newIndex is New that fails the test on an error.
+func newIndex(tb testing.TB, arts []Article, peaks [][]int32, m *brain.Mask) *Index {
+	tb.Helper()
+	ix, err := New(arts, peaks, m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ix
+}
+
+// mni is the voxel of an MNI position by the corpus's floor rule; the position must be in the
+// volume.
+func mni(tb testing.TB, x, y, z float64) int32 {
+	tb.Helper()
+	i, j, k, in := brain.MNIToVoxel(x, y, z)
+	if !in {
+		tb.Fatalf("(%g, %g, %g) is outside the volume", x, y, z)
+	}
+	return int32(brain.Index(i, j, k))
+}
+
+// titled is an article with title "T<pmid>" and no other metadata, as a bare training row gives.
+func titled(pmid int64) Article { return Article{PMID: pmid, Title: fmt.Sprintf("T%d", pmid)} }
 
 // subset is the index of some of ix's articles; each article's statistics do not depend on the
 // others, so it is what Build would give for those articles alone.

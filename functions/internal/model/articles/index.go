@@ -18,8 +18,9 @@ import (
 	"github.com/text2brain/text2brain/functions/internal/model/brain"
 )
 
-// Index holds the training articles that have a map, in training-row order, with what Pearson
-// correlation against their maps needs: their peak voxels and two statistics of their maps.
+// Index holds the training articles that have a map, in training-row order (the order given to
+// New), with what Pearson correlation against their maps needs: their peak voxels and two
+// statistics of their maps.
 //
 // An article has a map if and only if at least one of its peaks falls in a mask voxel
 // (model.md: "articles with no peak in the mask have no map"). Peaks outside the mask but inside
@@ -60,6 +61,52 @@ func maskFingerprint(m *brain.Mask) uint64 {
 		h *= 1099511628211
 	}
 	return h
+}
+
+// New makes the index of the articles that have a map on mask m. peaks[i] are article i's peaks
+// as C-order voxel indices of the prediction grid, one entry per reported peak (a voxel reported
+// twice counts twice); the articles keep their order. Articles with no peak in the mask are left
+// out. New copies what it keeps, so the caller may reuse arts and peaks.
+//
+// Build makes arts and peaks from the NeuroQuery corpus; at run time the index is read from the
+// bundle with ReadIndex.
+func New(arts []Article, peaks [][]int32, m *brain.Mask) (*Index, error) {
+	if m == nil || m.Len() == 0 {
+		return nil, errors.New("articles: new index: no mask")
+	}
+	if len(arts) != len(peaks) {
+		return nil, fmt.Errorf("articles: new index: %d articles but %d peak lists", len(arts), len(peaks))
+	}
+	ix := &Index{maskLen: m.Len(), maskHash: maskFingerprint(m), peakStart: []int32{0}}
+	for i, pk := range peaks {
+		a := arts[i]
+		// What WriteTo could not write or ReadIndex would refuse is refused here, so that every
+		// index round-trips.
+		if a.PMID <= 0 {
+			return nil, fmt.Errorf("articles: new index: article %d: pmid %d, want a positive integer", i, a.PMID)
+		}
+		if a.Year < math.MinInt32 || a.Year > math.MaxInt32 {
+			return nil, fmt.Errorf("articles: new index: article %d (pmid %d): year %d does not fit in 32 bits", i, a.PMID, a.Year)
+		}
+		in := false
+		for _, v := range pk {
+			if v < 0 || v >= brain.NVoxels {
+				return nil, fmt.Errorf("articles: new index: article %d (pmid %d): voxel %d outside the volume", i, a.PMID, v)
+			}
+			in = in || m.Contains(int(v))
+		}
+		if !in {
+			continue // no map (model.md: "articles with no peak in the mask have no map")
+		}
+		if len(ix.peaks)+len(pk) > math.MaxInt32 {
+			return nil, errors.New("articles: new index: too many peaks")
+		}
+		ix.articles = append(ix.articles, a)
+		ix.peaks = append(ix.peaks, pk...)
+		ix.peakStart = append(ix.peakStart, int32(len(ix.peaks)))
+	}
+	ix.computeStats(m)
+	return ix, nil
 }
 
 // BuildFiles is Build on files; each may be gzip-compressed or not. An empty neurosynthPath means
@@ -108,17 +155,9 @@ func Build(coordinates, training, neurosynth io.Reader, m *brain.Mask) (*Index, 
 		return nil, err
 	}
 
-	ix := &Index{maskLen: m.Len(), maskHash: maskFingerprint(m), peakStart: []int32{0}}
-	for r, pk := range peaksByRow {
-		if !anyInMask(pk, m) {
-			continue
-		}
-		if len(ix.peaks)+len(pk) > math.MaxInt32 {
-			return nil, errors.New("articles: build: too many peaks")
-		}
-		ix.articles = append(ix.articles, arts[r])
-		ix.peaks = append(ix.peaks, pk...)
-		ix.peakStart = append(ix.peakStart, int32(len(ix.peaks)))
+	ix, err := New(arts, peaksByRow, m)
+	if err != nil {
+		return nil, err
 	}
 
 	if neurosynth != nil {
@@ -131,17 +170,7 @@ func Build(coordinates, training, neurosynth io.Reader, m *brain.Mask) (*Index, 
 		}
 	}
 
-	ix.computeStats(m)
 	return ix, nil
-}
-
-func anyInMask(peaks []int32, m *brain.Mask) bool {
-	for _, v := range peaks {
-		if m.Contains(int(v)) {
-			return true
-		}
-	}
-	return false
 }
 
 // table reads a delimited file whose columns are found by header name.

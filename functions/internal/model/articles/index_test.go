@@ -113,6 +113,53 @@ func TestArticlesWithoutMap(t *testing.T) {
 	}
 }
 
+func TestNewRejects(t *testing.T) {
+	m := boxMask(t, 10, 20)
+	in := mni(t, -30, -66, -12)
+	tests := []struct {
+		name  string
+		arts  []Article
+		peaks [][]int32
+		m     *brain.Mask
+		want  string
+	}{
+		{"nil mask", []Article{titled(1)}, [][]int32{{in}}, nil, "no mask"},
+		{"fewer peak lists", []Article{titled(1), titled(2)}, [][]int32{{in}}, m, "2 articles but 1 peak lists"},
+		{"more peak lists", []Article{titled(1)}, [][]int32{{in}, {in}}, m, "1 articles but 2 peak lists"},
+		{"negative voxel", []Article{titled(1)}, [][]int32{{in, -1}}, m, "article 0 (pmid 1): voxel -1 outside the volume"},
+		{"voxel past the volume", []Article{titled(1), titled(2)}, [][]int32{{in}, {brain.NVoxels}}, m, "article 1 (pmid 2): voxel 116380 outside the volume"},
+		{"zero pmid", []Article{{Title: "x"}}, [][]int32{{in}}, m, "article 0: pmid 0"},
+		{"negative pmid, no map", []Article{titled(1), {PMID: -3}}, [][]int32{{in}, nil}, m, "article 1: pmid -3"},
+		{"year beyond 32 bits", []Article{{PMID: 1, Year: math.MaxInt32 + 1}}, [][]int32{{in}}, m, "year 2147483648 does not fit"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ix, err := New(tc.arts, tc.peaks, tc.m)
+			if err == nil {
+				t.Fatalf("index of %d articles, want error %q", ix.Len(), tc.want)
+			}
+			if !strings.HasPrefix(err.Error(), "articles: new index: ") || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// The index is immutable: New keeps copies, not the caller's slices.
+func TestNewCopiesItsInput(t *testing.T) {
+	m := boxMask(t, 10, 20)
+	arts := []Article{titled(1), titled(2)}
+	peaks := [][]int32{{mni(t, -30, -66, -12), mni(t, -26, -66, -12)}, {mni(t, -30, -62, -12)}}
+	ix := newIndex(t, arts, peaks, m)
+	before := encode(t, ix)
+	arts[0].Title = "changed"
+	peaks[0][0] = mni(t, -22, -66, -12)
+	peaks[1] = append(peaks[1][:0], 0)
+	if !bytes.Equal(encode(t, ix), before) {
+		t.Error("changing New's arguments changed the index")
+	}
+}
+
 // wantStats are the mean and centred norm of article i's blurred count map computed densely.
 func wantStats(ix *Index, i int, m *brain.Mask) (mean, norm float64) {
 	vol := make([]float64, brain.NVoxels)
