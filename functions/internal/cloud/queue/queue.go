@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+	"google.golang.org/api/option"
 )
 
 // Message is the body of every message on the jobs topic: either a warm-up ping or a job.
@@ -41,9 +42,10 @@ type Queue struct {
 	pub    *pubsub.Publisher
 }
 
-// New opens the topic. The client honours PUBSUB_EMULATOR_HOST.
-func New(ctx context.Context, projectID, topic string) (*Queue, error) {
-	client, err := pubsub.NewClient(ctx, projectID)
+// New opens the topic. The client honours PUBSUB_EMULATOR_HOST; opts point it elsewhere (tests use
+// an in-process pstest server).
+func New(ctx context.Context, projectID, topic string, opts ...option.ClientOption) (*Queue, error) {
+	client, err := pubsub.NewClient(ctx, projectID, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("pubsub.NewClient: %w", err)
 	}
