@@ -54,7 +54,7 @@ FUNCTION_SOURCE := build/function-source.zip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help deps ort tools model build test bench bench-stack run clean \
-	function-source frontend terraform-check terraform-provider model-tfvars publish-model
+	function-source frontend lint terraform-check terraform-provider model-tfvars publish-model
 
 help:
 	@echo "make run    run the whole system on this machine at http://127.0.0.1:8080/ (builds what is missing)"
@@ -62,6 +62,7 @@ help:
 	@echo "make bench  run the benchmarks"
 	@echo "make bench-stack  start the local stack and measure cold, new and cached queries"
 	@echo "make model  build the model bundle into $(MODEL_DIR) from $(DATA)"
+	@echo "make lint   gofmt, go vet and staticcheck"
 	@echo "make terraform-check  terraform fmt, validate and test (offline against the recorded google schema)"
 	@echo "make function-source  the functions' source archive in $(FUNCTION_SOURCE)"
 	@echo "make publish-model MODEL_BUCKET=NAME  upload the bundle and ONNX Runtime to the models bucket"
@@ -99,9 +100,21 @@ $(MODEL_DIR)/manifest.json: $(BUNDLE_SOURCES) $(MODEL_INPUTS) | $(BIN)
 		--metadata $(DATA)/neurosynth/metadata.tsv.gz --template $(DATA)/templates/mni152_t1_1mm.nii.gz \
 		--out $(MODEL_DIR)
 
+# Packages whose tests exercise concurrency (the lifecycle's races, the lazy values, the limiter,
+# the shared model, the emulator harness) also run under the race detector.
+RACE_PKGS := ./functions/internal/serve/... ./functions/internal/cloud/... ./functions/internal/model \
+	./functions/internal/dev/emulators
+
 test: deps ort tools model terraform-check
-	go vet ./...
 	go test -count=1 ./...
+	go test -race -count=1 $(RACE_PKGS)
+
+# gofmt, go vet and staticcheck (pinned in go.mod's tool directive).
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	go vet ./...
+	go tool staticcheck ./...
 
 # The web page. Today it is plain files that the Query function embeds, so building it is
 # compiling the package that embeds them.

@@ -169,7 +169,8 @@ func convertBlock(b jsonBlock) (*tfprotov5.SchemaBlock, error) {
 			// Nested attribute types exist only in protocol 6; the google provider speaks 5.
 			return nil, fmt.Errorf("attribute %s has a nested type, which protocol 5 cannot serve", name)
 		}
-		t, err := tftypes.ParseJSONType(a.Type) //nolint:staticcheck // the JSON schema's own type syntax
+		//lint:ignore SA1019 the recorded schema is in exactly the JSON type syntax this parses, and no other public parser exists
+		t, err := tftypes.ParseJSONType(a.Type)
 		if err != nil {
 			return nil, fmt.Errorf("attribute %s: %w", name, err)
 		}
@@ -204,7 +205,8 @@ func convertBlock(b jsonBlock) (*tfprotov5.SchemaBlock, error) {
 }
 
 func convertFunction(f jsonFunction) (*tfprotov5.Function, error) {
-	ret, err := tftypes.ParseJSONType(f.ReturnType) //nolint:staticcheck
+	//lint:ignore SA1019 as in convertBlock
+	ret, err := tftypes.ParseJSONType(f.ReturnType)
 	if err != nil {
 		return nil, fmt.Errorf("return type: %w", err)
 	}
@@ -216,7 +218,8 @@ func convertFunction(f jsonFunction) (*tfprotov5.Function, error) {
 		Return:             &tfprotov5.FunctionReturn{Type: ret},
 	}
 	param := func(p jsonParameter) (*tfprotov5.FunctionParameter, error) {
-		t, err := tftypes.ParseJSONType(p.Type) //nolint:staticcheck
+		//lint:ignore SA1019 as in convertBlock
+		t, err := tftypes.ParseJSONType(p.Type)
 		if err != nil {
 			return nil, fmt.Errorf("parameter %s: %w", p.Name, err)
 		}

@@ -513,16 +513,16 @@ func ExportFirestore(ctx context.Context, host, projectID, dir string) (string, 
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("Firestore export: %w", err)
+		return "", fmt.Errorf("firestore export: %w", err)
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("Firestore export: %s: %s", resp.Status, msg)
+		return "", fmt.Errorf("firestore export: %s: %s", resp.Status, msg)
 	}
 	found, _ := filepath.Glob(filepath.Join(abs, "*", "*.overall_export_metadata"))
 	if len(found) != 1 {
-		return "", fmt.Errorf("Firestore export: %d metadata files in %s, want 1", len(found), abs)
+		return "", fmt.Errorf("firestore export: %d metadata files in %s, want 1", len(found), abs)
 	}
 	return found[0], nil
 }

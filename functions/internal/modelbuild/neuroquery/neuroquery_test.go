@@ -168,19 +168,6 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-func contains(s, sub string) bool {
-	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
-}
-
 // The official NeuroQuery download ships regression/M.npy as float64 and no stop_words.txt; both
 // layouts must load and give the same maps.
 func TestOfficialLayout(t *testing.T) {
