@@ -14,8 +14,8 @@ import (
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/text2brain/text2brain/functions/internal/model/articles"
 	"github.com/text2brain/text2brain/functions/internal/model/bundle"
+	"github.com/text2brain/text2brain/functions/internal/modelbuild/corpus"
 	"github.com/text2brain/text2brain/functions/internal/modelbuild/neuroquery"
 )
 
@@ -69,7 +69,7 @@ func Build(opt BuildOptions) (*bundle.Manifest, error) {
 		return nil, fmt.Errorf("model build: template: %w", err)
 	}
 
-	ix, err := articles.BuildFiles(filepath.Join(opt.Corpus, "coordinates.tsv.gz"),
+	ix, err := corpus.BuildFiles(filepath.Join(opt.Corpus, "coordinates.tsv.gz"),
 		filepath.Join(opt.NeuroQuery, "corpus_metadata.csv"), opt.Metadata, nq.Mask)
 	if err != nil {
 		return nil, err
