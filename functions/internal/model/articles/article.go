@@ -6,6 +6,10 @@
 // its mean over the mask. The maps are never stored: Pearson correlation only needs, per article,
 // its peak voxels and two statistics of its map, because the blur is linear (see Related).
 //
+// This package is the run-time half, which the functions link: the Index, its binary format
+// (ReadIndex, WriteTo) and the lookup (Related). The offline half, which parses the corpus files,
+// is package modelbuild/corpus; it hands the articles and their peaks to New.
+//
 // Article metadata (authors, year, journal, DOI) comes from Neurosynth v7, which is distributed
 // under the ODbL: whatever shows it must attribute Neurosynth.
 package articles

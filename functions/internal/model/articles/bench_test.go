@@ -9,25 +9,24 @@ import (
 	"github.com/text2brain/text2brain/functions/internal/model/brain"
 )
 
-func BenchmarkBuild(b *testing.B) {
-	m, err := brain.ReadMaskFile(maskPath)
-	if err != nil {
-		b.Fatal(err)
+// BenchmarkNew times the statistics of the real corpus's maps, New's whole cost: what the offline
+// build pays on top of reading the files (corpus.BenchmarkBuild).
+func BenchmarkNew(b *testing.B) {
+	ix, m := realIndex(b)
+	arts := make([]Article, ix.Len())
+	peaks := make([][]int32, ix.Len())
+	for i := range arts {
+		arts[i], peaks[i] = ix.Article(i), ix.articlePeaks(i)
 	}
 	for b.Loop() {
-		if _, err := BuildFiles(coordinatesPath, trainingPath, neurosynthPath, m); err != nil {
+		if _, err := New(arts, peaks, m); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkReadIndex(b *testing.B) {
-	ix, _ := realIndex(b)
-	var buf bytes.Buffer
-	if _, err := ix.WriteTo(&buf); err != nil {
-		b.Fatal(err)
-	}
-	data := buf.Bytes()
+	data := realIndexBytes(b)
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		if _, err := ReadIndex(bytes.NewReader(data)); err != nil {

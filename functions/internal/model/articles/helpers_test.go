@@ -1,47 +1,54 @@
 package articles
 
 import (
+	"bytes"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 
+	"github.com/text2brain/text2brain/functions/internal/dev/testenv"
 	"github.com/text2brain/text2brain/functions/internal/model/brain"
 )
 
-const dataDir = "/work/shared/data/"
-
-var (
-	coordinatesPath = dataDir + "neuroquery_corpus/coordinates.tsv.gz"
-	trainingPath    = dataDir + "neuroquery_model/corpus_metadata.csv"
-	neurosynthPath  = dataDir + "neurosynth/metadata.tsv.gz"
-	maskPath        = dataDir + "neuroquery_model/mask_img.nii.gz"
-)
-
-// The real index is built once for all tests and benchmarks that need it.
+// The real index is the bundle's (`make model`), read once for all tests and benchmarks that need
+// it, with the mask it was built on. The file names repeat package bundle's, which imports this one.
 var shared struct {
 	once sync.Once
 	mask *brain.Mask
 	ix   *Index
+	data []byte // articles.bin as written by the build
 	err  error
 }
 
 func realIndex(tb testing.TB) (*Index, *brain.Mask) {
 	tb.Helper()
+	dir := testenv.BundleDir(tb)
 	shared.once.Do(func() {
-		shared.mask, shared.err = brain.ReadMaskFile(maskPath)
+		shared.mask, shared.err = brain.ReadMaskFile(filepath.Join(dir, "mask.nii.gz"))
 		if shared.err != nil {
 			return
 		}
-		shared.ix, shared.err = BuildFiles(coordinatesPath, trainingPath, neurosynthPath, shared.mask)
+		if shared.data, shared.err = os.ReadFile(filepath.Join(dir, "articles.bin")); shared.err != nil {
+			return
+		}
+		shared.ix, shared.err = ReadIndex(bytes.NewReader(shared.data))
 	})
 	if shared.err != nil {
 		tb.Fatal(shared.err)
 	}
 	return shared.ix, shared.mask
+}
+
+// realIndexBytes is the bundle's articles.bin.
+func realIndexBytes(tb testing.TB) []byte {
+	tb.Helper()
+	realIndex(tb)
+	return shared.data
 }
 
 // newIndex is New that fails the test on an error.
@@ -69,7 +76,7 @@ func mni(tb testing.TB, x, y, z float64) int32 {
 func titled(pmid int64) Article { return Article{PMID: pmid, Title: fmt.Sprintf("T%d", pmid)} }
 
 // subset is the index of some of ix's articles; each article's statistics do not depend on the
-// others, so it is what Build would give for those articles alone.
+// others, so it is what New would give for those articles alone.
 func subset(ix *Index, rows []int) *Index {
 	sub := &Index{maskLen: ix.maskLen, maskHash: ix.maskHash, peakStart: []int32{0}}
 	for _, i := range rows {
@@ -194,18 +201,6 @@ func bump(m *brain.Mask, center [3]float64, sigma float64) []float32 {
 		out[p] = float32(math.Exp(-d2 / (2 * sigma * sigma)))
 	}
 	return out
-}
-
-// buildStrings builds an index from in-memory tables.
-func buildStrings(coords, training, neurosynth string, m *brain.Mask) (*Index, error) {
-	var ns *strings.Reader
-	if neurosynth != "" {
-		ns = strings.NewReader(neurosynth)
-	}
-	if ns == nil {
-		return Build(strings.NewReader(coords), strings.NewReader(training), nil, m)
-	}
-	return Build(strings.NewReader(coords), strings.NewReader(training), ns, m)
 }
 
 func pmids(ms []Match) []int64 {

@@ -2,7 +2,6 @@ package articles
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,18 +17,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/text2brain/text2brain/functions/internal/model/brain"
 )
-
-const coordHeader = "id\ttable_id\ttable_name\tx\ty\tz\n"
-
-// trainingCSV lists pmids as training rows, with title "T<pmid>".
-func trainingCSV(ids ...int64) string {
-	var b strings.Builder
-	b.WriteString("pmid,title,pubmed_url\n")
-	for _, id := range ids {
-		fmt.Fprintf(&b, "%d,T%d,https://www.ncbi.nlm.nih.gov/pubmed/%d\n", id, id, id)
-	}
-	return b.String()
-}
 
 func peakVoxels(ix *Index, pmid int64) []int32 {
 	for i, a := range ix.articles {
@@ -39,77 +27,48 @@ func peakVoxels(ix *Index, pmid int64) []int32 {
 	return nil
 }
 
-func TestFloorRule(t *testing.T) {
-	type voxel struct{ i, j, k int }
-	tests := []struct {
-		name    string
-		x, y, z float64
-		want    *voxel // nil: dropped
-	}{
-		{"origin corner", -90, -126, -72, &voxel{0, 0, 0}},
-		{"just below x origin", -90.001, 0, 0, nil},
-		{"floor not truncation", -91, -126, -72, nil},
-		{"inside first voxel", -86.001, -122.5, -68.01, &voxel{0, 0, 0}},
-		{"next voxel starts on its edge", -86, -122, -68, &voxel{1, 1, 1}},
-		{"negative fraction", -2.5, -1, -0.5, &voxel{21, 31, 17}},
-		{"last x voxel", 93.999, 0, 0, &voxel{45, 31, 18}},
-		{"past last x voxel", 94, 0, 0, nil},
-		{"last y voxel", 0, 93.999, 0, &voxel{22, 54, 18}},
-		{"past last y voxel", 0, 94, 0, nil},
-		{"last z voxel", 0, 0, 111.999, &voxel{22, 31, 45}},
-		{"past last z voxel", 0, 0, 112, nil},
+func indexPMIDs(ix *Index) []int64 {
+	var out []int64
+	for i := range ix.Len() {
+		out = append(out, ix.Article(i).PMID)
 	}
-	// Each case is its own article, next to a peak that keeps the article in the index.
-	var coords strings.Builder
-	coords.WriteString(coordHeader)
-	var ids []int64
-	for n, tc := range tests {
-		id := int64(100 + n)
-		ids = append(ids, id)
-		fmt.Fprintf(&coords, "%d\tt\tTable 1\t%g\t%g\t%g\n", id, tc.x, tc.y, tc.z)
-		fmt.Fprintf(&coords, "%d\tt\tTable 1\t0\t0\t0\n", id)
-	}
-	ix, err := buildStrings(coords.String(), trainingCSV(ids...), "", fullMask(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	center := int32(brain.Index(22, 31, 18))
-	for n, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			want := []int32{center}
-			if tc.want != nil {
-				want = []int32{int32(brain.Index(tc.want.i, tc.want.j, tc.want.k)), center}
-			}
-			if got := peakVoxels(ix, ids[n]); !slices.Equal(got, want) {
-				t.Errorf("peaks of (%g, %g, %g) = %v, want %v", tc.x, tc.y, tc.z, got, want)
-			}
-		})
-	}
+	return out
 }
 
 func TestArticlesWithoutMap(t *testing.T) {
 	m := boxMask(t, 10, 20) // MNI x in [−50, −10), y in [−86, −46), z in [−32, 8)
-	coords := coordHeader +
-		"1\tt\tT\t-70\t-106\t-52\n" + // voxel (5,5,5): in the volume, outside the mask
-		"2\tt\tT\t-30\t-66\t-12\n" + // voxel (15,15,15): in the mask
-		"4\tt\tT\t-54\t-66\t-12\n" + // voxel (9,15,15): next to the mask, whose blur reaches it
-		"4\tt\tT\t500\t0\t0\n" + // outside the volume
-		"5\tt\tT\t-54\t-66\t-12\n" + // outside the mask, but with a peak inside:
-		"5\tt\tT\t-50\t-66\t-12\n" //   voxel (10,15,15)
-	ix, err := buildStrings(coords, trainingCSV(1, 2, 3, 4, 5), "", m)
-	if err != nil {
-		t.Fatal(err)
+	arts := []Article{titled(1), titled(2), titled(3), titled(4), titled(5)}
+	peaks := [][]int32{
+		{mni(t, -70, -106, -52)}, // voxel (5,5,5): in the volume, outside the mask
+		{mni(t, -30, -66, -12)},  // voxel (15,15,15): in the mask
+		nil,                      // no peak at all
+		{mni(t, -54, -66, -12)},  // voxel (9,15,15): next to the mask, whose blur reaches it
+		{mni(t, -54, -66, -12), mni(t, -50, -66, -12)}, // outside the mask, but with a peak inside: voxel (10,15,15)
 	}
-	var got []int64
-	for i := range ix.Len() {
-		got = append(got, ix.Article(i).PMID)
-	}
-	if want := []int64{2, 5}; !slices.Equal(got, want) {
+	ix := newIndex(t, arts, peaks, m)
+	if got, want := indexPMIDs(ix), []int64{2, 5}; !slices.Equal(got, want) {
 		t.Errorf("articles with a map: %v, want %v", got, want)
 	}
 	// Article 5's outside peak still counts: the mask sees part of its blurred mass.
 	if got := peakVoxels(ix, 5); len(got) != 2 {
 		t.Errorf("article 5 keeps %d peaks, want 2", len(got))
+	}
+	// The articles keep their metadata and their order.
+	if got := ix.Article(1); got != titled(5) {
+		t.Errorf("article 1 is %+v, want %+v", got, titled(5))
+	}
+
+	// No article with a map is an empty index, not an error, and it still round-trips.
+	empty := newIndex(t, arts[:1], peaks[:1], m)
+	if empty.Len() != 0 {
+		t.Fatalf("%d articles, want none", empty.Len())
+	}
+	back, err := ReadIndex(bytes.NewReader(encode(t, empty)))
+	if err != nil || back.Len() != 0 {
+		t.Errorf("empty index read back as %v, %v", back, err)
+	}
+	if got := empty.Related(m, bump(m, [3]float64{-30, -66, -12}, 8), 3); got != nil {
+		t.Errorf("Related on an empty index: %v", got)
 	}
 }
 
@@ -182,17 +141,9 @@ func closeRel(a, b, tol float64) bool { return math.Abs(a-b) <= tol*math.Max(mat
 
 func TestDuplicatedPeaksCountTwice(t *testing.T) {
 	m := boxMask(t, 5, 30)
-	coords := coordHeader +
-		"1\tt\tT\t-30\t-66\t-12\n" +
-		"1\tt2\tT\t-30\t-66\t-12\n" + // same voxel, from another table
-		"1\tt2\tT\t-10\t-66\t-12\n" +
-		"2\tt\tT\t-30\t-66\t-12\n" +
-		"2\tt\tT\t-10\t-66\t-12\n"
-	ix, err := buildStrings(coords, trainingCSV(1, 2), "", m)
-	if err != nil {
-		t.Fatal(err)
-	}
 	v, w := int32(brain.Index(15, 15, 15)), int32(brain.Index(20, 15, 15))
+	// Article 1 reports voxel v twice (two tables of the paper), article 2 once.
+	ix := newIndex(t, []Article{titled(1), titled(2)}, [][]int32{{v, v, w}, {v, w}}, m)
 	if got, want := ix.articlePeaks(0), []int32{v, v, w}; !slices.Equal(got, want) {
 		t.Fatalf("peaks %v, want %v", got, want)
 	}
@@ -207,59 +158,12 @@ func TestDuplicatedPeaksCountTwice(t *testing.T) {
 	}
 }
 
-func TestQuotedTableName(t *testing.T) {
-	coords := coordHeader +
-		"1\tt1\t\"Table\n1\"\t-30\t-66\t-12\n" +
-		"1\tt1\t\"a \"\"quoted\"\" name\"\t-26\t-66\t-12\n" +
-		"2\tt1\tstray \" quote\t-22\t-66\t-12\n"
-	ix, err := buildStrings(coords, trainingCSV(1, 2), "", fullMask(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := peakVoxels(ix, 1); !slices.Equal(got, []int32{int32(brain.Index(15, 15, 15)), int32(brain.Index(16, 15, 15))}) {
-		t.Errorf("article 1 peaks %v", got)
-	}
-	if got := peakVoxels(ix, 2); !slices.Equal(got, []int32{int32(brain.Index(17, 15, 15))}) {
-		t.Errorf("article 2 peaks %v", got)
-	}
-	// The quoted newline shifts line numbers; errors must name the file's line, not the record.
-	_, err = buildStrings(coordHeader+"1\tt1\t\"Table\n1\"\t0\t0\t0\n1\tt1\tT\tabc\t0\t0\n", trainingCSV(1), "", fullMask(t))
-	if err == nil || !strings.Contains(err.Error(), "line 4") {
-		t.Errorf("error %v, want one naming line 4", err)
-	}
-}
-
-func TestMetadata(t *testing.T) {
-	coords := coordHeader + "7\tt\tT\t0\t0\t0\n3\tt\tT\t0\t0\t0\n9\tt\tT\t0\t0\t0\n"
-	training := "pmid,title,pubmed_url\n" +
-		"7,\"A title\n  over  two lines\",u\n" +
-		"3,Another,u\n" +
-		"9,Third,u\n"
-	neurosynth := "id\tdoi\tspace\ttitle\tauthors\tyear\tjournal\n" +
-		"7\t10.1/x\tMNI\t\"Neurosynth \"\"title\"\"\"\tDoe J, Roe R\t2004\tNeuroImage\n" +
-		"8\t\tMNI\tnot training\tX\t2000\tJ\n" +
-		"7\t10.1/dup\tMNI\trepeat\tLater\t2005\tJ2\n" +
-		"9\t\tMNI\tthird\tSmith A\t\tJ3\n"
-	ix, err := buildStrings(coords, training, neurosynth, fullMask(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []Article
-	for i := range ix.Len() {
-		got = append(got, ix.Article(i))
-	}
-	want := []Article{
-		{PMID: 7, Title: "A title over two lines", Authors: "Doe J, Roe R", Year: 2004, Journal: "NeuroImage", DOI: "10.1/x"},
-		{PMID: 3, Title: "Another"},
-		{PMID: 9, Title: "Third", Authors: "Smith A", Journal: "J3"},
-	}
-	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("articles (-want +got):\n%s", d)
-	}
-	if u := got[0].URL(); u != "https://pubmed.ncbi.nlm.nih.gov/7/" {
+func TestArticleURLAndJSON(t *testing.T) {
+	a := Article{PMID: 7, Title: "A title over two lines", Authors: "Doe J, Roe R", Year: 2004, Journal: "NeuroImage", DOI: "10.1/x"}
+	if u := a.URL(); u != "https://pubmed.ncbi.nlm.nih.gov/7/" {
 		t.Errorf("URL %q", u)
 	}
-	js, err := json.Marshal(Match{Article: got[0], Correlation: 0.5})
+	js, err := json.Marshal(Match{Article: a, Correlation: 0.5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,99 +172,36 @@ func TestMetadata(t *testing.T) {
 	}
 }
 
-func gz(s string) string {
-	var b bytes.Buffer
-	w := gzip.NewWriter(&b)
-	w.Write([]byte(s))
-	w.Close()
-	return b.String()
-}
-
-func TestGzipDetected(t *testing.T) {
-	coords := coordHeader + "1\tt\tT\t0\t0\t0\n2\tt\tT\t10\t0\t0\n"
-	training := trainingCSV(2, 1)
-	ns := "id\tdoi\tspace\ttitle\tauthors\tyear\tjournal\n1\t\tMNI\tt\tA B\t2001\tJ\n"
-	m := boxMask(t, 10, 40)
-	plain, err := buildStrings(coords, training, ns, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zipped, err := buildStrings(gz(coords), gz(training), gz(ns), m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := cmp.Diff(plain, zipped, cmp.AllowUnexported(Index{})); d != "" {
-		t.Errorf("gzip input changed the index (-plain +gzip):\n%s", d)
-	}
-}
-
-func TestMalformedInput(t *testing.T) {
-	okCoords := coordHeader + "1\tt\tT\t0\t0\t0\n"
-	okTraining := trainingCSV(1)
-	nsHeader := "id\tdoi\tspace\ttitle\tauthors\tyear\tjournal\n"
-	tests := []struct {
-		name                 string
-		coords, training, ns string
-		want                 string
-	}{
-		{"coordinates lack z", "id\ttable_id\ttable_name\tx\ty\n1\tt\tT\t0\t0\n", okTraining, "", "coordinates: header \"id\\ttable_id\\ttable_name\\tx\\ty\" lacks column(s) z"},
-		{"coordinates empty", "", okTraining, "", "coordinates: empty input"},
-		{"bad x", okCoords + "1\tt\tT\t1,5\t0\t0\n", okTraining, "", "coordinates: line 3: bad x coordinate \"1,5\""},
-		{"NaN z", okCoords + "1\tt\tT\t0\t0\tNaN\n", okTraining, "", "coordinates: line 3: bad z coordinate \"NaN\": want a finite number"},
-		{"infinite y", okCoords + "1\tt\tT\t0\t-Inf\t0\n", okTraining, "", "line 3: bad y coordinate"},
-		{"bad id", okCoords + "x1\tt\tT\t0\t0\t0\n", okTraining, "", "coordinates: line 3: bad id \"x1\""},
-		{"missing field", okCoords + "1\tt\t0\t0\t0\n", okTraining, "", "coordinates: line 3: 5 fields, want 6"},
-		{"corrupt gzip", "\x1f\x8b\x08\x00garbage", okTraining, "", "articles: coordinates:"},
-		{"training lacks title", okCoords, "pmid,pubmed_url\n1,u\n", "", "training metadata: header \"pmid,pubmed_url\" lacks column(s) title"},
-		{"training bad pmid", okCoords, okTraining + "12a,t,u\n", "", "training metadata: line 3: bad pmid \"12a\""},
-		{"training negative pmid", okCoords, okTraining + "-4,t,u\n", "", "line 3: bad pmid \"-4\": want a positive integer"},
-		{"training repeats pmid", okCoords, okTraining + "2,t,u\n1,t,u\n", "", "training metadata: line 4: pmid 1 repeats training row 1"},
-		{"training without rows", okCoords, "pmid,title,pubmed_url\n", "", "training metadata: no articles"},
-		{"training bare quote", okCoords, "pmid,title,pubmed_url\n1,\"unterminated,u\n", "", "training metadata"},
-		{"neurosynth lacks id", okCoords, okTraining, "pmid\tyear\n1\t2000\n", "neurosynth metadata: header \"pmid\\tyear\" lacks column(s) id"},
-		{"neurosynth bad year", okCoords, okTraining, nsHeader + "1\t\tMNI\tt\ta\t20o4\tj\n", "neurosynth metadata: line 2: bad year \"20o4\""},
-		{"neurosynth absurd year", okCoords, okTraining, nsHeader + "1\t\tMNI\tt\ta\t99999999999\tj\n", "line 2: bad year"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := buildStrings(tc.coords, tc.training, tc.ns, fullMask(t))
-			if err == nil {
-				t.Fatalf("no error, want %q", tc.want)
-			}
-			if !strings.HasPrefix(err.Error(), "articles: ") || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q, want it to contain %q", err, tc.want)
-			}
-		})
-	}
-	if _, err := Build(strings.NewReader(okCoords), strings.NewReader(okTraining), nil, nil); err == nil {
-		t.Error("no error for a nil mask")
-	}
-}
-
-// smallIndex has articles with metadata, duplicated peaks and boundary peaks, on a box mask.
+// smallIndex has articles with metadata, duplicated peaks and boundary peaks, on a box mask: 40
+// articles, each with up to 12 peaks drawn over and beyond the volume (those outside it dropped, as
+// the corpus reader drops them) and two at the origin.
 func smallIndex(t *testing.T) (*Index, *brain.Mask) {
 	t.Helper()
 	m := boxMask(t, 3, 40)
 	rng := rand.New(rand.NewPCG(3, 4))
-	var coords strings.Builder
-	coords.WriteString(coordHeader)
-	var ids []int64
+	// Coordinates come with one decimal, as in the corpus.
+	oneDecimal := func(v float64) float64 {
+		r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', 1, 64), 64)
+		return r
+	}
+	origin := mni(t, 0, 0, 0)
+	var arts []Article
+	var peaks [][]int32
 	for a := range 40 {
 		id := int64(1000 + 37*a)
-		ids = append(ids, id)
+		arts = append(arts, titled(id))
+		var pk []int32
 		for range 1 + rng.IntN(12) {
-			fmt.Fprintf(&coords, "%d\tt\tT\t%.1f\t%.1f\t%.1f\n", id, rng.Float64()*200-100, rng.Float64()*230-130, rng.Float64()*200-80)
+			x, y, z := oneDecimal(rng.Float64()*200-100), oneDecimal(rng.Float64()*230-130), oneDecimal(rng.Float64()*200-80)
+			if i, j, k, in := brain.MNIToVoxel(x, y, z); in {
+				pk = append(pk, int32(brain.Index(i, j, k)))
+			}
 		}
-		fmt.Fprintf(&coords, "%d\tt\tT\t0\t0\t0\n%d\tt\tT\t0\t0\t0\n", id, id)
+		peaks = append(peaks, append(pk, origin, origin))
 	}
-	ns := "id\tdoi\tspace\ttitle\tauthors\tyear\tjournal\n" +
-		"1000\t10.1/a\tMNI\tx\tÅström K, Núñez R\t1999\tBrain\n" +
-		"1037\t\tMNI\tx\tLee C\t2010\tCortex\n"
-	ix, err := buildStrings(coords.String(), trainingCSV(ids...), ns, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ix, m
+	arts[0].DOI, arts[0].Authors, arts[0].Year, arts[0].Journal = "10.1/a", "Åström K, Núñez R", 1999, "Brain"
+	arts[1].Authors, arts[1].Year, arts[1].Journal = "Lee C", 2010, "Cortex"
+	return newIndex(t, arts, peaks, m), m
 }
 
 func encode(t *testing.T, ix *Index) []byte {
@@ -587,16 +428,13 @@ func TestRelatedEdgeCases(t *testing.T) {
 func TestRelatedTiesByPMID(t *testing.T) {
 	m := boxMask(t, 5, 35)
 	// Identical peaks give identical maps and correlations; training order puts larger PMIDs first.
-	var coords strings.Builder
-	coords.WriteString(coordHeader)
+	arts := []Article{titled(60)}
+	peaks := [][]int32{{mni(t, 30, 10, 40)}}
 	for _, id := range []int64{50, 40, 30, 20, 10} {
-		fmt.Fprintf(&coords, "%d\tt\tT\t-30\t-66\t-12\n%d\tt\tT\t-10\t-46\t0\n", id, id)
+		arts = append(arts, titled(id))
+		peaks = append(peaks, []int32{mni(t, -30, -66, -12), mni(t, -10, -46, 0)})
 	}
-	coords.WriteString("60\tt\tT\t30\t10\t40\n")
-	ix, err := buildStrings(coords.String(), trainingCSV(60, 50, 40, 30, 20, 10), "", m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ix := newIndex(t, arts, peaks, m)
 	values := bump(m, [3]float64{-20, -56, -6}, 10)
 	got := ix.Related(m, values, 4)
 	if want := []int64{10, 20, 30, 40}; !slices.Equal(pmids(got), want) {
