@@ -186,8 +186,6 @@ func boxMask(tb testing.TB, lo, hi int) *brain.Mask {
 	return m
 }
 
-func fullMask(tb testing.TB) *brain.Mask { return boxMask(tb, 0, max(brain.NX, brain.NY, brain.NZ)) }
-
 // bump is a Gaussian blob of width sigma mm around an MNI position, in mask order.
 func bump(m *brain.Mask, center [3]float64, sigma float64) []float32 {
 	out := make([]float32, m.Len())
