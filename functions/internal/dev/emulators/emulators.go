@@ -328,23 +328,27 @@ func (p *Process) launch(ctx context.Context, port int) error {
 }
 
 // stopRun ends a launch: SIGTERM to its process group, SIGKILL after the grace period.
-func stopRun(r *run) error {
-	pgid := r.cmd.Process.Pid
+func stopRun(r *run) error { return StopGroup(r.cmd.Process.Pid, r.done, stopGrace) }
+
+// StopGroup ends the process group pgid whose leader closes done when it has been waited for:
+// SIGTERM, then SIGKILL after grace, then waits for every member to be gone. The emulators and the
+// local stack's function processes stop this one way.
+func StopGroup(pgid int, done <-chan struct{}, grace time.Duration) error {
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	select {
-	case <-r.done:
+	case <-done:
 		WaitGroupGone(pgid, 3*time.Second)
 		return nil
-	case <-time.After(stopGrace):
+	case <-time.After(grace):
 	}
-	// The launcher may be gone (and reaped) while java is still in the group; the group id stays
-	// reserved while any member lives, so this reaches only our processes.
+	// The leader may be gone (and reaped) while a child (java) is still in the group; the group id
+	// stays reserved while any member lives, so this reaches only our processes.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	select {
-	case <-r.done:
+	case <-done:
 		WaitGroupGone(pgid, 3*time.Second)
 		return nil
-	case <-time.After(stopGrace):
+	case <-time.After(2 * grace):
 		return fmt.Errorf("process group %d did not exit after SIGKILL", pgid)
 	}
 }

@@ -1,8 +1,10 @@
 // Package config is the configuration of both functions, read from the environment only and
-// validated at start with every problem named in one error.
+// validated at start with every problem named in one error. Parse and Problems are the one way
+// this module reads the environment: the local stack's options use them too.
 package config
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"math"
@@ -52,16 +54,31 @@ type Config struct {
 	Build string `env:"T2B_BUILD, default=dev"`
 }
 
-// FromEnv reads the environment: every variable named in an `env` tag, with its default. Values
-// that do not parse are all named in one error. (Parsed here rather than with an envconfig
-// library, which stops at the first bad value.)
+// FromEnv reads the functions' configuration from the environment.
 func FromEnv() (*Config, error) {
 	var c Config
-	v := reflect.ValueOf(&c).Elem()
+	if err := Parse(&c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Parse fills the struct dst points to from the environment: each field with an `env:"NAME"` or
+// `env:"NAME, default=VALUE"` tag, an unset or empty variable taking the default. Fields may be
+// strings, ints, float64s, durations, comma-separated []string, or implement
+// encoding.TextUnmarshaler. Values that do not parse are all named in one error. (Plain code
+// rather than an envconfig library, whose errors name struct fields, not the variables a person
+// sets.)
+func Parse(dst any) error {
+	v := reflect.ValueOf(dst).Elem()
 	var problems []string
 	for i := 0; i < v.NumField(); i++ {
 		f := v.Type().Field(i)
-		name, def, _ := strings.Cut(f.Tag.Get("env"), ",")
+		tag, ok := f.Tag.Lookup("env")
+		if !ok {
+			continue
+		}
+		name, def, _ := strings.Cut(tag, ",")
 		def = strings.TrimPrefix(strings.TrimSpace(def), "default=")
 		raw, set := os.LookupEnv(name)
 		if !set || raw == "" {
@@ -71,6 +88,12 @@ func FromEnv() (*Config, error) {
 			continue
 		}
 		field := v.Field(i)
+		if u, ok := field.Addr().Interface().(encoding.TextUnmarshaler); ok {
+			if err := u.UnmarshalText([]byte(raw)); err != nil {
+				problems = append(problems, fmt.Sprintf("%s=%q: %v", name, raw, err))
+			}
+			continue
+		}
 		switch field.Interface().(type) {
 		case string:
 			field.SetString(raw)
@@ -107,10 +130,7 @@ func FromEnv() (*Config, error) {
 			panic("config: no parser for field " + f.Name)
 		}
 	}
-	if err := problemsError(problems); err != nil {
-		return nil, err
-	}
-	return &c, nil
+	return Problems("configuration", problems)
 }
 
 // ValidateQuery checks what the Query function needs.
@@ -139,7 +159,7 @@ func (c *Config) ValidateQuery() error {
 			p = append(p, fmt.Sprintf("T2B_CORS_ORIGINS: %q is not * or an origin such as https://example.org", o))
 		}
 	}
-	return problemsError(p)
+	return Problems("configuration", p)
 }
 
 // ValidatePredict checks what the Predict function needs.
@@ -148,7 +168,7 @@ func (c *Config) ValidatePredict() error {
 	if c.ORTLibrary == "" {
 		p = append(p, "ONNXRUNTIME_LIB is not set: the path or gs:// URI of libonnxruntime.so")
 	}
-	return problemsError(p)
+	return Problems("configuration", p)
 }
 
 func (c *Config) common() []string {
@@ -180,9 +200,15 @@ func isOrigin(s string) bool {
 		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil && s == u.Scheme+"://"+u.Host
 }
 
-func problemsError(p []string) error {
+// Problems is the one error for everything wrong with a configuration, nil for nothing: what
+// failed (such as "configuration"), then each problem, so that one log entry names them all.
+func Problems(what string, p []string) error {
 	if len(p) == 0 {
 		return nil
 	}
-	return errors.New("configuration: " + strings.Join(p, "; "))
+	errs := make([]error, len(p))
+	for i, s := range p {
+		errs[i] = errors.New(s)
+	}
+	return fmt.Errorf("%s: %w", what, errors.Join(errs...))
 }
