@@ -1,5 +1,6 @@
-// Package store keeps the map documents in Firestore: one document per (model version, normalised
-// query) that is both the job's state and the cached result. Firestore types stay in this package.
+// Package store keeps the map documents (jobs.Doc) in Firestore: one document per (model version,
+// normalised query) that is both the job's state and the cached result. It applies the job
+// lifecycle's decisions in transactions; Firestore types stay in this package.
 package store
 
 import (
@@ -7,97 +8,48 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strconv"
-	"time"
+	"strings"
 
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/firestore/apiv1/firestorepb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/text2brain/text2brain/functions/internal/serve/jobs"
 )
 
-// Status of a map document.
-type Status string
+// The documents are the jobs package's; named here too for callers that use the store alone (the
+// end-to-end tests).
+type (
+	Doc    = jobs.Doc
+	Status = jobs.Status
+)
 
-// The states of a document: pending until Predict writes the result (done) or gives up on the job
-// for a reason that a retry cannot fix (failed).
+// Statuses, for the same callers.
 const (
-	Pending Status = "pending"
-	Done    Status = "done"
-	Failed  Status = "failed"
+	Pending = jobs.Pending
+	Done    = jobs.Done
+	Failed  = jobs.Failed
 )
 
 // Errors callers act on.
 var (
-	ErrNotFound = errors.New("no such map")
+	// ErrNotFound is the jobs package's, so that the lifecycle recognises it.
+	ErrNotFound = jobs.ErrNotFound
 	// ErrUnavailable wraps failures of Firestore itself (down, overloaded, timed out): callers
 	// answer 503 or let Pub/Sub redeliver.
 	ErrUnavailable = errors.New("the result store is unavailable")
 )
-
-// Term is a related term.
-type Term struct {
-	Term   string  `firestore:"term" json:"term"`
-	Weight float64 `firestore:"weight" json:"weight"`
-}
-
-// Article is a related article.
-type Article struct {
-	PMID        int64   `firestore:"pmid" json:"pmid"`
-	Title       string  `firestore:"title" json:"title"`
-	Authors     string  `firestore:"authors" json:"authors,omitempty"`
-	Year        int     `firestore:"year" json:"year,omitempty"`
-	Journal     string  `firestore:"journal" json:"journal,omitempty"`
-	DOI         string  `firestore:"doi" json:"doi,omitempty"`
-	URL         string  `firestore:"url" json:"url"`
-	Correlation float64 `firestore:"correlation" json:"correlation"`
-}
-
-// Peak is a local maximum of the map.
-type Peak struct {
-	MNI []float64 `firestore:"mni" json:"mni"`
-	Z   float64   `firestore:"z" json:"z"`
-}
-
-// Result is what Predict computes for a document.
-type Result struct {
-	RecognizedTerms []string  `firestore:"recognized_terms"`
-	RelatedTerms    []Term    `firestore:"related_terms"`
-	RelatedArticles []Article `firestore:"related_articles"`
-	Peaks           []Peak    `firestore:"peaks"`
-	MapObject       string    `firestore:"map_object"`
-	PreviewObject   string    `firestore:"preview_object"`
-	ComputeMS       float64   `firestore:"compute_ms"`
-}
-
-// Doc is a map document.
-type Doc struct {
-	ID              string `firestore:"id"`
-	Query           string `firestore:"query"`
-	NormalizedQuery string `firestore:"normalized_query"`
-	ModelVersion    string `firestore:"model_version"`
-	Status          Status `firestore:"status"`
-	Error           string `firestore:"error,omitempty"`
-	// Retryable marks a failure that a new query may retry (a job that never completed), as
-	// opposed to one the text itself caused.
-	Retryable bool      `firestore:"retryable,omitempty"`
-	Result    *Result   `firestore:"result,omitempty"`
-	CreatedAt time.Time `firestore:"created_at"`
-	// PublishedAt is when the job was last published; zero while it could not be published yet.
-	PublishedAt time.Time `firestore:"published_at"`
-	Republished bool      `firestore:"republished"`
-	CompletedAt time.Time `firestore:"completed_at,omitempty"`
-	// Deliveries counts the jobs Predict received for this document and Predictions the times it
-	// ran the model: the evidence that duplicates and redeliveries cost no second result.
-	Deliveries  int64 `firestore:"deliveries"`
-	Predictions int64 `firestore:"predictions"`
-}
 
 // Store is the Firestore collection of map documents.
 type Store struct {
 	client *firestore.Client
 	col    *firestore.CollectionRef
 }
+
+var _ jobs.Store = (*Store)(nil)
 
 // New opens the collection. The client honours FIRESTORE_EMULATOR_HOST.
 func New(ctx context.Context, projectID, collection string) (*Store, error) {
@@ -188,55 +140,11 @@ func (s *Store) Hits(ctx context.Context, id string) (int64, error) {
 	return 0, fmt.Errorf("firestore: unexpected sum %T", res["total"])
 }
 
-// Publication says what a caller must do about a pending document's job.
-type Publication int
-
-// The outcomes of ClaimPublication.
-const (
-	// NothingToDo: the job is out there (or the document is finished).
-	NothingToDo Publication = iota
-	// Publish: the job was never published (its first publish failed); publish it now.
-	Publish
-	// Republish: the job is older than the limit and was published once only; publish it again.
-	Republish
-	// Stalled: the republished job is older than the limit too; the document is now failed, and
-	// retryable, so that the next query starts afresh.
-	Stalled
-)
-
-// ClaimPublication decides, in a transaction, whether the caller must publish a pending
-// document's job: of concurrent callers at most one is told to. A job published more than
-// staleAfter before now counts as lost.
-func (s *Store) ClaimPublication(ctx context.Context, id string, now time.Time, staleAfter time.Duration) (Publication, error) {
-	var out Publication
-	now = now.UTC()
-	staleBefore := now.Add(-staleAfter)
-	err := s.transact(ctx, id, "claim publication", func(d *Doc) []firestore.Update {
-		switch {
-		case d.Status != Pending:
-			out = NothingToDo
-			return nil
-		case d.PublishedAt.IsZero():
-			out = Publish
-			return []firestore.Update{{Path: "published_at", Value: now}}
-		case !d.PublishedAt.Before(staleBefore):
-			out = NothingToDo
-			return nil
-		case !d.Republished:
-			out = Republish
-			return []firestore.Update{{Path: "republished", Value: true}, {Path: "published_at", Value: now}}
-		default:
-			out = Stalled
-			return []firestore.Update{{Path: "status", Value: Failed}, {Path: "retryable", Value: true},
-				{Path: "error", Value: "the prediction did not complete in time; query again to retry"}, {Path: "completed_at", Value: now}}
-		}
-	})
-	return out, err
-}
-
-// transact reads a document and writes the updates decide returns (none for nil) in one
-// transaction: decide may run more than once when Firestore retries the transaction.
-func (s *Store) transact(ctx context.Context, id, op string, decide func(*Doc) []firestore.Update) error {
+// Transact reads a document and writes the fields that decide changed, in one Firestore
+// transaction; decide returns nil to write nothing, and runs again when Firestore retries a
+// contended transaction. Only changed fields are written, so that a transition never undoes a
+// concurrent write of a field it did not touch (the prediction counter, say).
+func (s *Store) Transact(ctx context.Context, id string, decide func(*Doc) *Doc) error {
 	ref := s.col.Doc(id)
 	err := s.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		snap, err := tx.Get(ref)
@@ -247,75 +155,37 @@ func (s *Store) transact(ctx context.Context, id, op string, decide func(*Doc) [
 		if err != nil {
 			return err
 		}
-		if updates := decide(d); len(updates) > 0 {
+		before := *d
+		next := decide(d)
+		if next == nil {
+			return nil
+		}
+		if updates := changes(&before, next); len(updates) > 0 {
 			return tx.Update(ref, updates)
 		}
 		return nil
 	})
-	return classify(op, err)
+	return classify("transaction", err)
 }
 
-// Unpublished records that a job could not be published, so that the next caller of
-// ClaimPublication publishes it.
-func (s *Store) Unpublished(ctx context.Context, id string) error {
-	_, err := s.col.Doc(id).Update(ctx, []firestore.Update{{Path: "published_at", Value: time.Time{}}})
-	return classify("unpublished", err)
-}
-
-// Restart turns a retryable failed document back into a pending one whose job the caller must
-// publish; of concurrent callers exactly one gets true.
-func (s *Store) Restart(ctx context.Context, id string, now time.Time) (bool, error) {
-	restarted := false
-	err := s.transact(ctx, id, "restart", func(d *Doc) []firestore.Update {
-		restarted = d.Status == Failed && d.Retryable
-		if !restarted {
-			return nil
+// changes lists the fields of after that differ from before, by their stored names.
+func changes(before, after *Doc) []firestore.Update {
+	var updates []firestore.Update
+	b, a := reflect.ValueOf(before).Elem(), reflect.ValueOf(after).Elem()
+	for i := range a.NumField() {
+		if reflect.DeepEqual(b.Field(i).Interface(), a.Field(i).Interface()) {
+			continue
 		}
-		return []firestore.Update{{Path: "status", Value: Pending}, {Path: "retryable", Value: false},
-			{Path: "error", Value: ""}, {Path: "republished", Value: false}, {Path: "published_at", Value: now.UTC()}}
-	})
-	return restarted, err
-}
-
-// StartJob counts a delivery of the document's job and returns the document.
-func (s *Store) StartJob(ctx context.Context, id string) (*Doc, error) {
-	if _, err := s.col.Doc(id).Update(ctx, []firestore.Update{{Path: "deliveries", Value: firestore.Increment(1)}}); err != nil {
-		return nil, classify("start job", err)
+		name, _, _ := strings.Cut(a.Type().Field(i).Tag.Get("firestore"), ",")
+		updates = append(updates, firestore.Update{Path: name, Value: a.Field(i).Interface()})
 	}
-	return s.Get(ctx, id)
+	return updates
 }
 
 // CountPrediction records that the model ran for the document.
 func (s *Store) CountPrediction(ctx context.Context, id string) error {
 	_, err := s.col.Doc(id).Update(ctx, []firestore.Update{{Path: "predictions", Value: firestore.Increment(1)}})
 	return classify("count prediction", err)
-}
-
-// Complete marks a pending document done with its result. A document already done keeps its
-// first result, so a redelivered job never makes a second one; it reports whether it wrote.
-func (s *Store) Complete(ctx context.Context, id string, r *Result) (bool, error) {
-	return s.finish(ctx, id, []firestore.Update{
-		{Path: "status", Value: Done}, {Path: "result", Value: r}, {Path: "completed_at", Value: time.Now()},
-	})
-}
-
-// Fail marks a pending document failed with a reason a person can read.
-func (s *Store) Fail(ctx context.Context, id, reason string) (bool, error) {
-	return s.finish(ctx, id, []firestore.Update{
-		{Path: "status", Value: Failed}, {Path: "error", Value: reason}, {Path: "completed_at", Value: time.Now()},
-	})
-}
-
-func (s *Store) finish(ctx context.Context, id string, updates []firestore.Update) (bool, error) {
-	wrote := false
-	err := s.transact(ctx, id, "finish", func(d *Doc) []firestore.Update {
-		wrote = d.Status == Pending
-		if !wrote {
-			return nil
-		}
-		return updates
-	})
-	return wrote, err
 }
 
 // Wait returns the document once it is no longer pending, or the last state seen when ctx ends

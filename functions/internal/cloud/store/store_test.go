@@ -5,12 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/text2brain/text2brain/functions/internal/dev/emulators"
+	"github.com/text2brain/text2brain/functions/internal/serve/jobs"
+	"github.com/text2brain/text2brain/functions/internal/serve/jobs/jobstest"
 )
 
 var firestoreEmu *emulators.Process
@@ -98,20 +104,27 @@ func TestHitsAreNeverLost(t *testing.T) {
 	}
 }
 
+// lifecycle runs the jobs package on this store, with a queue that keeps what it is sent.
+func lifecycle(s *Store, now func() time.Time) (*jobs.Lifecycle, *jobstest.Queue) {
+	q := &jobstest.Queue{}
+	return jobs.New(s, q, jobs.Options{StaleAfter: time.Minute, Now: now}), q
+}
+
 func TestFirstResultWins(t *testing.T) {
 	s := open(t)
 	ctx := context.Background()
 	if _, err := s.CreatePending(ctx, pending("r")); err != nil {
 		t.Fatal(err)
 	}
-	first := &Result{RecognizedTerms: []string{"face"}, Peaks: []Peak{{MNI: []float64{38, -50, -20}, Z: 28.08}}, MapObject: "m1", ComputeMS: 5}
-	if wrote, err := s.Complete(ctx, "r", first); err != nil || !wrote {
+	lc, _ := lifecycle(s, time.Now)
+	first := &jobs.Result{RecognizedTerms: []string{"face"}, Peaks: []jobs.Peak{{MNI: []float64{38, -50, -20}, Z: 28.08}}, MapObject: "m1", ComputeMS: 5}
+	if wrote, err := lc.Complete(ctx, "r", first); err != nil || !wrote {
 		t.Fatalf("Complete = %v, %v", wrote, err)
 	}
-	if wrote, err := s.Complete(ctx, "r", &Result{MapObject: "m2"}); err != nil || wrote {
+	if wrote, err := lc.Complete(ctx, "r", &jobs.Result{MapObject: "m2"}); err != nil || wrote {
 		t.Errorf("second Complete = %v, %v; want no write", wrote, err)
 	}
-	if wrote, err := s.Fail(ctx, "r", "late failure"); err != nil || wrote {
+	if wrote, err := lc.Fail(ctx, "r", "late failure"); err != nil || wrote {
 		t.Errorf("Fail after Complete = %v, %v; want no write", wrote, err)
 	}
 	d, err := s.Get(ctx, "r")
@@ -123,78 +136,173 @@ func TestFirstResultWins(t *testing.T) {
 	}
 }
 
+// The lifecycle's one-winner transitions hold on Firestore's transactions: of concurrent callers
+// exactly one publishes each job.
 func TestPublicationLifecycle(t *testing.T) {
 	s := open(t)
 	ctx := context.Background()
-	claimAll := func(staleBefore time.Time) map[Publication]int {
-		out := map[Publication]int{}
-		var mu sync.Mutex
+	var now atomic.Pointer[time.Time]
+	setNow := func(t time.Time) { now.Store(&t) }
+	setNow(time.Now())
+	lc, q := lifecycle(s, func() time.Time { return *now.Load() })
+	spec := jobs.Spec{ID: "p", Query: "Faces", NormalizedQuery: "faces", ModelVersion: "nq-test"}
+	// each runs call 5 times at once and returns how many jobs they published between them.
+	each := func(call func() error) int {
+		before := len(q.Messages())
 		var wg sync.WaitGroup
 		for range 5 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				p, err := s.ClaimPublication(ctx, "p", time.Now(), time.Since(staleBefore))
-				if err != nil {
+				if err := call(); err != nil {
 					t.Error(err)
 				}
-				mu.Lock()
-				out[p]++
-				mu.Unlock()
 			}()
 		}
 		wg.Wait()
-		return out
+		return len(q.Messages()) - before
 	}
-	d := pending("p")
-	d.PublishedAt = time.Now().Add(-time.Hour)
-	if _, err := s.CreatePending(ctx, d); err != nil {
-		t.Fatal(err)
+	poll := func() error { _, err := lc.Poll(ctx, "p"); return err }
+	query := func() error { _, err := lc.Ensure(ctx, spec); return err }
+
+	if n := each(query); n != 1 {
+		t.Errorf("first queries: %d jobs published, want 1", n)
 	}
-	if got := claimAll(time.Now().Add(-2 * time.Hour)); got[NothingToDo] != 5 {
-		t.Errorf("a job younger than the limit: %v, want nothing to do", got)
+	if n := each(poll); n != 0 {
+		t.Errorf("a job younger than the limit: %d published, want none", n)
 	}
-	if got := claimAll(time.Now().Add(-time.Minute)); got[Republish] != 1 || got[NothingToDo] != 4 {
-		t.Errorf("a stale job: %v, want exactly one republish", got)
+	setNow(time.Now().Add(2 * time.Minute))
+	if n := each(poll); n != 1 {
+		t.Errorf("a stale job: %d published, want exactly one republish", n)
 	}
-	if err := s.Unpublished(ctx, "p"); err != nil {
-		t.Fatal(err)
+	if d, _ := s.Get(ctx, "p"); !d.Republished {
+		t.Errorf("republished document %+v", d)
 	}
-	if got := claimAll(time.Now().Add(-time.Hour)); got[Publish] != 1 || got[NothingToDo] != 4 {
-		t.Errorf("a job whose publish failed: %v, want exactly one publish", got)
-	}
-	if got := claimAll(time.Now().Add(time.Minute)); got[Stalled] != 1 {
-		t.Errorf("a republished job stale again: %v, want one stalled", got)
+
+	setNow(now.Load().Add(2 * time.Minute))
+	if n := each(poll); n != 0 {
+		t.Errorf("polls of a republished job stale again: %d published, want none", n)
 	}
 	if d, _ := s.Get(ctx, "p"); d.Status != Failed || !d.Retryable || d.Error == "" {
-		t.Errorf("stalled document %+v, want failed and retryable", d)
+		t.Errorf("a republished job stale again: %+v, want failed and retryable", d)
 	}
-	var restarts atomic.Int32
+	q.Inject(errors.New("the queue is down"))
+	if _, err := lc.Ensure(ctx, spec); err == nil {
+		t.Error("a restart with the queue down succeeded")
+	}
+	if d, _ := s.Get(ctx, "p"); d.Status != Pending || !d.PublishedAt.IsZero() {
+		t.Errorf("a restart whose job could not be published: %+v, want pending and unpublished", d)
+	}
+	q.Inject(nil)
+	if n := each(query); n != 1 {
+		t.Errorf("queries of a job never published: %d published, want exactly one", n)
+	}
+	if d, _ := s.Get(ctx, "p"); d.Status != Pending || d.PublishedAt.IsZero() || d.Republished || d.Retryable || d.Error != "" {
+		t.Errorf("restarted document %+v", d)
+	}
+	// A failure the text caused is final.
+	if _, err := lc.Fail(ctx, "p", "no known terms"); err != nil {
+		t.Fatal(err)
+	}
+	if n := each(query); n != 0 {
+		t.Errorf("queries of a final failure: %d published", n)
+	}
+}
+
+// Simultaneous deliveries of one job (Pub/Sub delivers at least once) are each counted, in
+// transactions that Firestore retries when they collide, and the transitions keep the counter
+// written beside them.
+func TestConcurrentDeliveriesAreCounted(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	if _, err := s.CreatePending(ctx, pending("c")); err != nil {
+		t.Fatal(err)
+	}
+	lc, _ := lifecycle(s, time.Now)
 	var wg sync.WaitGroup
-	for range 5 {
+	for range 10 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if ok, err := s.Restart(ctx, "p", time.Now()); err != nil {
-				t.Error(err)
-			} else if ok {
-				restarts.Add(1)
+			if _, run, err := lc.Start(ctx, "c"); err != nil || !run {
+				t.Error(run, err)
 			}
 		}()
 	}
 	wg.Wait()
-	if n := restarts.Load(); n != 1 {
-		t.Errorf("%d restarts, want 1", n)
-	}
-	if d, _ := s.Get(ctx, "p"); d.Status != Pending || d.Republished || d.Retryable || d.Error != "" {
-		t.Errorf("restarted document %+v", d)
-	}
-	// A failure the text caused is final.
-	if _, err := s.Fail(ctx, "p", "no known terms"); err != nil {
+	if err := s.CountPrediction(ctx, "c"); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := s.Restart(ctx, "p", time.Now()); ok || err != nil {
-		t.Errorf("Restart of a final failure = %v, %v", ok, err)
+	if wrote, err := lc.Complete(ctx, "c", &jobs.Result{MapObject: "m"}); err != nil || !wrote {
+		t.Fatalf("Complete = %v, %v", wrote, err)
+	}
+	if d, run, err := lc.Start(ctx, "c"); err != nil || run || d.Status != Done {
+		t.Errorf("a delivery after the result: %+v, run %v, %v; want it acked", d, run, err)
+	}
+	if d, err := s.Get(ctx, "c"); err != nil || d.Deliveries != 11 || d.Predictions != 1 || d.Result.MapObject != "m" {
+		t.Errorf("document %+v, %v; want 11 deliveries, 1 prediction and the result", d, err)
+	}
+	if _, _, err := lc.Start(ctx, "missing"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Start of a missing document: %v, want ErrNotFound", err)
+	}
+}
+
+// Documents written before the lifecycle moved to the jobs package read the same: the stored
+// field names did not change.
+func TestDecodesStoredDocuments(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	stored := map[string]any{
+		"id": "old", "query": "Faces", "normalized_query": "faces", "model_version": "nq-1", "status": "done",
+		"retryable": true, "error": "", "created_at": at, "published_at": at, "republished": true, "completed_at": at.Add(time.Second),
+		"deliveries": 3, "predictions": 1,
+		"result": map[string]any{
+			"recognized_terms": []string{"face"},
+			"related_terms":    []map[string]any{{"term": "face", "weight": 1.5}},
+			"related_articles": []map[string]any{{"pmid": 42, "title": "T", "authors": "A", "year": 2001, "journal": "J", "doi": "d", "url": "u", "correlation": 0.5}},
+			"peaks":            []map[string]any{{"mni": []float64{38, -50, -20}, "z": 28.08}},
+			"map_object":       "maps/nq-1/old.nii.gz", "preview_object": "maps/nq-1/old.png", "compute_ms": 12.5,
+		},
+	}
+	if _, err := s.col.Doc("old").Set(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	want := &Doc{ID: "old", Query: "Faces", NormalizedQuery: "faces", ModelVersion: "nq-1", Status: Done, Retryable: true,
+		CreatedAt: at, PublishedAt: at, Republished: true, CompletedAt: at.Add(time.Second), Deliveries: 3, Predictions: 1,
+		Result: &jobs.Result{RecognizedTerms: []string{"face"}, RelatedTerms: []jobs.Term{{Term: "face", Weight: 1.5}},
+			RelatedArticles: []jobs.Article{{PMID: 42, Title: "T", Authors: "A", Year: 2001, Journal: "J", DOI: "d", URL: "u", Correlation: 0.5}},
+			Peaks:           []jobs.Peak{{MNI: []float64{38, -50, -20}, Z: 28.08}},
+			MapObject:       "maps/nq-1/old.nii.gz", PreviewObject: "maps/nq-1/old.png", ComputeMS: 12.5}}
+	got, err := s.Get(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); diff != "" {
+		t.Errorf("decoded (-want +got):\n%s", diff)
+	}
+}
+
+func TestChanges(t *testing.T) {
+	before := pending("x")
+	if u := changes(before, before); len(u) != 0 {
+		t.Errorf("no change: %v", u)
+	}
+	after := *before
+	after.Status, after.Error, after.PublishedAt = Failed, "reason", time.Time{}
+	var paths []string
+	for _, u := range changes(before, &after) {
+		paths = append(paths, u.Path)
+	}
+	if diff := cmp.Diff([]string{"status", "error", "published_at"}, paths); diff != "" {
+		t.Errorf("changed paths (-want +got):\n%s", diff)
+	}
+	// Every field has its stored name: a change is never written under a Go name.
+	typ := reflect.TypeOf(Doc{})
+	for i := range typ.NumField() {
+		if name, _, _ := strings.Cut(typ.Field(i).Tag.Get("firestore"), ","); name == "" || name == "-" {
+			t.Errorf("field %s has no firestore name", typ.Field(i).Name)
+		}
 	}
 }
 
@@ -206,7 +314,8 @@ func TestWaitSeesCompletion(t *testing.T) {
 	}
 	go func() {
 		time.Sleep(300 * time.Millisecond)
-		s.Complete(ctx, "w", &Result{MapObject: "m"})
+		lc, _ := lifecycle(s, time.Now)
+		lc.Complete(ctx, "w", &jobs.Result{MapObject: "m"})
 	}()
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -17,17 +17,22 @@ import (
 
 	"github.com/text2brain/text2brain/functions/internal/cloud/blobs"
 	"github.com/text2brain/text2brain/functions/internal/cloud/queue"
-	"github.com/text2brain/text2brain/functions/internal/cloud/store"
 	"github.com/text2brain/text2brain/functions/internal/model"
 	"github.com/text2brain/text2brain/functions/internal/model/bundle"
+	"github.com/text2brain/text2brain/functions/internal/serve/jobs"
 	"github.com/text2brain/text2brain/functions/internal/serve/lazy"
 	"github.com/text2brain/text2brain/functions/internal/serve/querytext"
 )
 
+// BlobCreator writes the result files, never replacing an object (blobs.ErrExists).
+type BlobCreator interface {
+	Create(ctx context.Context, bucket, name string, o blobs.Object) error
+}
+
 // Worker handles the messages of the jobs topic.
 type Worker struct {
-	store         *store.Store
-	blobs         *blobs.Store
+	jobs          *jobs.Lifecycle
+	blobs         BlobCreator
 	resultsBucket string
 	model         *lazy.Value[*model.Model]
 }
@@ -35,9 +40,10 @@ type Worker struct {
 // modelLoadTimeout bounds one attempt at loading the model (bundle download and session).
 const modelLoadTimeout = 5 * time.Minute
 
-// New builds a worker; the model is loaded by load on first use, once per instance.
-func New(st *store.Store, b *blobs.Store, resultsBucket string, load func(context.Context) (*model.Model, error)) *Worker {
-	return &Worker{store: st, blobs: b, resultsBucket: resultsBucket, model: lazy.New(load, modelLoadTimeout)}
+// New builds a worker on the result store and the results bucket; the model is loaded by load on
+// first use, once per instance.
+func New(st jobs.Store, b BlobCreator, resultsBucket string, load func(context.Context) (*model.Model, error)) *Worker {
+	return &Worker{jobs: jobs.New(st, nil, jobs.Options{}), blobs: b, resultsBucket: resultsBucket, model: lazy.New(load, modelLoadTimeout)}
 }
 
 // LoadModel reads the bundle at modelURI (a gs:// prefix or a directory) and opens an ONNX Runtime
@@ -132,15 +138,15 @@ func (w *Worker) Handle(ctx context.Context, msg queue.Message) error {
 		slog.ErrorContext(ctx, "dropping a job with an invalid id", "id", msg.ID)
 		return nil
 	}
-	d, err := w.store.StartJob(ctx, msg.ID)
-	if errors.Is(err, store.ErrNotFound) {
+	d, run, err := w.jobs.Start(ctx, msg.ID)
+	if errors.Is(err, jobs.ErrNotFound) {
 		slog.WarnContext(ctx, "dropping a job whose document is gone", "id", msg.ID)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if d.Status != store.Pending {
+	if !run {
 		slog.InfoContext(ctx, "job already finished", "id", msg.ID, "status", d.Status)
 		return nil
 	}
@@ -158,7 +164,7 @@ func (w *Worker) Handle(ctx context.Context, msg queue.Message) error {
 	}
 
 	start := time.Now()
-	if err := w.store.CountPrediction(ctx, msg.ID); err != nil {
+	if err := w.jobs.CountPrediction(ctx, msg.ID); err != nil {
 		return err
 	}
 	res, err := m.Predict(ctx, msg.Text)
@@ -172,10 +178,10 @@ func (w *Worker) Handle(ctx context.Context, msg queue.Message) error {
 	if err != nil {
 		return err
 	}
-	r := toStore(res)
+	r := toResult(res)
 	r.MapObject, r.PreviewObject = mapName, previewName
 	r.ComputeMS = float64(time.Since(start).Microseconds()) / 1000
-	wrote, err := w.store.Complete(ctx, msg.ID, r)
+	wrote, err := w.jobs.Complete(ctx, msg.ID, r)
 	if err != nil {
 		return err
 	}
@@ -219,21 +225,21 @@ func (w *Worker) writeObjects(ctx context.Context, m *model.Model, res *model.Re
 
 func (w *Worker) fail(ctx context.Context, id, reason string) error {
 	slog.WarnContext(ctx, "job failed", "id", id, "reason", reason)
-	_, err := w.store.Fail(ctx, id, reason)
+	_, err := w.jobs.Fail(ctx, id, reason)
 	return err
 }
 
-func toStore(res *model.Result) *store.Result {
-	r := &store.Result{RecognizedTerms: res.Terms}
+func toResult(res *model.Result) *jobs.Result {
+	r := &jobs.Result{RecognizedTerms: res.Terms}
 	for _, t := range res.RelatedTerms {
-		r.RelatedTerms = append(r.RelatedTerms, store.Term{Term: t.Term, Weight: t.Weight})
+		r.RelatedTerms = append(r.RelatedTerms, jobs.Term{Term: t.Term, Weight: t.Weight})
 	}
 	for _, a := range res.RelatedArticles {
-		r.RelatedArticles = append(r.RelatedArticles, store.Article{PMID: a.PMID, Title: a.Title, Authors: a.Authors,
+		r.RelatedArticles = append(r.RelatedArticles, jobs.Article{PMID: a.PMID, Title: a.Title, Authors: a.Authors,
 			Year: a.Year, Journal: a.Journal, DOI: a.DOI, URL: a.URL(), Correlation: a.Correlation})
 	}
 	for _, p := range res.Peaks {
-		r.Peaks = append(r.Peaks, store.Peak{MNI: p.MNI[:], Z: p.Z})
+		r.Peaks = append(r.Peaks, jobs.Peak{MNI: p.MNI[:], Z: p.Z})
 	}
 	return r
 }

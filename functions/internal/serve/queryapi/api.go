@@ -22,15 +22,33 @@ import (
 	"github.com/text2brain/text2brain/functions/internal/model/bundle"
 	"github.com/text2brain/text2brain/functions/internal/model/textfeat"
 	"github.com/text2brain/text2brain/functions/internal/serve/config"
+	"github.com/text2brain/text2brain/functions/internal/serve/jobs"
 )
+
+// Store is the result store as the API uses it: the job lifecycle's calls, waiting for a result,
+// and the hit counter.
+type Store interface {
+	jobs.Store
+	// Wait returns the document once it is no longer pending, or the last state seen when ctx
+	// ends (with a nil error).
+	Wait(ctx context.Context, id string) (*jobs.Doc, error)
+	AddHit(ctx context.Context, id string) (int64, error)
+	Hits(ctx context.Context, id string) (int64, error)
+}
+
+// BlobReader opens the stored maps and previews.
+type BlobReader interface {
+	Open(ctx context.Context, bucket, name string) (*blobs.Reader, error)
+}
 
 // Server answers the API and serves the web page.
 type Server struct {
 	static  fs.FS
 	cfg     *config.Config
-	store   *store.Store
-	queue   *queue.Queue
-	blobs   *blobs.Store
+	store   Store
+	jobs    *jobs.Lifecycle
+	queue   jobs.Publisher
+	blobs   BlobReader
 	header  *bundle.Header
 	feat    *textfeat.Featurizer
 	clients *clientLimiter
@@ -41,9 +59,10 @@ type Server struct {
 	origins   map[string]bool
 }
 
-// New builds the server on its backends and the model's header (version and vocabulary); static
-// holds the web page served at / (nil for none).
-func New(cfg *config.Config, st *store.Store, q *queue.Queue, b *blobs.Store, h *bundle.Header, static fs.FS) (*Server, error) {
+// New builds the server on its backends (the result store, the jobs queue and the results bucket)
+// and the model's header (version and vocabulary); static holds the web page served at / (nil for
+// none).
+func New(cfg *config.Config, st Store, q jobs.Publisher, b BlobReader, h *bundle.Header, static fs.FS) (*Server, error) {
 	feat, err := textfeat.New(h.Vocabulary.Vocabulary)
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
@@ -55,6 +74,8 @@ func New(cfg *config.Config, st *store.Store, q *queue.Queue, b *blobs.Store, h 
 		anyOrigin: len(cfg.CORSOrigins) == 0,
 		origins:   map[string]bool{},
 	}
+	s.jobs = jobs.New(st, q, jobs.Options{StaleAfter: cfg.StaleAfter, WriteTimeout: cfg.BackendTimeout,
+		Now: func() time.Time { return s.now() }})
 	for _, o := range cfg.CORSOrigins {
 		s.anyOrigin = s.anyOrigin || o == "*"
 		s.origins[o] = true
@@ -192,7 +213,7 @@ func backendError(w http.ResponseWriter, r *http.Request, err error) {
 		what = "result store"
 	case errors.Is(err, queue.ErrUnavailable):
 		what = "job queue"
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, jobs.ErrNotFound):
 		// The document went away between two reads: only a concurrent cleanup does that.
 		what = "result store"
 	}

@@ -13,9 +13,8 @@ import (
 	"time"
 
 	"github.com/text2brain/text2brain/functions/internal/cloud/blobs"
-	"github.com/text2brain/text2brain/functions/internal/cloud/queue"
-	"github.com/text2brain/text2brain/functions/internal/cloud/store"
 	"github.com/text2brain/text2brain/functions/internal/model/textfeat"
+	"github.com/text2brain/text2brain/functions/internal/serve/jobs"
 	"github.com/text2brain/text2brain/functions/internal/serve/querytext"
 )
 
@@ -30,17 +29,17 @@ const (
 
 // Result is a finished map, as the API returns it.
 type Result struct {
-	ID              string          `json:"id"`
-	Query           string          `json:"query"`
-	NormalizedQuery string          `json:"normalized_query"`
-	ModelVersion    string          `json:"model_version"`
-	Status          store.Status    `json:"status"`
-	RecognizedTerms []string        `json:"recognized_terms"`
-	RelatedTerms    []store.Term    `json:"related_terms"`
-	RelatedArticles []store.Article `json:"related_articles"`
-	Peaks           []store.Peak    `json:"peaks"`
-	MapURL          string          `json:"map_url"`
-	PreviewURL      string          `json:"preview_url"`
+	ID              string         `json:"id"`
+	Query           string         `json:"query"`
+	NormalizedQuery string         `json:"normalized_query"`
+	ModelVersion    string         `json:"model_version"`
+	Status          jobs.Status    `json:"status"`
+	RecognizedTerms []string       `json:"recognized_terms"`
+	RelatedTerms    []jobs.Term    `json:"related_terms"`
+	RelatedArticles []jobs.Article `json:"related_articles"`
+	Peaks           []jobs.Peak    `json:"peaks"`
+	MapURL          string         `json:"map_url"`
+	PreviewURL      string         `json:"preview_url"`
 	// Hits counts the answers served from the cache; absent when it could not be read.
 	Hits      *int64    `json:"hits,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
@@ -49,20 +48,20 @@ type Result struct {
 
 // Pending is a map being computed.
 type Pending struct {
-	ID              string       `json:"id"`
-	Query           string       `json:"query"`
-	NormalizedQuery string       `json:"normalized_query"`
-	ModelVersion    string       `json:"model_version"`
-	Status          store.Status `json:"status"`
-	Poll            string       `json:"poll"`
-	CreatedAt       time.Time    `json:"created_at"`
+	ID              string      `json:"id"`
+	Query           string      `json:"query"`
+	NormalizedQuery string      `json:"normalized_query"`
+	ModelVersion    string      `json:"model_version"`
+	Status          jobs.Status `json:"status"`
+	Poll            string      `json:"poll"`
+	CreatedAt       time.Time   `json:"created_at"`
 }
 
 func (s *Server) url(path string) string { return strings.TrimRight(s.cfg.BaseURL, "/") + path }
 
 func mapPath(id string) string { return "/api/v1/maps/" + id }
 
-func (s *Server) result(d *store.Doc, query string, hits *int64) Result {
+func (s *Server) result(d *jobs.Doc, query string, hits *int64) Result {
 	r := Result{ID: d.ID, Query: query, NormalizedQuery: d.NormalizedQuery, ModelVersion: d.ModelVersion,
 		Status: d.Status, Hits: hits, CreatedAt: d.CreatedAt,
 		MapURL: s.url(mapPath(d.ID) + "/map.nii.gz"), PreviewURL: s.url(mapPath(d.ID) + "/preview.png")}
@@ -74,12 +73,12 @@ func (s *Server) result(d *store.Doc, query string, hits *int64) Result {
 }
 
 // respond answers with a document in any state.
-func (s *Server) respond(w http.ResponseWriter, d *store.Doc, query, cache string, hits *int64) {
+func (s *Server) respond(w http.ResponseWriter, d *jobs.Doc, query, cache string, hits *int64) {
 	switch d.Status {
-	case store.Done:
+	case jobs.Done:
 		w.Header().Set("Cache-Control", cache)
 		writeJSON(w, http.StatusOK, s.result(d, query, hits))
-	case store.Failed:
+	case jobs.Failed:
 		WriteError(w, http.StatusUnprocessableEntity, "prediction_failed", "No map could be made for this query: "+d.Error)
 	default:
 		w.Header().Set("Retry-After", "1")
@@ -149,27 +148,17 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wai
 
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
 	defer cancel()
-	d, err := s.store.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		d, err = s.create(ctx, id, text, normalized)
-	}
-	if err == nil && d.Status == store.Pending {
-		d, err = s.ensurePublished(ctx, d)
-	}
-	// A job that never completed (now, or before) gets a new one: this is a new query.
-	if err == nil && d.Status == store.Failed && d.Retryable {
-		d, err = s.restart(ctx, d)
-	}
+	d, err := s.jobs.Ensure(ctx, jobs.Spec{ID: id, Query: text, NormalizedQuery: normalized, ModelVersion: s.ModelVersion()})
 	if err != nil {
 		backendError(w, r, err)
 		return
 	}
 
-	if d.Status == store.Done {
+	if d.Status == jobs.Done {
 		s.respond(w, d, text, cacheByQuery, s.addHit(ctx, id))
 		return
 	}
-	if d.Status == store.Pending && wait > 0 {
+	if d.Status == jobs.Pending && wait > 0 {
 		wctx, wcancel := context.WithTimeout(r.Context(), wait)
 		defer wcancel()
 		if done, err := s.store.Wait(wctx, id); err == nil && done != nil {
@@ -192,90 +181,21 @@ func (s *Server) addHit(ctx context.Context, id string) *int64 {
 	return &n
 }
 
-// create makes the pending document and, if this request won the race to create it, publishes the
-// job. A job that could not be published leaves its document marked unpublished: whoever looks at
-// it next (this client retrying, or any other asking for the same map) publishes it.
-func (s *Server) create(ctx context.Context, id, text, normalized string) (*store.Doc, error) {
-	now := s.now().UTC()
-	d := &store.Doc{ID: id, Query: text, NormalizedQuery: normalized, ModelVersion: s.ModelVersion(),
-		CreatedAt: now, PublishedAt: now}
-	created, err := s.store.CreatePending(ctx, d)
-	if err != nil {
-		return nil, err
-	}
-	if !created {
-		return s.store.Get(ctx, id)
-	}
-	return d, s.publish(ctx, d)
-}
-
-// publish sends a document's job; on failure it marks the document unpublished.
-func (s *Server) publish(ctx context.Context, d *store.Doc) error {
-	err := s.queue.Publish(ctx, queue.Message{ID: d.ID, Text: d.NormalizedQuery, ModelVersion: d.ModelVersion})
-	if err == nil {
-		return nil
-	}
-	// A fresh context: the request's may be what ran out.
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.BackendTimeout)
-	defer cancel()
-	if uerr := s.store.Unpublished(uctx, d.ID); uerr != nil {
-		slog.ErrorContext(ctx, "marking a job unpublished; it will be republished when stale", "id", d.ID, "err", uerr)
-	}
-	return err
-}
-
-// ensurePublished publishes a pending document's job when it never went out, or went out longer
-// than StaleAfter ago (once: a job lost on the way, or dead-lettered, must not leave the query
-// pending for ever). A job still missing after that fails the document, retryably.
-func (s *Server) ensurePublished(ctx context.Context, d *store.Doc) (*store.Doc, error) {
-	fresh := !d.PublishedAt.IsZero() && s.now().Sub(d.PublishedAt) < s.cfg.StaleAfter
-	if fresh {
-		return d, nil
-	}
-	claim, err := s.store.ClaimPublication(ctx, d.ID, s.now(), s.cfg.StaleAfter)
-	if err != nil {
-		return nil, err
-	}
-	switch claim {
-	case store.Publish, store.Republish:
-		slog.InfoContext(ctx, "publishing a job again", "id", d.ID, "published_at", d.PublishedAt)
-		return d, s.publish(ctx, d)
-	case store.Stalled:
-		return s.store.Get(ctx, d.ID)
-	}
-	return d, nil
-}
-
-// restart gives a map whose job never completed a new job.
-func (s *Server) restart(ctx context.Context, d *store.Doc) (*store.Doc, error) {
-	restarted, err := s.store.Restart(ctx, d.ID, s.now())
-	if err != nil {
-		return nil, err
-	}
-	if d, err = s.store.Get(ctx, d.ID); err != nil || !restarted {
-		return d, err
-	}
-	return d, s.publish(ctx, d)
-}
-
 func (s *Server) getMap(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	d, ok := s.doc(w, r, id)
-	if !ok {
+	if !validID(w, id) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
+	defer cancel()
+	// Clients poll here: a lost job is republished for them too.
+	d, err := s.jobs.Poll(ctx, id)
+	if err != nil {
+		docError(w, r, id, err)
 		return
 	}
 	var hits *int64
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
-	defer cancel()
-	switch d.Status {
-	case store.Pending:
-		// Clients poll here: a lost job is republished for them too.
-		var err error
-		if d, err = s.ensurePublished(ctx, d); err != nil {
-			backendError(w, r, err)
-			return
-		}
-	case store.Done:
+	if d.Status == jobs.Done {
 		if n, err := s.store.Hits(ctx, id); err == nil {
 			hits = &n
 		}
@@ -283,21 +203,34 @@ func (s *Server) getMap(w http.ResponseWriter, r *http.Request) {
 	s.respond(w, d, d.Query, cacheByID, hits)
 }
 
-// doc reads the document of an id from a URL, answering 404 or 503 itself.
-func (s *Server) doc(w http.ResponseWriter, r *http.Request, id string) (*store.Doc, bool) {
+// validID answers 404 for an id that no map can have.
+func validID(w http.ResponseWriter, id string) bool {
 	if !querytext.ValidKey(id) {
 		WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is no map with id %q; ids are 32 hexadecimal characters, as returned by /api/v1/maps.", id))
+		return false
+	}
+	return true
+}
+
+// docError answers a failure to read the document of an id from a URL: 404 or 503.
+func docError(w http.ResponseWriter, r *http.Request, id string, err error) {
+	if errors.Is(err, jobs.ErrNotFound) {
+		WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is no map with id %s.", id))
+		return
+	}
+	backendError(w, r, err)
+}
+
+// doc reads the document of an id from a URL, answering 404 or 503 itself.
+func (s *Server) doc(w http.ResponseWriter, r *http.Request, id string) (*jobs.Doc, bool) {
+	if !validID(w, id) {
 		return nil, false
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
 	defer cancel()
 	d, err := s.store.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is no map with id %s.", id))
-		return nil, false
-	}
 	if err != nil {
-		backendError(w, r, err)
+		docError(w, r, id, err)
 		return nil, false
 	}
 	return d, true
@@ -317,7 +250,7 @@ func (s *Server) object(kind objectKind) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		if d.Status != store.Done || d.Result == nil {
+		if d.Status != jobs.Done || d.Result == nil {
 			s.respond(w, d, d.Query, "", nil)
 			return
 		}
