@@ -25,8 +25,8 @@ type Config struct {
 	ModelURI string `env:"T2B_MODEL_URI"`
 	// ResultsBucket holds the maps and previews Predict writes and Query serves.
 	ResultsBucket string `env:"T2B_RESULTS_BUCKET"`
-	Topic         string `env:"T2B_TOPIC, default=text2brain-jobs"`
-	Collection    string `env:"T2B_COLLECTION, default=maps"`
+	Topic         string `env:"T2B_TOPIC"`      // default DefaultTopic
+	Collection    string `env:"T2B_COLLECTION"` // default DefaultCollection
 	// ORTLibrary is libonnxruntime.so (Predict): a local path, or gs://bucket/object fetched at start.
 	ORTLibrary string `env:"ONNXRUNTIME_LIB"`
 
@@ -54,11 +54,24 @@ type Config struct {
 	Build string `env:"T2B_BUILD, default=dev"`
 }
 
+// The job topic and the Firestore collection when none is configured; the local stack uses the
+// same names.
+const (
+	DefaultTopic      = "text2brain-jobs"
+	DefaultCollection = "maps"
+)
+
 // FromEnv reads the functions' configuration from the environment.
 func FromEnv() (*Config, error) {
 	var c Config
 	if err := Parse(&c); err != nil {
 		return nil, err
+	}
+	if c.Topic == "" {
+		c.Topic = DefaultTopic
+	}
+	if c.Collection == "" {
+		c.Collection = DefaultCollection
 	}
 	return &c, nil
 }
