@@ -264,7 +264,7 @@ func predictCmd(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("predict: give the query text, e.g. text2brain predict working memory")
 	}
 	if err != nil {
-		return err
+		return errors.New("predict: " + querytext.Message(err))
 	}
 
 	start := time.Now()

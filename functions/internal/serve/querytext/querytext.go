@@ -17,12 +17,29 @@ import (
 // MaxChars is the longest normalised query accepted, in characters.
 const MaxChars = 2000
 
-// Errors of Normalize, worded for the person who typed the query; the API maps them to 400 and
-// 413.
+// Problem is why a text cannot be a query. Error is for logs and errors.Is; Message is the
+// sentence for the person who typed it, which the API and the CLI show.
+type Problem struct{ err, message string }
+
+func (p *Problem) Error() string { return p.err }
+
+// Message is the problem worded for the person who typed the query.
+func (p *Problem) Message() string { return p.message }
+
+// Message is err's sentence for a person: a Problem's message, else err's text.
+func Message(err error) string {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p.message
+	}
+	return err.Error()
+}
+
+// Problems of Normalize; the API maps them to 400 and 413.
 var (
-	ErrEmpty   = errors.New("The query is empty: type a few words, such as \"working memory\".")
-	ErrInvalid = errors.New("The query is not valid UTF-8 text.")
-	ErrTooLong = fmt.Errorf("The query is too long: at most %d characters.", MaxChars)
+	ErrEmpty   = &Problem{"querytext: empty query", "The query is empty: type a few words, such as \"working memory\"."}
+	ErrInvalid = &Problem{"querytext: query not valid UTF-8", "The query is not valid UTF-8 text."}
+	ErrTooLong = &Problem{fmt.Sprintf("querytext: query over %d characters", MaxChars), fmt.Sprintf("The query is too long: at most %d characters.", MaxChars)}
 )
 
 // MaxRawBytes bounds the text a request may send before normalisation, so that a huge query

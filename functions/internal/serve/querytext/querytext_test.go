@@ -70,3 +70,19 @@ func FuzzNormalizeIsIdempotent(f *testing.F) {
 		}
 	})
 }
+
+// Each problem has a sentence for a person and a plain error for logs.
+func TestProblemMessages(t *testing.T) {
+	for _, p := range []*Problem{ErrEmpty, ErrInvalid, ErrTooLong} {
+		msg := Message(p)
+		if msg == p.Error() || !strings.HasPrefix(msg, "The query") || !strings.HasSuffix(msg, ".") {
+			t.Errorf("%v: message %q", p, msg)
+		}
+		if !strings.HasPrefix(p.Error(), "querytext: ") {
+			t.Errorf("error %q", p.Error())
+		}
+	}
+	if Message(errors.New("other")) != "other" {
+		t.Error("a plain error's message is its text")
+	}
+}
