@@ -21,8 +21,8 @@ import (
 )
 
 // newValidationServer is a server without backends: enough for every answer that is decided
-// before Firestore or Pub/Sub is called. The answers that need them are tested against the real
-// emulators in functions/internal/e2e.
+// before Firestore or Pub/Sub is called. The answers that need them are tested on in-memory
+// backends in maps_test.go, and against the real emulators in functions/internal/dev/e2e.
 func newValidationServer(t *testing.T) http.Handler {
 	t.Helper()
 	b, err := bundle.Load(testenv.BundleDir(t))
