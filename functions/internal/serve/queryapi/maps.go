@@ -134,10 +134,10 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wai
 	normalized, err := querytext.Normalize(text)
 	switch {
 	case errors.Is(err, querytext.ErrTooLong):
-		WriteError(w, http.StatusRequestEntityTooLarge, "too_long", err.Error())
+		WriteError(w, http.StatusRequestEntityTooLarge, "too_long", querytext.Message(err))
 		return
 	case err != nil:
-		WriteError(w, http.StatusBadRequest, "invalid_query", err.Error())
+		WriteError(w, http.StatusBadRequest, "invalid_query", querytext.Message(err))
 		return
 	}
 	if !s.feat.Known(normalized) {
