@@ -35,7 +35,7 @@ func (s *Stack) startChild(name string, port int) (*child, error) {
 	env = append(env, "FUNCTION_TARGET="+name, "PORT="+strconv.Itoa(port))
 	env = append(env, s.opt.ExtraEnv...)
 	cmd.Env = env
-	out := &childOutput{prefix: "[" + strings.ToLower(name) + "] ", lines: s.out, tail: c.tail}
+	out := newChildOutput("["+strings.ToLower(name)+"] ", s.out, c.tail)
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -59,20 +59,10 @@ func (c *child) exitError() error {
 // stop ends the function: SIGTERM to its process group, SIGKILL after 5 s.
 func (c *child) stop() error {
 	c.intentional.Store(true)
-	pgid := c.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-c.done:
-		return nil
-	case <-time.After(5 * time.Second):
+	if err := emulators.StopGroup(c.cmd.Process.Pid, c.done, 5*time.Second); err != nil {
+		return fmt.Errorf("the %s function: %w", c.name, err)
 	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	select {
-	case <-c.done:
-		return nil
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("the %s function (process %d) did not exit", c.name, pgid)
-	}
+	return nil
 }
 
 // waitHTTP waits until the function answers GET path with 200.

@@ -3,17 +3,18 @@ package localstack
 import (
 	"errors"
 	"fmt"
-	"github.com/text2brain/text2brain/functions/internal/model"
-	"github.com/text2brain/text2brain/functions/internal/model/bundle"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/text2brain/text2brain/functions/internal/dev/emulators"
+	"github.com/text2brain/text2brain/functions/internal/model"
+	"github.com/text2brain/text2brain/functions/internal/model/bundle"
+	"github.com/text2brain/text2brain/functions/internal/release/publish"
+	"github.com/text2brain/text2brain/functions/internal/serve/config"
 )
 
 // Defaults of the configuration.
@@ -22,7 +23,7 @@ const (
 	DefaultProject        = "text2brain-local"
 	DefaultModelsBucket   = "text2brain-models"
 	DefaultResultsBucket  = "text2brain-results"
-	DefaultTopic          = "text2brain-jobs"
+	DefaultTopic          = config.DefaultTopic
 	DefaultSubscription   = "text2brain-predict"
 	DefaultSchedulerEvery = 5 * time.Minute
 	DefaultStartTimeout   = 60 * time.Second
@@ -73,53 +74,62 @@ type Options struct {
 	StartTimeout time.Duration
 }
 
+// env is what OptionsFromEnv reads, with config.Parse, the module's one environment reader.
+type env struct {
+	Port           int             `env:"T2B_PORT, default=8080"`
+	FirestorePort  int             `env:"T2B_FIRESTORE_PORT"`
+	PubSubPort     int             `env:"T2B_PUBSUB_PORT"`
+	StoragePort    int             `env:"T2B_STORAGE_PORT"`
+	QueryPort      int             `env:"T2B_QUERY_PORT"`
+	PredictPort    int             `env:"T2B_PREDICT_PORT"`
+	SchedulerEvery schedulerPeriod `env:"T2B_SCHEDULER_EVERY"`
+	DataDir        string          `env:"T2B_DATA_DIR"`
+	BundleDir      string          `env:"TEXT2BRAIN_MODEL"`
+	ORTLibrary     string          `env:"ONNXRUNTIME_LIB"`
+	SDKRoot        string          `env:"CLOUDSDK_ROOT"`
+	ProjectID      string          `env:"GOOGLE_CLOUD_PROJECT"`
+	ModelsBucket   string          `env:"T2B_MODELS_BUCKET"`
+	ResultsBucket  string          `env:"T2B_RESULTS_BUCKET"`
+	Topic          string          `env:"T2B_TOPIC"`
+	Subscription   string          `env:"T2B_SUBSCRIPTION"`
+}
+
+// schedulerPeriod is T2B_SCHEDULER_EVERY: a duration of a second or more, or "off" (or 0).
+type schedulerPeriod time.Duration
+
+func (p *schedulerPeriod) UnmarshalText(b []byte) error {
+	v := string(b)
+	if v == "off" || v == "0" {
+		*p = -1
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second {
+		return errors.New("not a duration of a second or more such as 5m (or off)")
+	}
+	*p = schedulerPeriod(d)
+	return nil
+}
+
 // OptionsFromEnv reads the options from the environment (see Options for the variables) and checks
 // them; the error names every problem at once.
 func OptionsFromEnv() (Options, error) {
-	var o Options
+	var e env
 	var problems []string
-	port := func(name string, dst *int, def int) {
-		*dst = def
-		v := os.Getenv(name)
-		if v == "" {
-			return
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 65535 {
-			problems = append(problems, fmt.Sprintf("%s=%q is not a port number (0 to 65535; 0 picks a free port)", name, v))
-			return
-		}
-		*dst = n
-	}
-	port("T2B_PORT", &o.Port, DefaultPort)
-	port("T2B_FIRESTORE_PORT", &o.FirestorePort, 0)
-	port("T2B_PUBSUB_PORT", &o.PubSubPort, 0)
-	port("T2B_STORAGE_PORT", &o.StoragePort, 0)
-	port("T2B_QUERY_PORT", &o.QueryPort, 0)
-	port("T2B_PREDICT_PORT", &o.PredictPort, 0)
-	if v := os.Getenv("T2B_SCHEDULER_EVERY"); v != "" {
-		switch d, err := time.ParseDuration(v); {
-		case v == "off" || v == "0":
-			o.SchedulerEvery = -1
-		case err != nil || d < time.Second:
-			problems = append(problems, fmt.Sprintf("T2B_SCHEDULER_EVERY=%q is not a duration of a second or more such as 5m (or off)", v))
-		default:
-			o.SchedulerEvery = d
+	if err := config.Parse(&e); err != nil {
+		// Each bad value is one problem among the others below.
+		for _, line := range strings.Split(strings.TrimPrefix(err.Error(), "configuration: "), "\n") {
+			problems = append(problems, line)
 		}
 	}
-	o.DataDir = os.Getenv("T2B_DATA_DIR")
-	o.BundleDir = os.Getenv(bundle.DirEnv)
-	o.ORTLibrary = os.Getenv(model.ORTLibraryEnv)
-	o.SDKRoot = os.Getenv("CLOUDSDK_ROOT")
-	o.ProjectID = os.Getenv("GOOGLE_CLOUD_PROJECT")
-	o.ModelsBucket = os.Getenv("T2B_MODELS_BUCKET")
-	o.ResultsBucket = os.Getenv("T2B_RESULTS_BUCKET")
-	o.Topic = os.Getenv("T2B_TOPIC")
-	o.Subscription = os.Getenv("T2B_SUBSCRIPTION")
-
+	o := Options{Port: e.Port, FirestorePort: e.FirestorePort, PubSubPort: e.PubSubPort, StoragePort: e.StoragePort,
+		QueryPort: e.QueryPort, PredictPort: e.PredictPort, SchedulerEvery: time.Duration(e.SchedulerEvery),
+		DataDir: e.DataDir, BundleDir: e.BundleDir, ORTLibrary: e.ORTLibrary, SDKRoot: e.SDKRoot,
+		ProjectID: e.ProjectID, ModelsBucket: e.ModelsBucket, ResultsBucket: e.ResultsBucket,
+		Topic: e.Topic, Subscription: e.Subscription}
 	o = o.withDefaults()
 	problems = append(problems, o.problems()...)
-	return o, problemError(problems)
+	return o, problemError(dedupe(problems))
 }
 
 func (o Options) withDefaults() Options {
@@ -181,8 +191,8 @@ func (o Options) problems() []string {
 		}
 	}
 	for _, b := range []struct{ name, v string }{{"T2B_MODELS_BUCKET", o.ModelsBucket}, {"T2B_RESULTS_BUCKET", o.ResultsBucket}} {
-		if !validBucket(b.v) {
-			p = append(p, fmt.Sprintf("%s=%q is not a bucket name (3 to 63 of a-z, 0-9, -, _ and .)", b.name, b.v))
+		if err := publish.CheckBucketName(b.v); err != nil {
+			p = append(p, fmt.Sprintf("%s: %v", b.name, err))
 		}
 	}
 	if o.ModelsBucket == o.ResultsBucket {
@@ -212,12 +222,7 @@ func (o Options) problems() []string {
 	return dedupe(p)
 }
 
-func problemError(p []string) error {
-	if len(p) == 0 {
-		return nil
-	}
-	return errors.New("the local stack cannot start:\n  - " + strings.Join(p, "\n  - "))
-}
+func problemError(p []string) error { return config.Problems("the local stack cannot start", p) }
 
 func dedupe(p []string) []string {
 	seen := map[string]bool{}
@@ -229,18 +234,6 @@ func dedupe(p []string) []string {
 		}
 	}
 	return out
-}
-
-func validBucket(s string) bool {
-	if len(s) < 3 || len(s) > 63 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 func writableDir(dir string) error {

@@ -188,7 +188,7 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	go func() {
 		defer wg.Done()
 		o := eo
-		o.Port, o.Log = opt.PubSubPort, &pushWatcher{w: psLog, s: s}
+		o.Port, o.Log = opt.PubSubPort, newPushWatcher(psLog, s)
 		start := time.Now()
 		s.PubSub, psErr = emulators.StartPubSub(ctx, o)
 		psTook = time.Since(start)

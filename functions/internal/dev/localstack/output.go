@@ -1,9 +1,7 @@
 package localstack
 
 import (
-	"bytes"
 	"fmt"
-	"github.com/text2brain/text2brain/functions/internal/serve/queryapi"
 	"io"
 	"net/http"
 	"net/http/httputil"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/text2brain/text2brain/functions/internal/dev/emulators"
+	"github.com/text2brain/text2brain/functions/internal/serve/queryapi"
 )
 
 // lineWriter writes whole lines to one writer from many sources, so that the lines of the two
@@ -33,72 +32,44 @@ func (l *lineWriter) Line(s string) {
 
 // childOutput prefixes each line of a function's output and keeps the last lines.
 type childOutput struct {
-	prefix  string
-	lines   *lineWriter
-	tail    *emulators.Tail
-	mu      sync.Mutex
-	partial []byte
+	tail  *emulators.Tail
+	lines *emulators.Lines
+}
+
+func newChildOutput(prefix string, out *lineWriter, tail *emulators.Tail) *childOutput {
+	return &childOutput{tail: tail, lines: emulators.NewLines(0, func(line string) { out.Line(prefix + line) })}
 }
 
 func (c *childOutput) Write(p []byte) (int, error) {
 	c.tail.Write(p)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	data := p
-	for {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			c.partial = append(c.partial, data...)
-			break
-		}
-		line := append(c.partial, data[:i]...)
-		c.lines.Line(c.prefix + strings.TrimRight(string(line), "\r"))
-		c.partial = c.partial[:0]
-		data = data[i+1:]
-	}
-	return len(p), nil
+	return c.lines.Write(p)
 }
 
-func (c *childOutput) flush() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.partial) > 0 {
-		c.lines.Line(c.prefix + string(c.partial))
-		c.partial = nil
-	}
-}
+func (c *childOutput) flush() { c.lines.Flush() }
 
 // pushWatcher passes the Pub/Sub emulator's output to its log file and reports the pushes to
 // Predict that were not acknowledged: the emulator logs each as
 // "INFO: Failed to push to endpoint '<endpoint>': <reason>" and redelivers the message.
 type pushWatcher struct {
-	w       io.Writer
-	s       *Stack
-	partial []byte
-	last    time.Time
-	quiet   int
+	w     io.Writer
+	s     *Stack
+	lines *emulators.Lines
+	last  time.Time
+	quiet int
 }
 
 // One report per pushWatcherEvery at most: a failing Predict is retried every few seconds.
 const pushWatcherEvery = 10 * time.Second
 
+func newPushWatcher(w io.Writer, s *Stack) *pushWatcher {
+	p := &pushWatcher{w: w, s: s}
+	p.lines = emulators.NewLines(0, p.line)
+	return p
+}
+
 func (p *pushWatcher) Write(b []byte) (int, error) {
 	p.w.Write(b)
-	data := b
-	for {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			p.partial = append(p.partial, data...)
-			if len(p.partial) > 64<<10 {
-				p.partial = p.partial[:0]
-			}
-			break
-		}
-		p.line(string(append(p.partial, data[:i]...)))
-		p.partial = p.partial[:0]
-		data = data[i+1:]
-	}
-	return len(b), nil
+	return p.lines.Write(b)
 }
 
 func (p *pushWatcher) line(line string) {
