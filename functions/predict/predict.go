@@ -11,9 +11,8 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/text2brain/text2brain/functions/internal/cloud/blobs"
-	"github.com/text2brain/text2brain/functions/internal/cloud/store"
 	"github.com/text2brain/text2brain/functions/internal/model"
+	"github.com/text2brain/text2brain/functions/internal/serve/backends"
 	"github.com/text2brain/text2brain/functions/internal/serve/config"
 	"github.com/text2brain/text2brain/functions/internal/serve/lazy"
 	"github.com/text2brain/text2brain/functions/internal/serve/logging"
@@ -45,17 +44,12 @@ func newWorker(ctx context.Context) (*predictjob.Worker, error) {
 	if err := cfg.ValidatePredict(); err != nil {
 		return nil, err
 	}
-	b, err := blobs.New(context.Background())
+	set, err := backends.Open(ctx, cfg, false)
 	if err != nil {
-		return nil, err
-	}
-	st, err := store.New(context.Background(), cfg.Project, cfg.Collection)
-	if err != nil {
-		b.Close()
 		return nil, err
 	}
 	load := func(ctx context.Context) (*model.Model, error) {
-		return predictjob.LoadModel(ctx, b, cfg.ModelURI, cfg.ORTLibrary)
+		return predictjob.LoadModel(ctx, set.Blobs, cfg.ModelURI, cfg.ORTLibrary)
 	}
-	return predictjob.New(st, b, cfg.ResultsBucket, load), nil
+	return predictjob.New(set.Store, set.Blobs, cfg.ResultsBucket, load), nil
 }

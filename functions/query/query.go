@@ -14,10 +14,8 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/text2brain/text2brain/frontend"
-	"github.com/text2brain/text2brain/functions/internal/cloud/blobs"
-	"github.com/text2brain/text2brain/functions/internal/cloud/queue"
-	"github.com/text2brain/text2brain/functions/internal/cloud/store"
 	"github.com/text2brain/text2brain/functions/internal/model/bundle"
+	"github.com/text2brain/text2brain/functions/internal/serve/backends"
 	"github.com/text2brain/text2brain/functions/internal/serve/config"
 	"github.com/text2brain/text2brain/functions/internal/serve/lazy"
 	"github.com/text2brain/text2brain/functions/internal/serve/logging"
@@ -69,35 +67,20 @@ func newServer(ctx context.Context) (_ http.Handler, err error) {
 	if err != nil {
 		return nil, configError{err}
 	}
-	var closers []func() error
-	defer func() {
-		if err != nil {
-			for _, c := range closers {
-				c()
-			}
-		}
-	}()
-	b, err := blobs.New(context.WithoutCancel(ctx))
+	set, err := backends.Open(ctx, cfg, true)
 	if err != nil {
 		return nil, err
 	}
-	closers = append(closers, b.Close)
-	h, err := bundle.LoadHeader(b.URIFS(ctx, cfg.ModelURI))
+	defer func() {
+		if err != nil {
+			set.Close()
+		}
+	}()
+	h, err := bundle.LoadHeader(set.Blobs.URIFS(ctx, cfg.ModelURI))
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", cfg.ModelURI, err)
 	}
-	// The clients outlive this attempt's context: they serve the instance's requests.
-	st, err := store.New(context.WithoutCancel(ctx), cfg.Project, cfg.Collection)
-	if err != nil {
-		return nil, err
-	}
-	closers = append(closers, st.Close)
-	q, err := queue.New(context.WithoutCancel(ctx), cfg.Project, cfg.Topic)
-	if err != nil {
-		return nil, err
-	}
-	closers = append(closers, q.Close)
-	s, err := queryapi.New(cfg, st, q, b, h, frontend.Files)
+	s, err := queryapi.New(cfg, set.Store, set.Queue, set.Blobs, h, frontend.Files)
 	if err != nil {
 		return nil, err
 	}
