@@ -105,7 +105,7 @@ $(MODEL_DIR)/manifest.json: $(BUNDLE_SOURCES) $(MODEL_INPUTS) | $(BIN)
 RACE_PKGS := ./functions/internal/serve/... ./functions/internal/cloud/... ./functions/internal/model \
 	./functions/internal/dev/emulators
 
-test: deps ort tools model terraform-check
+test: deps ort tools model lint terraform-check
 	go test -count=1 ./...
 	go test -race -count=1 $(RACE_PKGS)
 

@@ -115,13 +115,8 @@ func (p *schedulerPeriod) UnmarshalText(b []byte) error {
 // them; the error names every problem at once.
 func OptionsFromEnv() (Options, error) {
 	var e env
-	var problems []string
-	if err := config.Parse(&e); err != nil {
-		// Each bad value is one problem among the others below.
-		for _, line := range strings.Split(strings.TrimPrefix(err.Error(), "configuration: "), "\n") {
-			problems = append(problems, line)
-		}
-	}
+	// Each value that does not parse is one problem among the others below.
+	problems := config.ParseProblems(&e)
 	o := Options{Port: e.Port, FirestorePort: e.FirestorePort, PubSubPort: e.PubSubPort, StoragePort: e.StoragePort,
 		QueryPort: e.QueryPort, PredictPort: e.PredictPort, SchedulerEvery: time.Duration(e.SchedulerEvery),
 		DataDir: e.DataDir, BundleDir: e.BundleDir, ORTLibrary: e.ORTLibrary, SDKRoot: e.SDKRoot,

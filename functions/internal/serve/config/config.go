@@ -82,7 +82,10 @@ func FromEnv() (*Config, error) {
 // encoding.TextUnmarshaler. Values that do not parse are all named in one error. (Plain code
 // rather than an envconfig library, whose errors name struct fields, not the variables a person
 // sets.)
-func Parse(dst any) error {
+func Parse(dst any) error { return Problems("configuration", ParseProblems(dst)) }
+
+// ParseProblems is Parse that returns the problems themselves, for a caller that adds its own.
+func ParseProblems(dst any) []string {
 	v := reflect.ValueOf(dst).Elem()
 	var problems []string
 	for i := 0; i < v.NumField(); i++ {
@@ -143,7 +146,7 @@ func Parse(dst any) error {
 			panic("config: no parser for field " + f.Name)
 		}
 	}
-	return Problems("configuration", problems)
+	return problems
 }
 
 // ValidateQuery checks what the Query function needs.
