@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,7 +57,11 @@ func TestPublishReachesSubscribers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var got []Message
+	// Receive calls back from several goroutines at once.
+	var (
+		mu  sync.Mutex
+		got []Message
+	)
 	rctx, rcancel := context.WithCancel(ctx)
 	err = admin.Subscriber(sub).Receive(rctx, func(_ context.Context, msg *pubsub.Message) {
 		msg.Ack()
@@ -64,6 +69,8 @@ func TestPublishReachesSubscribers(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		got = append(got, m)
 		if len(got) == len(sent) {
 			rcancel()
