@@ -100,10 +100,12 @@ $(MODEL_DIR)/manifest.json: $(BUNDLE_SOURCES) $(MODEL_INPUTS) | $(BIN)
 		--metadata $(DATA)/neurosynth/metadata.tsv.gz --template $(DATA)/templates/mni152_t1_1mm.nii.gz \
 		--out $(MODEL_DIR)
 
-# Packages whose tests exercise concurrency (the lifecycle's races, the lazy values, the limiter,
-# the shared model, the emulator harness) also run under the race detector.
-RACE_PKGS := ./functions/internal/serve/... ./functions/internal/cloud/... ./functions/internal/model \
-	./functions/internal/dev/emulators
+# Packages whose code or tests run goroutines (the lifecycle's races, the lazy values, the limiter,
+# the shared model and its article lookup, the emulator harness and the stack) also run under the
+# race detector. Left out: the CLI and the offline builder (one goroutine), and e2e, whose
+# concurrency is across processes.
+RACE_PKGS := ./functions/internal/serve/... ./functions/internal/cloud/... ./functions/internal/model/... \
+	./functions/internal/dev/emulators ./functions/internal/dev/localstack
 
 test: deps ort tools model lint terraform-check
 	go test -count=1 ./...
@@ -111,8 +113,9 @@ test: deps ort tools model lint terraform-check
 
 # gofmt, go vet and staticcheck (pinned in go.mod's tool directive).
 lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go')); \
-		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@files=$$(find . -name '*.go' -not -path './build/*' -not -path './.cache/*' -not -path './data/*' -not -path '*/node_modules/*'); \
+		test -n "$$files" || { echo "lint: no Go files found"; exit 1; }; \
+		out=$$(gofmt -l $$files); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	go tool staticcheck ./...
 

@@ -176,7 +176,7 @@ func (o Options) problems() []string {
 	}{{"T2B_PORT", o.Port}, {"T2B_FIRESTORE_PORT", o.FirestorePort}, {"T2B_PUBSUB_PORT", o.PubSubPort},
 		{"T2B_STORAGE_PORT", o.StoragePort}, {"T2B_QUERY_PORT", o.QueryPort}, {"T2B_PREDICT_PORT", o.PredictPort}} {
 		if port.v < 0 || port.v > 65535 {
-			p = append(p, fmt.Sprintf("%s=%d is not a port number", port.name, port.v))
+			p = append(p, fmt.Sprintf("%s=%d is not a port number (0 to 65535; 0 picks a free port)", port.name, port.v))
 		}
 	}
 	for _, n := range []struct{ name, v string }{{"GOOGLE_CLOUD_PROJECT", o.ProjectID},

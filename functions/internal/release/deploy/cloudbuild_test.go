@@ -352,3 +352,34 @@ func TestTerraformGrantsListed(t *testing.T) {
 		}
 	}
 }
+
+// Each function links only what it runs: never the offline bundle builder, its numerics or the
+// ONNX protobufs; Query not even the model runtime or ONNX Runtime.
+func TestFunctionsLinkOnlyWhatTheyRun(t *testing.T) {
+	root := repoRoot(t)
+	const mod = "github.com/text2brain/text2brain/"
+	never := []string{mod + "functions/internal/modelbuild", "gonum.org/", "github.com/sbinet/npyio"}
+	for _, tc := range []struct {
+		pkg    string
+		forbid []string
+	}{
+		{"./functions/predict", never},
+		{"./functions/query", append([]string{mod + "functions/internal/model\n", "github.com/yalue/onnxruntime_go"}, never...)},
+	} {
+		cmd := exec.CommandContext(t.Context(), "go", "list", "-deps", tc.pkg)
+		cmd.Dir = root
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", tc.pkg, err)
+		}
+		deps := string(out)
+		if !strings.Contains(deps, mod+"functions/internal/serve/jobs\n") {
+			t.Fatalf("go list -deps %s does not list the lifecycle:\n%s", tc.pkg, deps)
+		}
+		for _, f := range tc.forbid {
+			if strings.Contains(deps, f) {
+				t.Errorf("%s links %s", tc.pkg, strings.TrimSpace(f))
+			}
+		}
+	}
+}

@@ -202,9 +202,7 @@ func (c *Config) common() []string {
 	if c.ResultsBucket == "" {
 		p = append(p, "T2B_RESULTS_BUCKET is not set")
 	}
-	if c.Topic == "" || c.Collection == "" {
-		p = append(p, "T2B_TOPIC and T2B_COLLECTION must not be empty")
-	}
+
 	return p
 }
 
@@ -217,14 +215,31 @@ func isOrigin(s string) bool {
 }
 
 // Problems is the one error for everything wrong with a configuration, nil for nothing: what
-// failed (such as "configuration"), then each problem, so that one log entry names them all.
+// failed (such as "configuration"), then each problem on a line of its own, so that one log entry
+// (or one message of make run) names them all.
 func Problems(what string, p []string) error {
 	if len(p) == 0 {
 		return nil
 	}
-	errs := make([]error, len(p))
-	for i, s := range p {
-		errs[i] = errors.New(s)
+	e := &problems{what: what}
+	for _, s := range p {
+		e.list = append(e.list, errors.New(s))
 	}
-	return fmt.Errorf("%s: %w", what, errors.Join(errs...))
+	return e
 }
+
+type problems struct {
+	what string
+	list []error
+}
+
+func (e *problems) Error() string {
+	var b strings.Builder
+	b.WriteString(e.what + ":")
+	for _, p := range e.list {
+		b.WriteString("\n  - " + p.Error())
+	}
+	return b.String()
+}
+
+func (e *problems) Unwrap() []error { return e.list }

@@ -6,11 +6,13 @@ package logging
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -32,8 +34,14 @@ var setup sync.Once
 // functions call it from init, and they share a process in the deployed binary.
 func Setup() {
 	setup.Do(func() {
-		slog.SetDefault(New(os.Stderr, os.Getenv(FormatEnv) == "json" ||
-			os.Getenv(FormatEnv) == "" && os.Getenv("K_SERVICE") != ""))
+		format := strings.ToLower(os.Getenv(FormatEnv))
+		if format == "" && os.Getenv("K_SERVICE") != "" {
+			format = "json"
+		}
+		slog.SetDefault(New(os.Stderr, format == "json"))
+		if format != "" && format != "json" && format != "text" {
+			slog.Warn("unknown log format; writing text", FormatEnv, os.Getenv(FormatEnv))
+		}
 	})
 }
 
@@ -125,9 +133,14 @@ var (
 func TraceAttrs(project string, h http.Header) []slog.Attr {
 	trace, span, sampled := "", "", false
 	if m := traceparent.FindStringSubmatch(strings.TrimSpace(h.Get("traceparent"))); m != nil && m[1] != strings.Repeat("0", 32) {
-		trace, span, sampled = m[1], m[2], m[3] == "01"
+		flags, _ := strconv.ParseUint(m[3], 16, 8)
+		trace, span, sampled = m[1], m[2], flags&1 == 1 // the sampled bit
 	} else if m := cloudContext.FindStringSubmatch(strings.TrimSpace(h.Get("X-Cloud-Trace-Context"))); m != nil {
-		trace, span, sampled = strings.ToLower(m[1]), m[2], m[3] == "1"
+		trace, sampled = strings.ToLower(m[1]), m[3] == "1"
+		// This header's span id is decimal; Cloud Logging wants 16 hexadecimal digits.
+		if n, err := strconv.ParseUint(m[2], 10, 64); err == nil {
+			span = fmt.Sprintf("%016x", n)
+		}
 	}
 	if trace == "" {
 		return nil
