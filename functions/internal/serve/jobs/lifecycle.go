@@ -31,7 +31,8 @@ type Publisher interface {
 
 // Options tune a Lifecycle; zero values take the defaults.
 type Options struct {
-	// StaleAfter is how long a published job may take before a query publishes it once more.
+	// StaleAfter is how long a published job may take before a query publishes it once more
+	// (2 minutes, T2B_STALE_AFTER's default).
 	StaleAfter time.Duration
 	// WriteTimeout bounds the write that marks a job unpublished, done after the request's own
 	// context may have run out (5 s).
@@ -49,6 +50,9 @@ type Lifecycle struct {
 
 // New makes a lifecycle. pub may be nil where nothing is published (Predict).
 func New(st Store, pub Publisher, opts Options) *Lifecycle {
+	if opts.StaleAfter <= 0 {
+		opts.StaleAfter = 2 * time.Minute
+	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = 5 * time.Second
 	}
