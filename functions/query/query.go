@@ -14,7 +14,7 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/text2brain/text2brain/frontend"
-	"github.com/text2brain/text2brain/functions/internal/model/bundle"
+	"github.com/text2brain/text2brain/functions/internal/model/bundle/manifest"
 	"github.com/text2brain/text2brain/functions/internal/serve/backends"
 	"github.com/text2brain/text2brain/functions/internal/serve/config"
 	"github.com/text2brain/text2brain/functions/internal/serve/lazy"
@@ -76,7 +76,7 @@ func newServer(ctx context.Context) (_ http.Handler, err error) {
 			set.Close()
 		}
 	}()
-	h, err := bundle.LoadHeader(set.Blobs.URIFS(ctx, cfg.ModelURI))
+	h, err := manifest.LoadHeader(set.Blobs.URIFS(ctx, cfg.ModelURI))
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", cfg.ModelURI, err)
 	}

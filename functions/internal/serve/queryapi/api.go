@@ -19,7 +19,7 @@ import (
 	"github.com/text2brain/text2brain/functions/internal/cloud/blobs"
 	"github.com/text2brain/text2brain/functions/internal/cloud/queue"
 	"github.com/text2brain/text2brain/functions/internal/cloud/store"
-	"github.com/text2brain/text2brain/functions/internal/model/bundle"
+	"github.com/text2brain/text2brain/functions/internal/model/bundle/manifest"
 	"github.com/text2brain/text2brain/functions/internal/model/textfeat"
 	"github.com/text2brain/text2brain/functions/internal/serve/config"
 	"github.com/text2brain/text2brain/functions/internal/serve/jobs"
@@ -49,7 +49,7 @@ type Server struct {
 	jobs    *jobs.Lifecycle
 	queue   jobs.Publisher
 	blobs   BlobReader
-	header  *bundle.Header
+	header  *manifest.Header
 	feat    *textfeat.Featurizer
 	clients *clientLimiter
 	warm    *rate.Limiter
@@ -62,7 +62,7 @@ type Server struct {
 // New builds the server on its backends (the result store, the jobs queue and the results bucket)
 // and the model's header (version and vocabulary); static holds the web page served at / (nil for
 // none).
-func New(cfg *config.Config, st Store, q jobs.Publisher, b BlobReader, h *bundle.Header, static fs.FS) (*Server, error) {
+func New(cfg *config.Config, st Store, q jobs.Publisher, b BlobReader, h *manifest.Header, static fs.FS) (*Server, error) {
 	feat, err := textfeat.New(h.Vocabulary.Vocabulary)
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)

@@ -1,0 +1,224 @@
+// Package manifest is the light part of the serving bundle: its file names and manifest, the
+// graph's contract, the vocabulary, and reading those verified. The Query function needs only this
+// (the model version, and whether a text has a known term), so it links none of the maps; package
+// bundle loads the whole bundle on top of it.
+package manifest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+
+	"github.com/text2brain/text2brain/functions/internal/model/textfeat"
+)
+
+// DirEnv names the environment variable of the bundle directory, and DefaultDir is where
+// `make model` builds it, relative to the repository root.
+const (
+	DirEnv     = "TEXT2BRAIN_MODEL"
+	DefaultDir = "build/model"
+)
+
+// FormatVersion is the bundle layout this code reads and writes.
+const FormatVersion = 1
+
+// Bundle file names.
+const (
+	ManifestFile   = "manifest.json"
+	ModelFile      = "model.onnx"
+	VocabularyFile = "vocabulary.json"
+	MaskFile       = "mask.nii.gz"
+	ArticlesFile   = "articles.bin"
+	TemplateFile   = "template.nii.gz"
+)
+
+// Names of the graph's input and outputs: the runtime and the manifest use these.
+const (
+	InputName    = "tfidf"
+	OutputZ      = "z"
+	OutputSmooth = "smoothed"
+)
+
+// Manifest describes a bundle.
+type Manifest struct {
+	FormatVersion int `json:"format_version"`
+	// ModelVersion is a hash of the content of every file: a new model is a new version.
+	ModelVersion string              `json:"model_version"`
+	Kind         string              `json:"kind"`
+	Input        TensorSpec          `json:"input"`
+	Outputs      []TensorSpec        `json:"outputs"`
+	Grid         Grid                `json:"grid"`
+	Features     int                 `json:"features"`
+	Articles     int                 `json:"articles"`
+	Files        map[string]FileInfo `json:"files"`
+}
+
+// TensorSpec names a graph input or output.
+type TensorSpec struct {
+	Name  string  `json:"name"`
+	Shape []int64 `json:"shape"`
+	Type  string  `json:"type"`
+}
+
+// Grid is the voxel grid of the maps.
+type Grid struct {
+	Dims       [3]int        `json:"dims"`
+	Affine     [4][4]float64 `json:"affine"`
+	Space      string        `json:"space"`
+	MaskVoxels int           `json:"mask_voxels"`
+}
+
+// FileInfo checks one file.
+type FileInfo struct {
+	SHA256 string `json:"sha256"`
+	Bytes  int64  `json:"bytes"`
+}
+
+// Vocabulary is the content of vocabulary.json: the featurizer's data, and for the selected
+// features the norm of their coefficient column, which turns a smoothed feature value into its
+// weight in the brain map.
+type Vocabulary struct {
+	textfeat.Vocabulary
+	Selected []int     `json:"selected"`
+	MapNorms []float64 `json:"map_norms"`
+}
+
+// VersionOf is the model version of a bundle with these files: a hash of their checksums in name
+// order.
+func VersionOf(files map[string]FileInfo) string {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s %s %d\n", n, files[n].SHA256, files[n].Bytes)
+	}
+	return "nq-" + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// FileInfoOf is the checksum entry of a file's content.
+func FileInfoOf(data []byte) FileInfo {
+	sum := sha256.Sum256(data)
+	return FileInfo{SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(data))}
+}
+
+// readManifest reads and checks manifest.json.
+func readManifest(fsys fs.FS) (Manifest, error) {
+	var man Manifest
+	raw, err := fs.ReadFile(fsys, ManifestFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return man, fmt.Errorf("bundle: %s missing: this is not a model bundle; rebuild it with `make model`", ManifestFile)
+	}
+	if err != nil {
+		return man, fmt.Errorf("bundle: reading %s: %w", ManifestFile, err)
+	}
+	if err := json.Unmarshal(raw, &man); err != nil {
+		return man, fmt.Errorf("bundle: %s is corrupt (%v); rebuild it with `make model`", ManifestFile, err)
+	}
+	if man.FormatVersion != FormatVersion {
+		return man, fmt.Errorf("bundle: format version %d, this program reads version %d; rebuild it with this version's `make model`", man.FormatVersion, FormatVersion)
+	}
+	if v := VersionOf(man.Files); v != man.ModelVersion {
+		return man, fmt.Errorf("bundle: model version %s does not match its files (%s); rebuild it with `make model`", man.ModelVersion, v)
+	}
+	return man, nil
+}
+
+// readFiles reads the named files and checks each against the manifest.
+func readFiles(fsys fs.FS, man Manifest, names []string) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	var problems []string
+	for _, name := range names {
+		want, listed := man.Files[name]
+		if !listed {
+			problems = append(problems, name+" is not in the manifest")
+			continue
+		}
+		data, err := fs.ReadFile(fsys, name)
+		switch {
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			// Not the bundle's fault (a bucket that did not answer, say): no advice to rebuild.
+			return nil, fmt.Errorf("bundle: reading %s: %w", name, err)
+		case err != nil:
+			problems = append(problems, name+" is missing")
+		case FileInfoOf(data) != want:
+			problems = append(problems, fmt.Sprintf("%s is corrupt (%d bytes, checksum %s…; the manifest says %d bytes, %s…)",
+				name, len(data), FileInfoOf(data).SHA256[:12], want.Bytes, want.SHA256[:min(12, len(want.SHA256))]))
+		default:
+			files[name] = data
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("bundle: %s; rebuild it with `make model`", strings.Join(problems, "; "))
+	}
+	return files, nil
+}
+
+// Header is the light part of a bundle: what the Query function needs to name the model version
+// and to tell whether a text has any known term, without the 40 MB of maps.
+type Header struct {
+	Manifest   Manifest
+	Vocabulary Vocabulary
+}
+
+// LoadHeader reads and verifies the manifest and the vocabulary of a bundle.
+func LoadHeader(fsys fs.FS) (*Header, error) {
+	h, _, err := ReadHeader(fsys, []string{VocabularyFile})
+	return h, err
+}
+
+// ReadHeader reads the manifest and the named files (the vocabulary among them), each checked
+// against the manifest, and decodes the vocabulary; package bundle reads the rest of the files
+// with it.
+func ReadHeader(fsys fs.FS, names []string) (*Header, map[string][]byte, error) {
+	man, err := readManifest(fsys)
+	if err != nil {
+		return nil, nil, err
+	}
+	files, err := readFiles(fsys, man, names)
+	if err != nil {
+		return nil, nil, err
+	}
+	h := &Header{Manifest: man}
+	if err := json.Unmarshal(files[VocabularyFile], &h.Vocabulary); err != nil {
+		return nil, nil, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", VocabularyFile, err)
+	}
+	return h, files, nil
+}
+
+// TensorSpecs are the graph's input and outputs for a vocabulary and a mask.
+type TensorSpecs struct {
+	Input   TensorSpec
+	Outputs []TensorSpec
+}
+
+// Specs is the contract of the graph with nFeatures features and nVoxels mask voxels.
+func Specs(nFeatures, nVoxels int) TensorSpecs {
+	return TensorSpecs{
+		Input: TensorSpec{Name: InputName, Shape: []int64{1, int64(nFeatures)}, Type: "float32"},
+		Outputs: []TensorSpec{
+			{Name: OutputZ, Shape: []int64{1, int64(nVoxels)}, Type: "float32"},
+			{Name: OutputSmooth, Shape: []int64{1, int64(nFeatures)}, Type: "float32"},
+		},
+	}
+}
+
+// EqualSpec reports whether two tensor specs are the same.
+func EqualSpec(a, b TensorSpec) bool {
+	if a.Name != b.Name || a.Type != b.Type || len(a.Shape) != len(b.Shape) {
+		return false
+	}
+	for i := range a.Shape {
+		if a.Shape[i] != b.Shape[i] {
+			return false
+		}
+	}
+	return true
+}
