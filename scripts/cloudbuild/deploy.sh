@@ -18,8 +18,9 @@ on_deploy_branch() {
 # The variables of every plan: the project's, and the model's from make model-tfvars.
 vars() {
 	vars=(-var-file=../build/model.tfvars.json
-		-var "project_id=${PROJECT_ID:?}" -var "region=${REGION:?}"
-		-var "name_prefix=${NAME_PREFIX:?}")
+		-var "project_id=${PROJECT_ID:?Cloud Build sets PROJECT_ID; by hand, export it}"
+		-var "region=${REGION:?set the _REGION substitution}"
+		-var "name_prefix=${NAME_PREFIX:?set the _NAME_PREFIX substitution}")
 }
 
 skip() {

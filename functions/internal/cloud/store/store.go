@@ -22,17 +22,10 @@ import (
 
 // The documents are the jobs package's; named here too for callers that use the store alone (the
 // end-to-end tests).
-type (
-	Doc    = jobs.Doc
-	Status = jobs.Status
-)
+type Doc = jobs.Doc
 
-// Statuses, for the same callers.
-const (
-	Pending = jobs.Pending
-	Done    = jobs.Done
-	Failed  = jobs.Failed
-)
+// Pending is the status of a document whose job is not finished, for the same callers.
+const Pending = jobs.Pending
 
 // Errors callers act on.
 var (

@@ -131,7 +131,7 @@ func TestFirstResultWins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Status != Done || d.Result.MapObject != "m1" || d.Result.Peaks[0].Z != 28.08 || d.Error != "" {
+	if d.Status != jobs.Done || d.Result.MapObject != "m1" || d.Result.Peaks[0].Z != 28.08 || d.Error != "" {
 		t.Errorf("document %+v, result %+v", d, d.Result)
 	}
 }
@@ -183,7 +183,7 @@ func TestPublicationLifecycle(t *testing.T) {
 	if n := each(poll); n != 0 {
 		t.Errorf("polls of a republished job stale again: %d published, want none", n)
 	}
-	if d, _ := s.Get(ctx, "p"); d.Status != Failed || !d.Retryable || d.Error == "" {
+	if d, _ := s.Get(ctx, "p"); d.Status != jobs.Failed || !d.Retryable || d.Error == "" {
 		t.Errorf("a republished job stale again: %+v, want failed and retryable", d)
 	}
 	q.Inject(errors.New("the queue is down"))
@@ -236,7 +236,7 @@ func TestConcurrentDeliveriesAreCounted(t *testing.T) {
 	if wrote, err := lc.Complete(ctx, "c", &jobs.Result{MapObject: "m"}); err != nil || !wrote {
 		t.Fatalf("Complete = %v, %v", wrote, err)
 	}
-	if d, run, err := lc.Start(ctx, "c"); err != nil || run || d.Status != Done {
+	if d, run, err := lc.Start(ctx, "c"); err != nil || run || d.Status != jobs.Done {
 		t.Errorf("a delivery after the result: %+v, run %v, %v; want it acked", d, run, err)
 	}
 	if d, err := s.Get(ctx, "c"); err != nil || d.Deliveries != 11 || d.Predictions != 1 || d.Result.MapObject != "m" {
@@ -268,7 +268,7 @@ func TestDecodesStoredDocuments(t *testing.T) {
 	if _, err := s.col.Doc("old").Set(ctx, stored); err != nil {
 		t.Fatal(err)
 	}
-	want := &Doc{ID: "old", Query: "Faces", NormalizedQuery: "faces", ModelVersion: "nq-1", Status: Done, Retryable: true,
+	want := &Doc{ID: "old", Query: "Faces", NormalizedQuery: "faces", ModelVersion: "nq-1", Status: jobs.Done, Retryable: true,
 		CreatedAt: at, PublishedAt: at, Republished: true, CompletedAt: at.Add(time.Second), Deliveries: 3, Predictions: 1,
 		Result: &jobs.Result{RecognizedTerms: []string{"face"}, RelatedTerms: []jobs.Term{{Term: "face", Weight: 1.5}},
 			RelatedArticles: []jobs.Article{{PMID: 42, Title: "T", Authors: "A", Year: 2001, Journal: "J", DOI: "d", URL: "u", Correlation: 0.5}},
@@ -289,7 +289,7 @@ func TestChanges(t *testing.T) {
 		t.Errorf("no change: %v", u)
 	}
 	after := *before
-	after.Status, after.Error, after.PublishedAt = Failed, "reason", time.Time{}
+	after.Status, after.Error, after.PublishedAt = jobs.Failed, "reason", time.Time{}
 	var paths []string
 	for _, u := range changes(before, &after) {
 		paths = append(paths, u.Path)
@@ -320,7 +320,7 @@ func TestWaitSeesCompletion(t *testing.T) {
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	d, err := s.Wait(wctx, "w")
-	if err != nil || d.Status != Done {
+	if err != nil || d.Status != jobs.Done {
 		t.Fatalf("Wait = %+v, %v", d, err)
 	}
 	// Waiting out the time on a pending document is not an error.

@@ -214,9 +214,6 @@ var table = []Transition{
 	{StatePublished, Fail, Guard{}, StateFailed, NoAction, fail},
 }
 
-// Transitions is a copy of the table.
-func Transitions() []Transition { return append([]Transition(nil), table...) }
-
 // ErrRefused is Next's error for an event that no row allows.
 var ErrRefused = errors.New("refused")
 
