@@ -21,12 +21,19 @@ export ONNXRUNTIME_LIB TEXT2BRAIN_MODEL
 export TEXT2BRAIN_DATA := $(abspath $(DATA))
 export CGO_ENABLED := 1
 
-GO_SOURCES := $(shell find functions frontend -name '*.go' -not -name '*_test.go') $(wildcard *.go frontend/*.html frontend/*.js frontend/*.css) go.mod go.sum
+GO_SOURCES := $(shell find functions frontend -name '*.go' -not -name '*_test.go' -not -path '*/node_modules/*') $(wildcard *.go) \
+	frontend/placeholder.html functions/internal/serve/queryapi/openapi.yaml go.mod go.sum
+# The web page: its sources (Vite, TypeScript), and the stamp of its last build into frontend/dist
+# (which the Query function embeds, so binaries that serve it depend on the stamp).
+FRONTEND_SOURCES := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune -o \
+	-type f \( -name '*.ts' -o -name '*.css' -o -name '*.html' -o -name '*.svg' -o -name 'package*.json' -o -name 'tsconfig*.json' \) -print)
+FRONTEND_STAMP := build/frontend.stamp
+NODE_MODULES := frontend/node_modules/.package-lock.json
 # What the bundle is made by: a change elsewhere (the API, the page) does not rebuild the model.
 BUNDLE_SOURCES := $(shell find functions/internal/model functions/internal/modelbuild -name '*.go' -not -name '*_test.go')
 MODEL_INPUTS := $(wildcard $(DATA)/neuroquery_model/* $(DATA)/neuroquery_model/*/* \
 	$(DATA)/neuroquery_corpus/coordinates.tsv.gz $(DATA)/neurosynth/metadata.tsv.gz \
-	$(DATA)/templates/mni152_t1_1mm.nii.gz)
+	$(DATA)/templates/mni152_t1_1mm.nii.gz $(wildcard $(DATA)/templates/fsaverage5/*))
 
 # Terraform, checked offline here: Terraform itself validates and tests the configuration against
 # the google provider's real schema (recorded in $(DATA)/terraform), served from a filesystem
@@ -54,7 +61,7 @@ FUNCTION_SOURCE := build/function-source.zip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help deps ort tools model build test bench bench-stack run clean \
-	function-source frontend lint terraform-check terraform-provider model-tfvars publish-model
+	function-source frontend test-frontend lint terraform-check terraform-provider model-tfvars publish-model
 
 help:
 	@echo "make run    run the whole system on this machine at http://127.0.0.1:8080/ (builds what is missing)"
@@ -63,6 +70,7 @@ help:
 	@echo "make bench-stack  start the local stack and measure cold, new and cached queries"
 	@echo "make model  build the model bundle into $(MODEL_DIR) from $(DATA)"
 	@echo "make lint   gofmt, go vet and staticcheck"
+	@echo "make frontend  build the web page into frontend/dist/site (npm ci, Vite, the viewer's assets)"
 	@echo "make terraform-check  terraform fmt, validate and test (offline against the recorded google schema)"
 	@echo "make function-source  the functions' source archive in $(FUNCTION_SOURCE)"
 	@echo "make publish-model MODEL_BUCKET=NAME  upload the bundle and ONNX Runtime to the models bucket"
@@ -82,10 +90,11 @@ $(ORT_LIB):
 	mv $@.tmp $@
 	@echo "ONNX Runtime $(ORT_VERSION) in $@"
 
-# An independent NIfTI reader for the tests (nibabel, Debian's python3-nibabel).
+# An independent NIfTI reader for the tests (nibabel, Debian's python3-nibabel) and the browser the
+# page's tests drive (Debian's chromium).
 tools:
-	@/usr/bin/python3 -c 'import nibabel' 2>/dev/null || \
-		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-nibabel >/dev/null; }
+	@/usr/bin/python3 -c 'import nibabel' 2>/dev/null && test -x /usr/bin/chromium || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-nibabel chromium >/dev/null; }
 
 $(BIN): $(GO_SOURCES)
 	go build -o $@ ./functions/cmd/text2brain
@@ -97,7 +106,7 @@ model: $(MODEL_DIR)/manifest.json
 $(MODEL_DIR)/manifest.json: $(BUNDLE_SOURCES) $(MODEL_INPUTS) | $(BIN)
 	@test -d $(DATA)/neuroquery_model || { echo "no model data in $(DATA): set DATA=/path/to/data (see README)"; exit 1; }
 	$(BIN) model build --neuroquery $(DATA)/neuroquery_model --corpus $(DATA)/neuroquery_corpus \
-		--metadata $(DATA)/neurosynth/metadata.tsv.gz --template $(DATA)/templates/mni152_t1_1mm.nii.gz \
+		--metadata $(DATA)/neurosynth/metadata.tsv.gz --template $(DATA)/templates/mni152_t1_1mm.nii.gz --surface $(DATA)/templates/fsaverage5 \
 		--out $(MODEL_DIR)
 
 # Packages whose code or tests run goroutines (the lifecycle's races, the lazy values, the limiter,
@@ -107,7 +116,7 @@ $(MODEL_DIR)/manifest.json: $(BUNDLE_SOURCES) $(MODEL_INPUTS) | $(BIN)
 RACE_PKGS := ./functions/internal/serve/... ./functions/internal/cloud/... ./functions/internal/model/... \
 	./functions/internal/dev/emulators ./functions/internal/dev/localstack
 
-test: deps ort tools model lint terraform-check
+test: deps ort tools model frontend lint terraform-check test-frontend
 	go test -count=1 ./...
 	go test -race -count=1 $(RACE_PKGS)
 
@@ -119,12 +128,24 @@ lint:
 	go vet ./...
 	go tool staticcheck ./...
 
-# The web page. Today it is plain files that the Query function embeds, so building it is
-# compiling the package that embeds them.
-frontend:
-	go build ./frontend
+# The web page: npm packages from the lock file, type check, Vite build into frontend/dist/site,
+# then the viewer's template and meshes and the gzip copies (text2brain site-assets).
+frontend: $(FRONTEND_STAMP)
 
-function-source:
+$(NODE_MODULES): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(FRONTEND_STAMP): $(FRONTEND_SOURCES) $(NODE_MODULES) $(wildcard $(DATA)/templates/mni152_t1_1mm.nii.gz $(DATA)/templates/fsaverage5/*) | $(BIN)
+	cd frontend && npm run --silent build
+	$(BIN) site-assets --templates $(DATA)/templates --site frontend/dist/site
+	@mkdir -p $(@D) && touch $@
+
+# The page's unit tests (vitest).
+test-frontend: $(NODE_MODULES)
+	cd frontend && npm test --silent
+
+function-source: $(FRONTEND_STAMP)
 	go run ./functions/cmd/text2brain source-zip --out $(FUNCTION_SOURCE)
 
 terraform-provider: $(TF_PROVIDER) $(TF_RC)
@@ -169,11 +190,11 @@ bench: ort model
 run: ort model $(LOCALSTACK)
 	$(LOCALSTACK)
 
-$(LOCALSTACK): $(GO_SOURCES)
+$(LOCALSTACK): $(GO_SOURCES) $(FRONTEND_STAMP)
 	go build -o $@ ./functions/cmd/localstack
 
 bench-stack: ort model $(LOCALSTACK)
 	go run ./functions/cmd/stackbench --functions $(LOCALSTACK)
 
 clean:
-	rm -rf build
+	rm -rf build frontend/dist/site

@@ -1,10 +1,35 @@
 // Package frontend is the web page. It is embedded in the Query function, which serves it at /
 // next to the API, so that the page and the API it calls are one origin and one deployment.
+//
+// The page is built (`make frontend`: Vite, then the viewer's assets) into dist/site, which git
+// does not hold; a fresh clone still compiles, and serves placeholder.html until it is built.
 package frontend
 
-import "embed"
+import (
+	"embed"
+	"io/fs"
+	"testing/fstest"
+)
 
-// Files are the page's files.
-//
-//go:embed index.html app.js style.css
-var Files embed.FS
+//go:embed all:dist
+var dist embed.FS
+
+//go:embed placeholder.html
+var placeholder []byte
+
+// Site is the built page (dist/site), or, when it has not been built, a file system whose
+// index.html says how to build it.
+func Site() fs.FS {
+	if site, err := fs.Sub(dist, "dist/site"); err == nil {
+		if _, err := fs.Stat(site, "index.html"); err == nil {
+			return site
+		}
+	}
+	return fstest.MapFS{"index.html": &fstest.MapFile{Data: placeholder, Mode: 0o444}}
+}
+
+// Built reports whether Site is the built page.
+func Built() bool {
+	_, err := fs.Stat(dist, "dist/site/index.html")
+	return err == nil
+}

@@ -80,7 +80,7 @@ func newServer(ctx context.Context) (_ http.Handler, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", cfg.ModelURI, err)
 	}
-	s, err := queryapi.New(cfg, set.Store, set.Queue, set.Blobs, h, frontend.Files)
+	s, err := queryapi.New(cfg, set.Store, set.Queue, set.Blobs, h, frontend.Site())
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,11 @@
 // Command text2brain builds model bundles and predicts brain maps from text on this machine, and
 // makes what a deployment uploads.
 //
-//	text2brain model build --neuroquery DIR --corpus DIR [--metadata FILE] --template FILE --out DIR
+//	text2brain model build --neuroquery DIR --corpus DIR [--metadata FILE] --template FILE --surface DIR --out DIR
 //	text2brain model publish --bucket BUCKET [--model DIR] [--ort LIB] [--json] [--dry-run] [--tfvars FILE]
 //	text2brain predict [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] QUERY…
 //	text2brain source-zip --out FILE [--root DIR]
+//	text2brain site-assets --templates DIR --site DIR
 //
 // model publish verifies the bundle and uploads it and the ONNX Runtime library to the models
 // bucket (package publish), with the Cloud Storage client's usual credentials (Application Default
@@ -39,22 +40,26 @@ import (
 	"github.com/text2brain/text2brain/functions/internal/modelbuild"
 	"github.com/text2brain/text2brain/functions/internal/release/deploy"
 	"github.com/text2brain/text2brain/functions/internal/release/publish"
+	"github.com/text2brain/text2brain/functions/internal/release/siteassets"
 	"github.com/text2brain/text2brain/functions/internal/serve/querytext"
 )
 
 const usage = `text2brain: free text → predicted brain activation map.
 
 Usage:
-  text2brain model build --neuroquery DIR --corpus DIR [--metadata FILE] --template FILE --out DIR
+  text2brain model build --neuroquery DIR --corpus DIR [--metadata FILE] --template FILE --surface DIR --out DIR
   text2brain model publish --bucket BUCKET [--model DIR] [--ort LIB] [--json] [--dry-run] [--tfvars FILE]
   text2brain predict [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] QUERY…
   text2brain source-zip --out FILE [--root DIR]
+  text2brain site-assets --templates DIR --site DIR
 
   model publish  verify the bundle, upload it to gs://BUCKET/models/VERSION/ and the ONNX Runtime
                  library to gs://BUCKET/onnxruntime/SHA256/ (what is there already is skipped);
                  print T2B_MODEL_URI and ONNXRUNTIME_LIB for the functions
   source-zip     write the functions' source archive that a deployment uploads (run it from the
                  repository root, or give --root)
+  site-assets    finish the built web page in --site (frontend/dist/site): add the viewer's 2 mm
+                 template and fsaverage5 meshes made from --templates, and gzip copies of its files
 
 Environment:
   TEXT2BRAIN_MODEL       default bundle directory for predict and model publish (else build/model)
@@ -85,6 +90,8 @@ func realMain(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return predictCmd(ctx, args[1:], out)
 	case len(args) >= 1 && args[0] == "source-zip":
 		return sourceZipCmd(args[1:], out)
+	case len(args) >= 1 && args[0] == "site-assets":
+		return siteAssetsCmd(args[1:], out)
 	case len(args) >= 1 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help"):
 		fmt.Fprint(out, usage)
 		return nil
@@ -100,6 +107,7 @@ func buildCmd(args []string, out io.Writer) error {
 	fl.StringVar(&opt.Corpus, "corpus", "", "NeuroQuery corpus directory (coordinates.tsv.gz)")
 	fl.StringVar(&opt.Metadata, "metadata", "", "Neurosynth metadata.tsv.gz (authors, year, journal, DOI); optional")
 	fl.StringVar(&opt.Template, "template", "", "1 mm MNI152 T1 template (.nii.gz) for previews")
+	fl.StringVar(&opt.Surface, "surface", "", "fsaverage5 mesh directory (pial and white .gii.gz) for the surface view")
 	fl.StringVar(&opt.Out, "out", "", "bundle directory to write (replaced)")
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -197,6 +205,24 @@ func sourceZipCmd(args []string, out io.Writer) error {
 		return fmt.Errorf("source-zip: %w", err)
 	}
 	fmt.Fprintf(out, "%s: %d bytes, sha256 %s\n", *path, size, sum)
+	return nil
+}
+
+func siteAssetsCmd(args []string, out io.Writer) error {
+	fl := flag.NewFlagSet("text2brain site-assets", flag.ContinueOnError)
+	templates := fl.String("templates", "", "the templates directory (mni152_t1_1mm.nii.gz, fsaverage5/)")
+	site := fl.String("site", "", "the built page (frontend/dist/site)")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if *templates == "" || *site == "" || fl.NArg() > 0 {
+		return errors.New("site-assets: give --templates DIR and --site DIR, and nothing else")
+	}
+	rep, err := siteassets.Build(*templates, *site)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "site %s: %d files, %d bytes (%d gzip copies); template %v at 2 mm\n", *site, rep.Files, rep.Bytes, rep.Compressed, rep.TemplateDim)
 	return nil
 }
 

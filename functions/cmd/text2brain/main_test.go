@@ -111,7 +111,7 @@ func TestErrors(t *testing.T) {
 		{"no query", predictArgs(t), "give the query text"},
 		{"no known terms", predictArgs(t, "oh", "i", "believe", "in", "yesterday"), "no term the model knows"},
 		{"missing bundle", []string{"predict", "--model", "/nonexistent", "faces"}, "make model"},
-		{"build without inputs", []string{"model", "build"}, "missing [--neuroquery --corpus --template --out]"},
+		{"build without inputs", []string{"model", "build"}, "missing [--neuroquery --corpus --template --surface --out]"},
 		{"publish without bucket", []string{"model", "publish"}, "--bucket is required"},
 		{"publish to a bad bucket name", []string{"model", "publish", "--bucket", "My Bucket"}, `--bucket: "My Bucket" is not a bucket name`},
 		{"publish to a URI", []string{"model", "publish", "--bucket", "gs://models/x"}, `give the bucket's name alone ("models")`},
@@ -198,7 +198,7 @@ func TestModelPublish(t *testing.T) {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
 	ortObject := strings.TrimPrefix(ortURI, "gs://"+bucket+"/")
-	want := map[string]any{"model_version": version, "model_uri": modelURI, "onnxruntime_uri": ortURI, "onnxruntime_object": ortObject, "uploaded": 7.0, "skipped": 0.0}
+	want := map[string]any{"model_version": version, "model_uri": modelURI, "onnxruntime_uri": ortURI, "onnxruntime_object": ortObject, "uploaded": 8.0, "skipped": 0.0}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("publish printed\n%s\nwant %v", out, want)
 	}
@@ -215,7 +215,7 @@ func TestModelPublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantText := "model " + version + ": 0 objects uploaded, 7 there already\n" +
+	wantText := "model " + version + ": 0 objects uploaded, 8 there already\n" +
 		"T2B_MODEL_URI=" + modelURI + "\n" + "ONNXRUNTIME_LIB=" + ortURI + "\n"
 	if out != wantText {
 		t.Errorf("second publish printed\n%s\nwant\n%s", out, wantText)

@@ -246,3 +246,9 @@ func (m *Model) WritePreview(w io.Writer, r *Result) error {
 	}
 	return brain.RenderPreview(w, m.b.Template, m.b.Mask, r.Map, at, brain.PreviewOptions{Threshold: PreviewZ, Title: r.Query})
 }
+
+// WriteSurface writes the result's map sampled on the template's cortical surface (each vertex's
+// value, both hemispheres) as the gzip-compressed JSON the API serves.
+func (m *Model) WriteSurface(w io.Writer, r *Result) error {
+	return brain.WriteSurfaceJSON(w, m.b.Surface, m.b.Surface.Sample(m.b.Mask, r.Map))
+}

@@ -29,6 +29,9 @@ type BuildOptions struct {
 	Metadata string
 	// Template is the 1 mm MNI T1 template the preview is drawn over.
 	Template string
+	// Surface is the fsaverage5 mesh directory (pial and white GIfTI files) the maps are sampled
+	// on for the page's surface view.
+	Surface string
 	// Out is the bundle directory to write; it is replaced as a whole.
 	Out string
 }
@@ -36,7 +39,7 @@ type BuildOptions struct {
 // Build writes a bundle. The same inputs give byte-identical files.
 func Build(opt BuildOptions) (*bundle.Manifest, error) {
 	var missing []string
-	for _, p := range []struct{ flag, path string }{{"--neuroquery", opt.NeuroQuery}, {"--corpus", opt.Corpus}, {"--template", opt.Template}, {"--out", opt.Out}} {
+	for _, p := range []struct{ flag, path string }{{"--neuroquery", opt.NeuroQuery}, {"--corpus", opt.Corpus}, {"--template", opt.Template}, {"--surface", opt.Surface}, {"--out", opt.Out}} {
 		if p.path == "" {
 			missing = append(missing, p.flag)
 		}
@@ -67,6 +70,10 @@ func Build(opt BuildOptions) (*bundle.Manifest, error) {
 	}
 	if files[bundle.TemplateFile], err = os.ReadFile(opt.Template); err != nil {
 		return nil, fmt.Errorf("model build: template: %w", err)
+	}
+
+	if files[bundle.SurfaceFile], err = surfaceFile(opt.Surface); err != nil {
+		return nil, err
 	}
 
 	ix, err := corpus.BuildFiles(filepath.Join(opt.Corpus, "coordinates.tsv.gz"),

@@ -17,6 +17,7 @@ func buildOptions(t testing.TB, out string) BuildOptions {
 		Corpus:     testenv.Data(t, "neuroquery_corpus"),
 		Metadata:   testenv.Data(t, "neurosynth", "metadata.tsv.gz"),
 		Template:   testenv.Data(t, "templates", "mni152_t1_1mm.nii.gz"),
+		Surface:    testenv.Data(t, "templates", "fsaverage5"),
 		Out:        out,
 	}
 }
@@ -37,7 +38,7 @@ func TestBuildIsDeterministicAndLoads(t *testing.T) {
 	if manA.ModelVersion != manB.ModelVersion {
 		t.Errorf("model versions differ: %s, %s", manA.ModelVersion, manB.ModelVersion)
 	}
-	for _, name := range []string{bundle.ManifestFile, bundle.ModelFile, bundle.VocabularyFile, bundle.MaskFile, bundle.ArticlesFile, bundle.TemplateFile} {
+	for _, name := range []string{bundle.ManifestFile, bundle.ModelFile, bundle.VocabularyFile, bundle.MaskFile, bundle.ArticlesFile, bundle.TemplateFile, bundle.SurfaceFile} {
 		x, errA := os.ReadFile(filepath.Join(a, name))
 		y, errB := os.ReadFile(filepath.Join(b, name))
 		if errA != nil || errB != nil {

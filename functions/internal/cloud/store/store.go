@@ -133,6 +133,31 @@ func (s *Store) Hits(ctx context.Context, id string) (int64, error) {
 	return 0, fmt.Errorf("firestore: unexpected sum %T", res["total"])
 }
 
+// AddFeedback stores a visitor's feedback on a map, in the map document's feedback collection.
+func (s *Store) AddFeedback(ctx context.Context, f jobs.Feedback) error {
+	if _, err := s.col.Doc(f.MapID).Collection("feedback").NewDoc().Create(ctx, f); err != nil {
+		return classify("add feedback", err)
+	}
+	return nil
+}
+
+// Feedback lists the feedback stored on a map, oldest first.
+func (s *Store) Feedback(ctx context.Context, mapID string) ([]jobs.Feedback, error) {
+	snaps, err := s.col.Doc(mapID).Collection("feedback").OrderBy("created_at", firestore.Asc).Documents(ctx).GetAll()
+	if err != nil {
+		return nil, classify("list feedback", err)
+	}
+	out := make([]jobs.Feedback, 0, len(snaps))
+	for _, snap := range snaps {
+		var f jobs.Feedback
+		if err := snap.DataTo(&f); err != nil {
+			return nil, fmt.Errorf("firestore: feedback %s: %w", snap.Ref.ID, err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
 // Transact reads a document and writes the fields that decide changed, in one Firestore
 // transaction; decide returns nil to write nothing, and runs again when Firestore retries a
 // contended transaction. Only changed fields are written, so that a transition never undoes a

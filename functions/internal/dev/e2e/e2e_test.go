@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,7 +21,7 @@ import (
 	"github.com/text2brain/text2brain/functions/internal/cloud/queue"
 	"github.com/text2brain/text2brain/functions/internal/cloud/store"
 	"github.com/text2brain/text2brain/functions/internal/dev/localstack"
-	"github.com/text2brain/text2brain/functions/internal/dev/testenv"
+	"github.com/text2brain/text2brain/functions/internal/dev/stacktest"
 	"github.com/text2brain/text2brain/functions/internal/model/brain"
 	"github.com/text2brain/text2brain/functions/internal/serve/querytext"
 )
@@ -41,42 +39,13 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) (int, error) {
-	root := testenv.Root()
-	tmp, err := os.MkdirTemp("", "text2brain-e2e-")
+	// Short limits so that the failure tests finish quickly.
+	s, stop, err := stacktest.Start("T2B_BACKEND_TIMEOUT=3s", "T2B_STALE_AFTER=1h", "T2B_RATE=1000", "T2B_RATE_BURST=1000")
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "localstack")
-	build := exec.Command("go", "build", "-o", bin, "./functions/cmd/localstack")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("building the functions: %v\n%s", err, out)
-	}
-	bundleDir := os.Getenv("TEXT2BRAIN_MODEL")
-	if bundleDir == "" {
-		bundleDir = filepath.Join(root, "build", "model")
-	}
-	ortLib := os.Getenv("ONNXRUNTIME_LIB")
-	if ortLib == "" {
-		ortLib = filepath.Join(root, ".cache", "onnxruntime", "libonnxruntime.so")
-	}
-	var log io.Writer = io.Discard
-	if os.Getenv("E2E_LOG") != "" {
-		log = os.Stderr
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	stack, err = localstack.Start(ctx, localstack.Options{
-		DataDir: filepath.Join(tmp, "data"), BundleDir: bundleDir, ORTLibrary: ortLib,
-		FunctionBinary: bin, SchedulerEvery: -1, Log: log,
-		// Short limits so that the failure tests finish quickly.
-		ExtraEnv: []string{"T2B_BACKEND_TIMEOUT=3s", "T2B_STALE_AFTER=1h", "T2B_RATE=1000", "T2B_RATE_BURST=1000"},
-	})
-	if err != nil {
-		return 0, fmt.Errorf("starting the local stack (run through `make test`, which builds the model and fetches ONNX Runtime): %w", err)
-	}
-	defer stack.Stop()
+	defer stop()
+	stack = s
 	return m.Run(), nil
 }
 

@@ -78,6 +78,7 @@ const (
 
 	xformMNI152 = 4 // NIFTI_XFORM_MNI_152
 	unitsMM     = 2 // NIFTI_UNITS_MM
+	dtUint8     = 2
 	dtFloat32   = 16
 )
 

@@ -9,6 +9,7 @@
 //	mask.nii.gz       the brain mask of the 4 mm grid
 //	articles.bin      the related-article index
 //	template.nii.gz   the 1 mm T1 template the preview is drawn over
+//	surface.bin       where maps are sampled for each vertex of fsaverage5 (brain.Surface)
 package bundle
 
 import (
@@ -45,6 +46,7 @@ const (
 	MaskFile       = manifest.MaskFile
 	ArticlesFile   = manifest.ArticlesFile
 	TemplateFile   = manifest.TemplateFile
+	SurfaceFile    = manifest.SurfaceFile
 	InputName      = manifest.InputName
 	OutputZ        = manifest.OutputZ
 	OutputSmooth   = manifest.OutputSmooth
@@ -58,7 +60,7 @@ var (
 	Specs      = manifest.Specs
 )
 
-var requiredFiles = []string{ModelFile, VocabularyFile, MaskFile, ArticlesFile, TemplateFile}
+var requiredFiles = []string{ModelFile, VocabularyFile, MaskFile, ArticlesFile, TemplateFile, SurfaceFile}
 
 // Bundle is a loaded, verified bundle.
 type Bundle struct {
@@ -68,6 +70,7 @@ type Bundle struct {
 	Mask       *brain.Mask
 	Articles   *articles.Index
 	Template   *brain.Volume
+	Surface    *brain.Surface
 }
 
 // GridOf is the grid of maps on mask m.
@@ -102,6 +105,9 @@ func LoadFS(fsys fs.FS) (*Bundle, error) {
 	}
 	if b.Template, err = brain.ReadNIfTI(bytes.NewReader(files[TemplateFile])); err != nil {
 		return nil, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", TemplateFile, err)
+	}
+	if b.Surface, err = brain.ReadSurface(bytes.NewReader(files[SurfaceFile])); err != nil {
+		return nil, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", SurfaceFile, err)
 	}
 	if err := b.check(); err != nil {
 		return nil, fmt.Errorf("bundle: %w; rebuild it with `make model`", err)

@@ -101,18 +101,41 @@ func (f *Featurizer) Feature(j int) string { return f.voc.Features[j] }
 // Phrases returns the vocabulary phrases found in text, in order, as they appear (before synonyms
 // are folded): the longest phrase at each position wins and matching resumes after it.
 func (f *Featurizer) Phrases(text string) []string {
-	var words []string
-	for _, t := range Tokenize(text) {
-		t = strings.ToLower(t)
+	var out []string
+	for _, s := range f.Spans(text, strings.ToLower) {
+		out = append(out, s.Phrase)
+	}
+	return out
+}
+
+// Span is where a recognised phrase is in a text: bytes [Start, End) of the text as given.
+type Span struct {
+	Start, End int
+	// Phrase is the vocabulary phrase as written (before synonyms are folded).
+	Phrase string
+}
+
+// Spans finds the phrases of Phrases in text and says where they are. fold maps each token to
+// the form the vocabulary uses: strings.ToLower for normalised text; a caller that holds the text
+// as a person typed it passes its normalisation, so that the spans point into the original text
+// and the phrases are those of the normalised text.
+func (f *Featurizer) Spans(text string, fold func(string) string) []Span {
+	type word struct {
+		w          string
+		start, end int
+	}
+	var words []word
+	for _, loc := range tokenPattern.FindAllStringIndex(text, -1) {
+		t := fold(text[loc[0]:loc[1]])
 		if !f.stopWords[t] {
-			words = append(words, t)
+			words = append(words, word{t, loc[0], loc[1]})
 		}
 	}
-	var out []string
+	var out []Span
 	for i := 0; i < len(words); {
 		n, longest, end := f.trie, "", i
 		for j := i; j < len(words); j++ {
-			n = n.children[words[j]]
+			n = n.children[words[j].w]
 			if n == nil {
 				break
 			}
@@ -124,7 +147,7 @@ func (f *Featurizer) Phrases(text string) []string {
 			i++
 			continue
 		}
-		out = append(out, longest)
+		out = append(out, Span{Start: words[i].start, End: words[end-1].end, Phrase: longest})
 		i = end
 	}
 	return out

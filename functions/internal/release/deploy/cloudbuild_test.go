@@ -55,7 +55,7 @@ func TestCloudBuildSteps(t *testing.T) {
 	for _, s := range cb.Steps {
 		ids = append(ids, s.ID)
 	}
-	want := []string{"toolchain-go", "toolchain-terraform", "data", "source", "model", "test", "frontend",
+	want := []string{"toolchain-go", "toolchain-terraform", "data", "frontend", "source", "model", "test",
 		"terraform-init", "publish-model", "terraform-plan", "terraform-apply"}
 	if !slices.Equal(ids, want) {
 		t.Fatalf("steps %v, want %v", ids, want)

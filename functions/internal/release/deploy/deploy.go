@@ -13,15 +13,17 @@
 //   - the root package: the *.go files directly in the root;
 //   - every *.go file anywhere under functions/, except under functions/cmd/ (command-line tools are
 //     not deployed);
-//   - the web page, which the Query function embeds: the *.go, *.html, *.js and *.css files directly
-//     in frontend/ (not its subdirectories: node_modules, tests and build tools stay home);
+//   - the web page, which the Query function embeds: the *.go and *.html files directly in
+//     frontend/ and everything under frontend/dist/ (the built page, `make frontend`); not the
+//     page's sources, node_modules, tests or build tools;
+//   - the files that Go code under functions/ embeds: the API's openapi.yaml;
 //   - never a test file (*_test.go), nor anything the go tool itself ignores: directories named
 //     testdata, and files and directories whose names begin with "." or "_"; nor node_modules/.
 //
 // Nothing else is read: no other root directory is ever walked, so terraform/, .git/ and
 // make's outputs (build/, .cache/, data/) are never uploaded, and neither are non-Go files under
 // functions/ (protobuf sources, data, binaries). A package that needs other files to build (cgo
-// sources, //go:embed) needs a new rule here; TestBuildpackBuild fails until it has one.
+// sources, another //go:embed) needs a new rule here; TestBuildpackBuild fails until it has one.
 //
 // The .gcloudignore at the repository root states the same rules for `gcloud functions deploy`;
 // TestGcloudignore checks with gcloud that both choose the same files.
@@ -29,6 +31,7 @@ package deploy
 
 import (
 	"archive/zip"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -77,6 +80,24 @@ func SourceFiles(root string) ([]string, error) {
 			files = append(files, "frontend/"+e.Name())
 		}
 	}
+	// The built page, whole (//go:embed all:dist): dot files too.
+	dist := filepath.Join(root, "frontend", "dist")
+	if _, err := os.Stat(dist); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("deploy: %s is missing (it holds the built page's README.md): is %s the repository root?", dist, root)
+	}
+	err = filepath.WalkDir(dist, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
 
 	functions := filepath.Join(root, "functions")
 	err = filepath.WalkDir(functions, func(path string, d fs.DirEntry, err error) error {
@@ -94,7 +115,7 @@ func SourceFiles(root string) ([]string, error) {
 			}
 			return nil
 		}
-		if isGoSource(d.Name()) {
+		if isGoSource(d.Name()) || embedded[rel] {
 			files = append(files, rel)
 		}
 		return nil
@@ -112,16 +133,13 @@ func isGoSource(name string) bool {
 		!strings.HasPrefix(name, ".") && !strings.HasPrefix(name, "_")
 }
 
-// isPageFile reports whether a file in frontend/ is part of the embedded page.
+// embedded are the files under functions/ that Go code embeds.
+var embedded = map[string]bool{"functions/internal/serve/queryapi/openapi.yaml": true}
+
+// isPageFile reports whether a file directly in frontend/ is embedded (the placeholder page;
+// index.html there is Vite's source, built into dist/).
 func isPageFile(name string) bool {
-	if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
-		return false
-	}
-	switch filepath.Ext(name) {
-	case ".html", ".js", ".css":
-		return !strings.HasSuffix(name, ".test.js")
-	}
-	return false
+	return name == "placeholder.html"
 }
 
 // skipDir reports whether a directory below functions/ is left out wherever it is.

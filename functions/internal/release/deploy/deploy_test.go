@@ -39,15 +39,20 @@ func repoRoot(t *testing.T) string {
 // A synthetic repository with what must and must not be uploaded.
 var (
 	treeIncluded = []string{
-		"frontend/app.js", // the embedded page
+		"frontend/dist/README.md", // the built page, whole
+		"frontend/dist/site/.well-known/security.txt",
+		"frontend/dist/site/assets/_chunk-1.js",
+		"frontend/dist/site/assets/index-abc.js",
+		"frontend/dist/site/assets/index-abc.js.gz",
+		"frontend/dist/site/index.html",
 		"frontend/frontend.go",
-		"frontend/index.html",
-		"frontend/style.css",
+		"frontend/placeholder.html",
 		"functions.go",
 		"functions/cmd.go",                  // only the functions/cmd/ directory is left out
 		"functions/internal/build/build.go", // build/ and data/ are left out at the root only
 		"functions/internal/data/data.go",
 		"functions/internal/onnxpb/onnx.pb.go",
+		"functions/internal/serve/queryapi/openapi.yaml", // embedded by the API
 		"functions/predict/predict.go",
 		"functions/query/cmd/cmd.go",
 		"functions/query/query.go",
@@ -66,8 +71,13 @@ var (
 		"data/x.go",
 		"frontend/node_modules/x/index.js",
 		"frontend/tests/page.test.js",
-		"frontend/app.test.js",
+		"frontend/test/clusters.test.ts",
+		"frontend/src/main.ts",
+		"frontend/index.html", // Vite's source of dist/site/index.html
+		"frontend/vite.config.ts",
 		"frontend/package.json",
+		"frontend/package-lock.json",
+		"functions/internal/serve/queryapi/other.yaml",
 		"frontend/x_test.go",
 		"functions/cmd/text2brain/main.go",
 		"functions/cmd/text2brain/main_test.go",

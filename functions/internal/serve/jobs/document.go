@@ -52,7 +52,9 @@ type Result struct {
 	Peaks           []Peak    `firestore:"peaks"`
 	MapObject       string    `firestore:"map_object"`
 	PreviewObject   string    `firestore:"preview_object"`
-	ComputeMS       float64   `firestore:"compute_ms"`
+	// SurfaceObject is the map sampled on fsaverage5 (gzip-compressed JSON).
+	SurfaceObject string  `firestore:"surface_object,omitempty"`
+	ComputeMS     float64 `firestore:"compute_ms"`
 }
 
 // Doc is a map document: one per (model version, normalised query), both the job's state and the
@@ -77,4 +79,12 @@ type Doc struct {
 	// ran the model: the evidence that duplicates and redeliveries cost no second result.
 	Deliveries  int64 `firestore:"deliveries"`
 	Predictions int64 `firestore:"predictions"`
+}
+
+// Feedback is what a visitor wrote about a map: stored beside the map's document, never read by
+// the service (people read it in the console or an export).
+type Feedback struct {
+	MapID     string    `firestore:"map_id"`
+	Text      string    `firestore:"text"`
+	CreatedAt time.Time `firestore:"created_at"`
 }

@@ -1,7 +1,10 @@
 package predictjob
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -13,6 +16,7 @@ import (
 	"github.com/text2brain/text2brain/functions/internal/cloud/queue"
 	"github.com/text2brain/text2brain/functions/internal/dev/testenv"
 	"github.com/text2brain/text2brain/functions/internal/model"
+	"github.com/text2brain/text2brain/functions/internal/model/brain"
 	"github.com/text2brain/text2brain/functions/internal/serve/jobs"
 	"github.com/text2brain/text2brain/functions/internal/serve/jobs/jobstest"
 	"github.com/text2brain/text2brain/functions/internal/serve/querytext"
@@ -113,7 +117,7 @@ func TestJobCompletes(t *testing.T) {
 	d := w.st.Doc(job.ID)
 	base := "maps/" + m.Version() + "/" + job.ID
 	if d.Status != jobs.Done || d.Deliveries != 1 || d.Predictions != 1 || d.Result == nil ||
-		d.Result.MapObject != base+".nii.gz" || d.Result.PreviewObject != base+".png" {
+		d.Result.MapObject != base+".nii.gz" || d.Result.PreviewObject != base+".png" || d.Result.SurfaceObject != base+".surface.json.gz" {
 		t.Fatalf("document %+v, result %+v", d, d.Result)
 	}
 	if !strings.Contains(strings.Join(d.Result.RecognizedTerms, " "), "face") {
@@ -127,6 +131,27 @@ func TestJobCompletes(t *testing.T) {
 		t.Errorf("stored files: %d bytes %q, %d bytes %q", len(nii.Data), nii.ContentType, len(png.Data), png.ContentType)
 	}
 
+	// The surface values: one per vertex of each fsaverage5 hemisphere, strongest where the map is
+	// (the fusiform face area is on the ventral surface, and both hemispheres have values > 3).
+	zr, err := gzip.NewReader(bytes.NewReader(w.bucket.objects["results/"+base+".surface.json.gz"].Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var surf brain.SurfaceJSON
+	if err := json.NewDecoder(zr).Decode(&surf); err != nil {
+		t.Fatal(err)
+	}
+	maxOf := func(v []float32) float32 {
+		m := float32(0)
+		for _, x := range v {
+			m = max(m, x)
+		}
+		return m
+	}
+	if surf.Mesh != "fsaverage5" || len(surf.Left) != 10242 || len(surf.Right) != 10242 || maxOf(surf.Left) < 3 || maxOf(surf.Right) < 3 {
+		t.Errorf("surface %s: %d + %d values, max %v and %v", surf.Mesh, len(surf.Left), len(surf.Right), maxOf(surf.Left), maxOf(surf.Right))
+	}
+
 	if err := w.Handle(ctx, job); err != nil {
 		t.Fatal(err)
 	}
@@ -134,8 +159,8 @@ func TestJobCompletes(t *testing.T) {
 	if again.Deliveries != 2 || again.Predictions != 1 || again.Result != d.Result || !again.CompletedAt.Equal(d.CompletedAt) {
 		t.Errorf("a redelivery changed the document: %+v", again)
 	}
-	if n := len(w.bucket.names()); n != 2 {
-		t.Errorf("%d objects after a redelivery, want 2", n)
+	if n := len(w.bucket.names()); n != 3 {
+		t.Errorf("%d objects after a redelivery, want 3", n)
 	}
 }
 

@@ -174,12 +174,12 @@ func (w *Worker) Handle(ctx context.Context, msg queue.Message) error {
 	if err != nil {
 		return err
 	}
-	mapName, previewName, err := w.writeObjects(ctx, m, res, "maps/"+m.Version()+"/"+msg.ID)
+	names, err := w.writeObjects(ctx, m, res, "maps/"+m.Version()+"/"+msg.ID)
 	if err != nil {
 		return err
 	}
 	r := toResult(res)
-	r.MapObject, r.PreviewObject = mapName, previewName
+	r.MapObject, r.PreviewObject, r.SurfaceObject = names.nifti, names.preview, names.surface
 	r.ComputeMS = float64(time.Since(start).Microseconds()) / 1000
 	wrote, err := w.jobs.Complete(ctx, msg.ID, r)
 	if err != nil {
@@ -189,36 +189,50 @@ func (w *Worker) Handle(ctx context.Context, msg queue.Message) error {
 	return nil
 }
 
-// writeObjects stores the map and its preview before the document is marked done, so that a done
-// document always has its files. Objects are never replaced: a redelivery after a crash, or a
-// duplicate delivery running at the same time on another machine (whose float32 arithmetic may
-// differ in the last bits), writes its own objects under a suffixed name, and the document points
-// at the objects of the attempt that completes it. The usual name serves the usual case.
-func (w *Worker) writeObjects(ctx context.Context, m *model.Model, res *model.Result, base string) (mapName, previewName string, err error) {
-	var nii, png bytes.Buffer
+// objectNames are the names of a result's stored files.
+type objectNames struct{ nifti, preview, surface string }
+
+// writeObjects stores the map, its preview and its surface values before the document is marked
+// done, so that a done document always has its files. Objects are never replaced: a redelivery
+// after a crash, or a duplicate delivery running at the same time on another machine (whose
+// float32 arithmetic may differ in the last bits), writes its own objects under a suffixed name,
+// and the document points at the objects of the attempt that completes it. The usual name serves
+// the usual case.
+func (w *Worker) writeObjects(ctx context.Context, m *model.Model, res *model.Result, base string) (objectNames, error) {
+	var nii, png, surf bytes.Buffer
 	if err := m.WriteNIfTI(&nii, res); err != nil {
-		return "", "", err
+		return objectNames{}, err
 	}
 	if err := m.WritePreview(&png, res); err != nil {
-		return "", "", err
+		return objectNames{}, err
 	}
-	create := func(name, contentType string, data []byte) error {
-		return w.blobs.Create(ctx, w.resultsBucket, name, blobs.Object{Data: data, ContentType: contentType, CacheControl: blobs.CacheImmutable})
+	if err := m.WriteSurface(&surf, res); err != nil {
+		return objectNames{}, err
+	}
+	files := []struct {
+		suffix, contentType string
+		data                []byte
+	}{
+		{".nii.gz", "application/gzip", nii.Bytes()},
+		{".png", "image/png", png.Bytes()},
+		{".surface.json.gz", "application/gzip", surf.Bytes()},
 	}
 	for attempt := 0; ; attempt++ {
 		name := base
 		if attempt > 0 {
 			name = fmt.Sprintf("%s-%08x", base, rand.Uint32())
 		}
-		err := create(name+".nii.gz", "application/gzip", nii.Bytes())
-		if err == nil {
-			err = create(name+".png", "image/png", png.Bytes())
+		var err error
+		for _, f := range files {
+			if err = w.blobs.Create(ctx, w.resultsBucket, name+f.suffix, blobs.Object{Data: f.data, ContentType: f.contentType, CacheControl: blobs.CacheImmutable}); err != nil {
+				break
+			}
 		}
 		switch {
 		case err == nil:
-			return name + ".nii.gz", name + ".png", nil
+			return objectNames{name + ".nii.gz", name + ".png", name + ".surface.json.gz"}, nil
 		case !errors.Is(err, blobs.ErrExists) || attempt == 3:
-			return "", "", err
+			return objectNames{}, err
 		}
 	}
 }

@@ -34,6 +34,7 @@ type Store interface {
 	Wait(ctx context.Context, id string) (*jobs.Doc, error)
 	AddHit(ctx context.Context, id string) (int64, error)
 	Hits(ctx context.Context, id string) (int64, error)
+	AddFeedback(ctx context.Context, f jobs.Feedback) error
 }
 
 // BlobReader opens the stored maps and previews.
@@ -52,8 +53,10 @@ type Server struct {
 	header  *manifest.Header
 	feat    *textfeat.Featurizer
 	clients *clientLimiter
-	warm    *rate.Limiter
-	now     func() time.Time
+	// feedbackLimit is the tighter limit of the feedback form.
+	feedbackLimit *clientLimiter
+	warm          *rate.Limiter
+	now           func() time.Time
 	// anyOrigin, or else origins, are the pages that may call the API from a browser.
 	anyOrigin bool
 	origins   map[string]bool
@@ -61,18 +64,19 @@ type Server struct {
 
 // New builds the server on its backends (the result store, the jobs queue and the results bucket)
 // and the model's header (version and vocabulary); static holds the web page served at / (nil for
-// none).
+// none), as frontend.Site builds it: files by path, with gzip copies named name + ".gz".
 func New(cfg *config.Config, st Store, q jobs.Publisher, b BlobReader, h *manifest.Header, static fs.FS) (*Server, error) {
 	feat, err := textfeat.New(h.Vocabulary.Vocabulary)
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	s := &Server{static: static, cfg: cfg, store: st, queue: q, blobs: b, header: h, feat: feat,
-		clients:   newClientLimiter(rate.Limit(cfg.Rate), cfg.RateBurst),
-		warm:      rate.NewLimiter(rate.Every(cfg.WarmEvery), 1),
-		now:       time.Now,
-		anyOrigin: len(cfg.CORSOrigins) == 0,
-		origins:   map[string]bool{},
+		clients:       newClientLimiter(rate.Limit(cfg.Rate), cfg.RateBurst),
+		feedbackLimit: newFeedbackLimiter(),
+		warm:          rate.NewLimiter(rate.Every(cfg.WarmEvery), 1),
+		now:           time.Now,
+		anyOrigin:     len(cfg.CORSOrigins) == 0,
+		origins:       map[string]bool{},
 	}
 	s.jobs = jobs.New(st, q, jobs.Options{StaleAfter: cfg.StaleAfter, WriteTimeout: cfg.BackendTimeout,
 		Now: func() time.Time { return s.now() }})
@@ -96,9 +100,13 @@ func (s *Server) Handler() http.Handler {
 	route("/api/v1/version", map[string]http.HandlerFunc{http.MethodGet: s.version})
 	route("/api/v1/warm", map[string]http.HandlerFunc{http.MethodPost: s.warmUp})
 	route("/api/v1/maps", map[string]http.HandlerFunc{http.MethodGet: s.getMaps, http.MethodPost: s.postMaps})
+	route("/api/v1/terms", map[string]http.HandlerFunc{http.MethodGet: s.terms})
+	route("/api/v1/feedback", map[string]http.HandlerFunc{http.MethodPost: s.feedback})
+	route("/openapi.yaml", map[string]http.HandlerFunc{http.MethodGet: s.openAPI})
 	route("/api/v1/maps/{id}", map[string]http.HandlerFunc{http.MethodGet: s.getMap})
 	route("/api/v1/maps/{id}/map.nii.gz", map[string]http.HandlerFunc{http.MethodGet: s.object(mapObject)})
 	route("/api/v1/maps/{id}/preview.png", map[string]http.HandlerFunc{http.MethodGet: s.object(previewObject)})
+	route("/api/v1/maps/{id}/surface.json", map[string]http.HandlerFunc{http.MethodGet: s.object(surfaceObject)})
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is nothing at %s. The API lives under /api/v1 (see /api/v1/version and openapi.yaml).", r.URL.Path))
 	}
@@ -106,12 +114,7 @@ func (s *Server) Handler() http.Handler {
 	if s.static == nil {
 		mux.HandleFunc("/", notFound)
 	} else {
-		files := http.FileServerFS(s.static)
-		route("/", map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
-			// Short: a deployment changes the page, and the page must match the API it calls.
-			w.Header().Set("Cache-Control", "public, max-age=300")
-			files.ServeHTTP(w, r)
-		}})
+		route("/", map[string]http.HandlerFunc{http.MethodGet: siteHandler(s.static)})
 	}
 	return s.cors(s.limit(mux))
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +29,7 @@ func newValidationServer(t *testing.T) http.Handler {
 		t.Fatal(err)
 	}
 	cfg := &config.Config{MaxWait: 10 * time.Second, BackendTimeout: time.Second, Rate: 1000, RateBurst: 1000, WarmEvery: time.Minute}
-	s, err := New(cfg, nil, nil, nil, &bundle.Header{Manifest: b.Manifest, Vocabulary: b.Vocabulary}, frontend.Files)
+	s, err := New(cfg, nil, nil, nil, &bundle.Header{Manifest: b.Manifest, Vocabulary: b.Vocabulary}, frontend.Site())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,11 +93,14 @@ func TestValidation(t *testing.T) {
 
 func TestServesThePage(t *testing.T) {
 	h := newValidationServer(t)
-	for target, want := range map[string]string{"/": "<html", "/app.js": "api/v1/maps", "/?q=faces": "<html"} {
+	for target, want := range map[string]string{"/": "<html", "/?q=faces": "<html"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
 		if rec.Code != 200 || !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("GET %s: %d, body lacks %q", target, rec.Code, want)
+		}
+		if rec.Header().Get("Content-Security-Policy") == "" {
+			t.Errorf("GET %s: no Content-Security-Policy", target)
 		}
 	}
 	rec := httptest.NewRecorder()
@@ -148,7 +150,7 @@ func TestCORSOrigins(t *testing.T) {
 	}
 	cfg := &config.Config{MaxWait: time.Second, BackendTimeout: time.Second, Rate: 1000, RateBurst: 1000, WarmEvery: time.Minute,
 		CORSOrigins: []string{"https://a.example.org", "https://b.example.org"}}
-	s, err := New(cfg, nil, nil, nil, &bundle.Header{Manifest: b.Manifest, Vocabulary: b.Vocabulary}, frontend.Files)
+	s, err := New(cfg, nil, nil, nil, &bundle.Header{Manifest: b.Manifest, Vocabulary: b.Vocabulary}, frontend.Site())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +180,7 @@ func TestRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := &config.Config{MaxWait: time.Second, BackendTimeout: time.Second, Rate: 1, RateBurst: 3, WarmEvery: time.Minute, TrustedProxies: 1}
-	s, err := New(cfg, nil, nil, nil, &bundle.Header{Manifest: b.Manifest, Vocabulary: b.Vocabulary}, frontend.Files)
+	s, err := New(cfg, nil, nil, nil, &bundle.Header{Manifest: b.Manifest, Vocabulary: b.Vocabulary}, frontend.Site())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +273,7 @@ func TestSlug(t *testing.T) {
 // Every path and method of openapi.yaml is routed: none falls through to the catch-all 404 or to
 // a 405, so the document and the handlers cannot drift apart silently.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(testenv.Root(), "openapi.yaml"))
+	raw, err := os.ReadFile("openapi.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,17 +29,20 @@ const (
 
 // Result is a finished map, as the API returns it.
 type Result struct {
-	ID              string         `json:"id"`
-	Query           string         `json:"query"`
-	NormalizedQuery string         `json:"normalized_query"`
-	ModelVersion    string         `json:"model_version"`
-	Status          jobs.Status    `json:"status"`
-	RecognizedTerms []string       `json:"recognized_terms"`
+	ID              string      `json:"id"`
+	Query           string      `json:"query"`
+	NormalizedQuery string      `json:"normalized_query"`
+	ModelVersion    string      `json:"model_version"`
+	Status          jobs.Status `json:"status"`
+	RecognizedTerms []string    `json:"recognized_terms"`
+	// RecognizedSpans are where the recognised phrases are in Query.
+	RecognizedSpans []Span         `json:"recognized_spans"`
 	RelatedTerms    []jobs.Term    `json:"related_terms"`
 	RelatedArticles []jobs.Article `json:"related_articles"`
 	Peaks           []jobs.Peak    `json:"peaks"`
 	MapURL          string         `json:"map_url"`
 	PreviewURL      string         `json:"preview_url"`
+	SurfaceURL      string         `json:"surface_url,omitempty"`
 	// Hits counts the answers served from the cache; absent when it could not be read.
 	Hits      *int64    `json:"hits,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
@@ -53,9 +56,17 @@ type Pending struct {
 	NormalizedQuery string      `json:"normalized_query"`
 	ModelVersion    string      `json:"model_version"`
 	Status          jobs.Status `json:"status"`
-	Poll            string      `json:"poll"`
-	CreatedAt       time.Time   `json:"created_at"`
+	// Stage is "queued" until Predict has received the job, then "computing".
+	Stage     string    `json:"stage"`
+	Poll      string    `json:"poll"`
+	CreatedAt time.Time `json:"created_at"`
 }
+
+// Stages of a pending map.
+const (
+	StageQueued    = "queued"
+	StageComputing = "computing"
+)
 
 func (s *Server) url(path string) string { return strings.TrimRight(s.cfg.BaseURL, "/") + path }
 
@@ -64,10 +75,14 @@ func mapPath(id string) string { return "/api/v1/maps/" + id }
 func (s *Server) result(d *jobs.Doc, query string, hits *int64) Result {
 	r := Result{ID: d.ID, Query: query, NormalizedQuery: d.NormalizedQuery, ModelVersion: d.ModelVersion,
 		Status: d.Status, Hits: hits, CreatedAt: d.CreatedAt,
-		MapURL: s.url(mapPath(d.ID) + "/map.nii.gz"), PreviewURL: s.url(mapPath(d.ID) + "/preview.png")}
+		MapURL: s.url(mapPath(d.ID) + "/map.nii.gz"), PreviewURL: s.url(mapPath(d.ID) + "/preview.png"),
+		RecognizedSpans: s.spans(query)}
 	if res := d.Result; res != nil {
 		r.RecognizedTerms, r.RelatedTerms, r.RelatedArticles, r.Peaks, r.ComputeMS =
 			res.RecognizedTerms, res.RelatedTerms, res.RelatedArticles, res.Peaks, res.ComputeMS
+		if res.SurfaceObject != "" {
+			r.SurfaceURL = s.url(mapPath(d.ID) + "/surface.json")
+		}
 	}
 	return r
 }
@@ -83,8 +98,12 @@ func (s *Server) respond(w http.ResponseWriter, d *jobs.Doc, query, cache string
 	default:
 		w.Header().Set("Retry-After", "1")
 		w.Header().Set("Location", s.url(mapPath(d.ID)))
+		stage := StageQueued
+		if d.Deliveries > 0 {
+			stage = StageComputing
+		}
 		writeJSON(w, http.StatusAccepted, Pending{ID: d.ID, Query: query, NormalizedQuery: d.NormalizedQuery,
-			ModelVersion: d.ModelVersion, Status: d.Status, Poll: s.url(mapPath(d.ID)), CreatedAt: d.CreatedAt})
+			ModelVersion: d.ModelVersion, Status: d.Status, Stage: stage, Poll: s.url(mapPath(d.ID)), CreatedAt: d.CreatedAt})
 	}
 }
 
@@ -107,14 +126,7 @@ func (s *Server) postMaps(w http.ResponseWriter, r *http.Request) {
 		Query *string         `json:"query"`
 		Wait  json.RawMessage `json:"wait"`
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if err := dec.Decode(&body); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			WriteError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("The request body is larger than %d kB.", maxBodyBytes>>10))
-			return
-		}
-		WriteError(w, http.StatusBadRequest, "invalid_json", `The body must be JSON such as {"query": "working memory", "wait": 5}: `+err.Error())
+	if !decodeBody(w, r, &body, `{"query": "working memory", "wait": 5}`) {
 		return
 	}
 	if body.Query == nil {
@@ -158,16 +170,25 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wai
 		s.respond(w, d, text, cacheByQuery, s.addHit(ctx, id))
 		return
 	}
-	if d.Status == jobs.Pending && wait > 0 {
-		wctx, wcancel := context.WithTimeout(r.Context(), wait)
-		defer wcancel()
-		if done, err := s.store.Wait(wctx, id); err == nil && done != nil {
-			d = done
-		} else if err != nil && r.Context().Err() == nil {
-			slog.WarnContext(r.Context(), "waiting for a result", "id", id, "err", err)
-		}
-	}
+	d = s.waitDone(r, d, wait)
 	s.respond(w, d, text, cacheByQuery, nil)
+}
+
+// waitDone waits up to wait for a pending document to finish, and returns the last state seen.
+func (s *Server) waitDone(r *http.Request, d *jobs.Doc, wait time.Duration) *jobs.Doc {
+	if d.Status != jobs.Pending || wait <= 0 {
+		return d
+	}
+	wctx, wcancel := context.WithTimeout(r.Context(), wait)
+	defer wcancel()
+	done, err := s.store.Wait(wctx, d.ID)
+	switch {
+	case err == nil && done != nil:
+		return done
+	case err != nil && r.Context().Err() == nil:
+		slog.WarnContext(r.Context(), "waiting for a result", "id", d.ID, "err", err)
+	}
+	return d
 }
 
 // addHit counts a cache hit. It is best effort: a ready result is never refused because its
@@ -186,6 +207,11 @@ func (s *Server) getMap(w http.ResponseWriter, r *http.Request) {
 	if !validID(w, id) {
 		return
 	}
+	wait, err := s.parseWait(r.URL.Query().Get("wait"))
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, "invalid_wait", err.Error())
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
 	defer cancel()
 	// Clients poll here: a lost job is republished for them too.
@@ -194,6 +220,7 @@ func (s *Server) getMap(w http.ResponseWriter, r *http.Request) {
 		docError(w, r, id, err)
 		return
 	}
+	d = s.waitDone(r, d, wait)
 	var hits *int64
 	if d.Status == jobs.Done {
 		if n, err := s.store.Hits(ctx, id); err == nil {
@@ -241,6 +268,7 @@ type objectKind int
 const (
 	mapObject objectKind = iota
 	previewObject
+	surfaceObject
 )
 
 // object streams a stored map or preview.
@@ -254,9 +282,16 @@ func (s *Server) object(kind objectKind) http.HandlerFunc {
 			s.respond(w, d, d.Query, "", nil)
 			return
 		}
-		name, filename := d.Result.MapObject, "text2brain-"+slug(d.NormalizedQuery)+".nii.gz"
-		if kind == previewObject {
-			name, filename = d.Result.PreviewObject, "text2brain-"+slug(d.NormalizedQuery)+".png"
+		name, filename, disposition := d.Result.MapObject, "text2brain-"+slug(d.NormalizedQuery)+".nii.gz", "attachment"
+		switch kind {
+		case previewObject:
+			name, filename, disposition = d.Result.PreviewObject, "text2brain-"+slug(d.NormalizedQuery)+".png", "inline"
+		case surfaceObject:
+			name, filename, disposition = d.Result.SurfaceObject, "text2brain-"+slug(d.NormalizedQuery)+".surface.json", "inline"
+			if name == "" {
+				WriteError(w, http.StatusNotFound, "not_found", "This map was made without surface values.")
+				return
+			}
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
 		defer cancel()
@@ -271,14 +306,23 @@ func (s *Server) object(kind objectKind) http.HandlerFunc {
 		}
 		defer obj.Close()
 		h := w.Header()
-		h.Set("Content-Type", obj.ContentType)
-		h.Set("Content-Length", strconv.FormatInt(obj.Size, 10))
 		h.Set("Cache-Control", blobs.CacheImmutable)
-		disposition := "attachment"
-		if kind == previewObject {
-			disposition = "inline"
-		}
 		h.Set("Content-Disposition", disposition+`; filename="`+filename+`"`)
+		if kind == surfaceObject {
+			// Stored gzip-compressed: sent as it is to clients that take gzip, inflated for others.
+			h.Set("Content-Type", "application/json")
+			h.Set("Vary", "Accept-Encoding")
+			if !acceptsGzip(r) {
+				if err := gunzipTo(w, obj); err != nil {
+					slog.WarnContext(r.Context(), "streaming an object", "name", name, "err", err)
+				}
+				return
+			}
+			h.Set("Content-Encoding", "gzip")
+		} else {
+			h.Set("Content-Type", obj.ContentType)
+		}
+		h.Set("Content-Length", strconv.FormatInt(obj.Size, 10))
 		if _, err := io.Copy(w, obj); err != nil {
 			slog.WarnContext(r.Context(), "streaming an object", "name", name, "err", err)
 		}

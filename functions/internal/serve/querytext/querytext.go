@@ -64,14 +64,7 @@ func Normalize(text string) (string, error) {
 		}
 		return r
 	}, text)
-	// Lower-casing can undo NFKC (and NFKC can change case), so both are applied until stable.
-	for range 3 {
-		next := norm.NFKC.String(strings.ToLower(text))
-		if next == text {
-			break
-		}
-		text = next
-	}
+	text = Fold(text)
 	text = strings.Join(strings.FieldsFunc(text, unicode.IsSpace), " ")
 	switch {
 	case text == "":
@@ -80,6 +73,21 @@ func Normalize(text string) (string, error) {
 		return "", ErrTooLong
 	}
 	return text, nil
+}
+
+// Fold is the case and compatibility folding of Normalize (lower case and NFKC) alone: applied to
+// a word of a text as typed, it gives the word as the normalised text has it, so that positions
+// found in the typed text (the page highlights recognised terms there) match the normalised text.
+func Fold(text string) string {
+	// Lower-casing can undo NFKC (and NFKC can change case), so both are applied until stable.
+	for range 3 {
+		next := norm.NFKC.String(strings.ToLower(text))
+		if next == text {
+			break
+		}
+		text = next
+	}
+	return text
 }
 
 // Key is the id of a (model version, normalised query) pair: the Firestore document id and the

@@ -35,6 +35,7 @@ const (
 	MaskFile       = "mask.nii.gz"
 	ArticlesFile   = "articles.bin"
 	TemplateFile   = "template.nii.gz"
+	SurfaceFile    = "surface.bin"
 )
 
 // Names of the graph's input and outputs: the runtime and the manifest use these.

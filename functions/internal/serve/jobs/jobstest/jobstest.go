@@ -24,6 +24,7 @@ const (
 	OpWait            Op = "wait"
 	OpAddHit          Op = "add hit"
 	OpHits            Op = "hits"
+	OpAddFeedback     Op = "add feedback"
 )
 
 // Store is an in-memory result store.
@@ -32,6 +33,7 @@ type Store struct {
 	docs     map[string]jobs.Doc
 	versions map[string]int
 	hits     map[string]int64
+	feedback []jobs.Feedback
 	errs     map[Op]error
 	calls    map[Op]int
 	// changed is closed, and replaced, at every write: Wait's notification.
@@ -230,6 +232,24 @@ func (s *Store) Hits(ctx context.Context, id string) (int64, error) {
 		return 0, err
 	}
 	return s.hits[id], nil
+}
+
+// AddFeedback keeps a visitor's feedback.
+func (s *Store) AddFeedback(ctx context.Context, f jobs.Feedback) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.begin(OpAddFeedback); err != nil {
+		return err
+	}
+	s.feedback = append(s.feedback, f)
+	return nil
+}
+
+// Feedback is what AddFeedback kept, in order.
+func (s *Store) Feedback() []jobs.Feedback {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]jobs.Feedback(nil), s.feedback...)
 }
 
 // Queue is an in-memory job queue that keeps what it is sent.

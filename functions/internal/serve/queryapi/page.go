@@ -1,0 +1,167 @@
+package queryapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/time/rate"
+
+	"github.com/text2brain/text2brain/functions/internal/serve/jobs"
+	"github.com/text2brain/text2brain/functions/internal/serve/querytext"
+)
+
+// Span is where a recognised phrase is in the query as sent: code points [Start, End), the
+// indices of Python's str and of JavaScript's Array.from(text).
+type Span struct {
+	Start int    `json:"start"`
+	End   int    `json:"end"`
+	Term  string `json:"term"`
+}
+
+// spans finds the recognised phrases in text as the client sent it. The phrases are those of the
+// normalised text (the words are folded as Normalize folds them), and their terms are the model's
+// features (synonyms folded), as in recognized_terms.
+func (s *Server) spans(text string) []Span {
+	out := []Span{}
+	if !utf8.ValidString(text) {
+		return out
+	}
+	found := s.feat.Spans(text, querytext.Fold)
+	if len(found) == 0 {
+		return out
+	}
+	// One pass converts every byte offset to a code point offset: spans come in text order.
+	offsets := make(map[int]int, 2*len(found))
+	for _, f := range found {
+		offsets[f.Start], offsets[f.End] = 0, 0
+	}
+	n := 0
+	for b := range text {
+		if _, ok := offsets[b]; ok {
+			offsets[b] = n
+		}
+		n++
+	}
+	if _, ok := offsets[len(text)]; ok {
+		offsets[len(text)] = n
+	}
+	for _, f := range found {
+		out = append(out, Span{Start: offsets[f.Start], End: offsets[f.End], Term: s.feat.Canonical(f.Phrase)})
+	}
+	return out
+}
+
+// Terms is the answer of /api/v1/terms: what the model recognises in a text, and where.
+type Terms struct {
+	Query           string   `json:"query"`
+	NormalizedQuery string   `json:"normalized_query"`
+	RecognizedTerms []string `json:"recognized_terms"`
+	Spans           []Span   `json:"spans"`
+}
+
+// terms answers which terms of a text the model knows, without computing a map: the page asks it
+// as the visitor types. Unknown words are not an error here (the answer is empty lists).
+func (s *Server) terms(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if !q.Has("q") {
+		WriteError(w, http.StatusBadRequest, "missing_query", "Add the text as ?q=…, for example /api/v1/terms?q=working+memory.")
+		return
+	}
+	text := q.Get("q")
+	normalized, err := querytext.Normalize(text)
+	switch {
+	case errors.Is(err, querytext.ErrEmpty):
+		normalized = ""
+	case errors.Is(err, querytext.ErrTooLong):
+		WriteError(w, http.StatusRequestEntityTooLarge, "too_long", querytext.Message(err))
+		return
+	case err != nil:
+		WriteError(w, http.StatusBadRequest, "invalid_query", querytext.Message(err))
+		return
+	}
+	t := Terms{Query: text, NormalizedQuery: normalized, RecognizedTerms: []string{}, Spans: s.spans(text)}
+	if normalized != "" {
+		if fs := s.feat.Featurize(normalized); fs.Terms != nil {
+			t.RecognizedTerms = fs.Terms
+		}
+	}
+	// The answer depends on the text and the model version only.
+	w.Header().Set("Cache-Control", cacheByQuery)
+	writeJSON(w, http.StatusOK, t)
+}
+
+// Feedback limits: a short text, and few of them per client.
+const (
+	MaxFeedbackChars = 1000
+	feedbackEvery    = 20 // seconds per feedback, on average, per client
+	feedbackBurst    = 5
+)
+
+func newFeedbackLimiter() *clientLimiter {
+	return newClientLimiter(rate.Every(feedbackEvery*1e9), feedbackBurst)
+}
+
+// feedback stores what a visitor says about a map.
+func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		MapID *string `json:"map_id"`
+		Text  *string `json:"text"`
+	}
+	if !decodeBody(w, r, &body, `{"map_id": "…", "text": "…"}`) {
+		return
+	}
+	switch {
+	case body.MapID == nil || body.Text == nil:
+		WriteError(w, http.StatusBadRequest, "invalid_feedback", `The body needs "map_id" (the id of the map) and "text" (your feedback).`)
+		return
+	case !utf8.ValidString(*body.Text) || strings.TrimSpace(*body.Text) == "":
+		WriteError(w, http.StatusBadRequest, "invalid_feedback", "The feedback text is empty or not valid UTF-8 text.")
+		return
+	case utf8.RuneCountInString(*body.Text) > MaxFeedbackChars:
+		WriteError(w, http.StatusRequestEntityTooLarge, "too_long", fmt.Sprintf("The feedback is too long: at most %d characters.", MaxFeedbackChars))
+		return
+	}
+	if !validID(w, *body.MapID) {
+		return
+	}
+	if !s.feedbackLimit.allow(clientKey(r, s.cfg.TrustedProxies), s.now()) {
+		w.Header().Set("Retry-After", fmt.Sprint(feedbackEvery))
+		WriteError(w, http.StatusTooManyRequests, "rate_limited", "Thank you, but that is a lot of feedback from your address; please wait a minute before sending more.")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
+	defer cancel()
+	if _, err := s.store.Get(ctx, *body.MapID); err != nil {
+		docError(w, r, *body.MapID, err)
+		return
+	}
+	f := jobs.Feedback{MapID: *body.MapID, Text: strings.TrimSpace(*body.Text), CreatedAt: s.now().UTC()}
+	if err := s.store.AddFeedback(ctx, f); err != nil {
+		backendError(w, r, err)
+		return
+	}
+	slog.InfoContext(r.Context(), "feedback", "id", f.MapID, "chars", utf8.RuneCountInString(f.Text))
+	writeJSON(w, http.StatusCreated, map[string]string{"status": "stored", "map_id": f.MapID})
+}
+
+// decodeBody reads a JSON request body of at most maxBodyBytes into v, answering 413 or 400
+// itself (example shows the expected form).
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, example string) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			WriteError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("The request body is larger than %d kB.", maxBodyBytes>>10))
+			return false
+		}
+		WriteError(w, http.StatusBadRequest, "invalid_json", "The body must be JSON such as "+example+": "+err.Error())
+		return false
+	}
+	return true
+}

@@ -1,0 +1,130 @@
+package queryapi
+
+import (
+	"compress/gzip"
+	_ "embed"
+	"io"
+	"io/fs"
+	"log/slog"
+	"mime"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// OpenAPI is the API's description, served at /openapi.yaml.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
+
+// ContentSecurityPolicy is the page's policy: everything from the site itself, no inline script
+// or style, no plug-ins, no framing. NiiVue decodes images from data: and blob: URLs.
+const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+	"connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// siteHandler serves the built page: files of static by path, with the gzip copy (name + ".gz")
+// that the build made when the client takes gzip, and cache lifetimes by kind: Vite's hashed
+// assets for ever, the template and meshes for a day, the page itself for five minutes (a
+// deployment changes it, and it must match the API it calls).
+func siteHandler(static fs.FS) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
+		if name == "" {
+			name = "index.html"
+		}
+		fi, err := fs.Stat(static, name)
+		if err != nil || fi.IsDir() || strings.HasSuffix(name, ".gz") && !strings.HasSuffix(name, ".nii.gz") {
+			WriteError(w, http.StatusNotFound, "not_found", "There is nothing at "+r.URL.Path+". The page is at / and the API under /api/v1 (see /openapi.yaml).")
+			return
+		}
+		h := w.Header()
+		setSecurityHeaders(h)
+		switch {
+		case strings.HasPrefix(name, "assets/"):
+			h.Set("Cache-Control", "public, max-age=31536000, immutable")
+		case strings.HasPrefix(name, "brain/"):
+			h.Set("Cache-Control", "public, max-age=86400")
+		default:
+			h.Set("Cache-Control", "public, max-age=300")
+		}
+		ctype := mime.TypeByExtension(path.Ext(name))
+		switch {
+		case strings.HasSuffix(name, ".nii.gz"):
+			// A gzip file in its own right: NiiVue inflates it, the browser must not.
+			ctype = "application/gzip"
+		case ctype == "":
+			ctype = "application/octet-stream"
+		}
+		h.Set("Content-Type", ctype)
+		h.Add("Vary", "Accept-Encoding")
+		gz := name + ".gz"
+		if _, err := fs.Stat(static, gz); err == nil && acceptsGzip(r) {
+			h.Set("Content-Encoding", "gzip")
+			serveFile(w, r, static, gz)
+			return
+		}
+		serveFile(w, r, static, name)
+	}
+}
+
+func setSecurityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+}
+
+func serveFile(w http.ResponseWriter, r *http.Request, static fs.FS, name string) {
+	f, err := static.Open(name)
+	if err != nil {
+		WriteError(w, http.StatusNotFound, "not_found", "There is nothing at "+r.URL.Path+".")
+		return
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil {
+		w.Header().Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
+	}
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, f); err != nil {
+		slog.WarnContext(r.Context(), "serving a page file", "name", name, "err", err)
+	}
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding takes gzip (q=0 refuses it).
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") && strings.TrimSpace(coding) != "*" {
+			continue
+		}
+		if q, ok := strings.CutPrefix(strings.ReplaceAll(params, " ", ""), "q="); ok {
+			if v, err := strconv.ParseFloat(q, 64); err == nil && v == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// gunzipTo copies a gzip stream to w inflated.
+func gunzipTo(w io.Writer, r io.Reader) error {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	_, err = io.Copy(w, zr)
+	return err
+}
+
+func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/yaml; charset=utf-8")
+	h.Set("Cache-Control", "public, max-age=300")
+	h.Set("Content-Length", strconv.Itoa(len(OpenAPI)))
+	if _, err := w.Write(OpenAPI); err != nil {
+		slog.WarnContext(r.Context(), "writing openapi.yaml", "err", err)
+	}
+}
