@@ -1,0 +1,325 @@
+// End-to-end tests of the page in Debian's Chromium, driven by playwright-core, against a running
+// stack (T2B_URL). functions/internal/dev/browser starts the stack, runs these with node's test
+// runner, then checks the files they leave in T2B_ARTIFACTS (downloads, feedback, screenshots).
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdir, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { chromium } from 'playwright-core'
+
+const BASE = (process.env.T2B_URL ?? 'http://127.0.0.1:8080/').replace(/\/$/, '')
+const ORIGIN = new URL(BASE).origin
+const ART = process.env.T2B_ARTIFACTS ?? path.resolve('..', 'build', 'artifacts', 'browser')
+const DOWNLOADS = path.join(ART, 'downloads')
+// Software WebGL on two cores: a first full frame takes seconds.
+const DRAWN = 90_000
+
+let browser
+/** Requests that left the site's origin, and CSP violations or page errors, across all tests. */
+const foreign = []
+const problems = []
+const figures = {}
+
+before(async () => {
+  await mkdir(DOWNLOADS, { recursive: true })
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--enable-unsafe-swiftshader', '--use-angle=swiftshader',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--no-first-run', '--disable-quic'],
+  })
+})
+
+after(async () => {
+  await browser?.close()
+  await writeFile(path.join(ART, 'figures.json'), JSON.stringify(figures, null, 2))
+})
+
+/** A new page that records every request to another origin and every CSP violation or error. */
+async function newPage(options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true, ...options })
+  const page = await context.newPage()
+  page.on('request', (req) => {
+    const u = new URL(req.url())
+    if (!['data:', 'blob:'].includes(u.protocol) && u.origin !== ORIGIN) foreign.push(req.url())
+  })
+  page.on('console', (msg) => {
+    if (/Content Security Policy|Refused to/i.test(msg.text())) problems.push(`CSP: ${msg.text()}`)
+  })
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`))
+  return page
+}
+
+async function waitDrawn(page, selector = '#viewer') {
+  await page.waitForSelector(`${selector}[data-drawn="true"]`, { timeout: DRAWN })
+}
+
+async function waitReady(page) {
+  await page.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: DRAWN })
+  await waitDrawn(page)
+}
+
+/** The variance of the pixels of an element as drawn on screen (0 for a blank canvas). */
+async function pixelVariance(page, selector) {
+  const shot = await page.locator(selector).screenshot()
+  return page.evaluate(async (b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))
+    const bmp = await createImageBitmap(new Blob([bytes], { type: 'image/png' }))
+    const c = new OffscreenCanvas(bmp.width, bmp.height)
+    const g = c.getContext('2d')
+    g.drawImage(bmp, 0, 0)
+    const d = g.getImageData(0, 0, bmp.width, bmp.height).data
+    let n = 0, sum = 0, sq = 0
+    for (let i = 0; i < d.length; i += 4) {
+      const v = (d[i] + d[i + 1] + d[i + 2]) / 3
+      sum += v; sq += v * v; n++
+    }
+    const mean = sum / n
+    return sq / n - mean * mean
+  }, shot.toString('base64'))
+}
+
+async function screenshotHash(page, selector) {
+  const shot = await page.locator(selector).screenshot()
+  const { createHash } = await import('node:crypto')
+  return createHash('sha256').update(shot).digest('hex')
+}
+
+async function search(page, text) {
+  await page.fill('#q', text)
+  await page.press('#q', 'Enter')
+}
+
+const peakRows = (page) => page.locator('#peaks tbody tr')
+
+describe('the page', { concurrency: false }, () => {
+  test('a new query, typed, shows progress then the drawn map, terms and studies', async () => {
+    const page = await newPage()
+    await page.goto(BASE + '/')
+    // Without ?q= the page shows an example.
+    await waitReady(page)
+    assert.notEqual(await page.inputValue('#q'), '')
+
+    // Recognised terms are highlighted as they are typed.
+    const text = `auditory cortex and music listening ${Date.now() % 1000}`
+    await page.fill('#q', text)
+    await page.waitForFunction(() => document.querySelectorAll('mark.term').length >= 2, null, { timeout: 10_000 })
+    const marks = await page.locator('mark.term').allTextContents()
+    assert.ok(marks.some((m) => /auditory/i.test(m)), `highlighted ${marks}`)
+    assert.ok(marks.some((m) => /music/i.test(m)), `highlighted ${marks}`)
+
+    const first = page.waitForResponse((r) => r.url().includes('/api/v1/maps?'))
+    await page.press('#q', 'Enter')
+    const status = (await first).status()
+    assert.ok([200, 202].includes(status), `maps answered ${status}`)
+    await waitReady(page)
+    assert.equal(new URL(page.url()).searchParams.get('q'), text)
+    assert.match(await page.textContent('#result-title'), /auditory/i)
+    assert.ok((await page.locator('#related-terms button.term').count()) >= 5)
+    assert.ok((await page.locator('#articles li').count()) >= 5)
+    assert.ok(await page.locator('#articles a[href^="https://pubmed.ncbi.nlm.nih.gov/"]').count() >= 5)
+    const v = await pixelVariance(page, '#viewer')
+    assert.ok(v > 100, `viewer pixel variance ${v}`)
+    assert.ok((await peakRows(page).count()) >= 1, 'no peak at the default threshold')
+    assert.equal(await page.inputValue('#threshold'), '3.1')
+    await page.screenshot({ path: path.join(ART, 'desktop.png'), fullPage: true })
+    await page.context().close()
+  })
+
+  test('a cached query is shown at once from a share link, and the time is reported', async () => {
+    const warm = await newPage()
+    await warm.goto(BASE + '/?q=' + encodeURIComponent('viewing faces'))
+    await waitReady(warm)
+    await warm.context().close()
+
+    const page = await newPage()
+    const t0 = Date.now()
+    const answer = page.waitForResponse((r) => r.url().includes('/api/v1/maps?'))
+    await page.goto(BASE + '/?q=' + encodeURIComponent('viewing faces'))
+    assert.equal((await answer).status(), 200, 'a cached query answers 200 at once')
+    await waitReady(page)
+    figures.cached_navigation_to_drawn_ms = Date.now() - t0
+    assert.equal(await page.inputValue('#q'), 'viewing faces')
+    assert.match(await page.textContent('#result-title'), /viewing faces/i)
+    // What a first visit transfers before the first result is drawn (bytes on the wire, as the
+    // browser counts them), and what the surface view loads after it.
+    Object.assign(figures, await page.evaluate(() => {
+      const drawnAt = performance.now()
+      const all = performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))
+      const sum = (es) => es.reduce((n, e) => n + (e.transferSize || 0), 0)
+      const surface = all.filter((e) => /fsaverage5|surface\.json/.test(e.name))
+      return {
+        first_visit_bytes_before_drawn: sum(all.filter((e) => !surface.includes(e) && e.startTime <= drawnAt)),
+        surface_bytes: sum(surface),
+        first_visit_requests: all.filter((e) => !surface.includes(e)).map((e) => `${new URL(e.name).pathname} ${e.transferSize}`),
+      }
+    }))
+    await page.context().close()
+  })
+
+  test('back and forward restore earlier queries', async () => {
+    const page = await newPage()
+    await page.goto(BASE + '/?q=' + encodeURIComponent('working memory'))
+    await waitReady(page)
+    await search(page, 'reading words')
+    await page.waitForFunction(() => new URL(location.href).searchParams.get('q') === 'reading words', null, { timeout: DRAWN })
+    await waitReady(page)
+    assert.match(await page.textContent('#result-title'), /reading words/i)
+
+    await page.goBack()
+    await page.waitForFunction(() => document.querySelector('#q').value === 'working memory', null, { timeout: DRAWN })
+    await waitReady(page)
+    assert.match(await page.textContent('#result-title'), /working memory/i)
+    await page.goForward()
+    await page.waitForFunction(() => document.querySelector('#q').value === 'reading words', null, { timeout: DRAWN })
+    await waitReady(page)
+    assert.match(await page.textContent('#result-title'), /reading words/i)
+    await page.context().close()
+  })
+
+  test('a text with no known term is a message that says what to do, not a spinner', async () => {
+    const page = await newPage()
+    await page.goto(BASE + '/?q=' + encodeURIComponent('working memory'))
+    await waitReady(page)
+    await search(page, 'zzxq wvvb')
+    await page.waitForSelector('#error:not([hidden])', { timeout: 20_000 })
+    const message = await page.textContent('#error')
+    assert.match(message, /term|word/i, message)
+    assert.equal(await page.evaluate(() => document.body.dataset.state), 'error')
+    assert.doesNotMatch(await page.textContent('#status'), /Computing|Queued/)
+    // The page is usable again: a good query after the error works.
+    await search(page, 'working memory')
+    await waitReady(page)
+    assert.ok(await page.locator('#error').isHidden())
+    await page.context().close()
+  })
+
+  test('the threshold, the peak table, a peak click and the readout', async () => {
+    const page = await newPage()
+    await page.goto(BASE + '/?q=' + encodeURIComponent('viewing faces'))
+    await waitReady(page)
+    const before = await screenshotHash(page, '#viewer')
+    const rowsAt31 = await peakRows(page).count()
+    const firstAt31 = await peakRows(page).first().textContent()
+
+    // Keyboard: the slider is reachable and moves with the arrow keys.
+    await page.focus('#threshold')
+    await page.keyboard.press('ArrowRight')
+    assert.equal(await page.inputValue('#threshold'), '3.2')
+
+    await page.fill('#threshold', '8')
+    await page.dispatchEvent('#threshold', 'input')
+    await page.dispatchEvent('#threshold', 'change')
+    await page.waitForFunction(() => document.querySelector('#threshold-value').textContent.includes('8'))
+    await page.waitForFunction((n) => document.querySelectorAll('#peaks tbody tr').length !== n, rowsAt31, { timeout: 20_000 })
+    const rowsAt8 = await peakRows(page).count()
+    assert.ok(rowsAt8 < rowsAt31, `${rowsAt8} clusters at 8, ${rowsAt31} at 3.1`)
+    await page.waitForTimeout(1500) // the viewer redraws in software
+    assert.notEqual(await screenshotHash(page, '#viewer'), before, 'the view did not change with the threshold')
+
+    await page.fill('#threshold', '3.1')
+    await page.dispatchEvent('#threshold', 'input')
+    await page.dispatchEvent('#threshold', 'change')
+    await page.waitForFunction((n) => document.querySelectorAll('#peaks tbody tr').length === n, rowsAt31, { timeout: 20_000 })
+    assert.equal(await peakRows(page).first().textContent(), firstAt31)
+
+    // A click on a peak moves the crosshair there: the readout shows its coordinates.
+    const row = peakRows(page).nth(Math.min(1, rowsAt31 - 1))
+    const cells = await row.locator('td').allTextContents()
+    const [x, y, z] = cells.slice(1, 4).map((c) => c.replace('−', '-').trim())
+    await row.locator('button').click()
+    await page.waitForFunction(([x, y, z]) => {
+      const t = document.querySelector('#readout').textContent.replace(/−/g, '-')
+      return t.includes(x) && t.includes(y) && t.includes(z)
+    }, [x, y, z], { timeout: 20_000 })
+    const readout = await page.textContent('#readout')
+    assert.match(readout, /z/)
+    await page.click('#jump-max')
+    await page.waitForFunction((r) => document.querySelector('#readout').textContent !== r, readout, { timeout: 20_000 })
+    await page.context().close()
+  })
+
+  test('the surface view is drawn', async () => {
+    const page = await newPage()
+    await page.goto(BASE + '/?q=' + encodeURIComponent('viewing faces'))
+    await waitReady(page)
+    await page.locator('#surface').scrollIntoViewIfNeeded()
+    await waitDrawn(page, '#surface')
+    const v = await pixelVariance(page, '#surface')
+    assert.ok(v > 100, `surface pixel variance ${v}`)
+    await page.selectOption('#surface-mesh', 'inflated')
+    await page.waitForTimeout(500)
+    await waitDrawn(page, '#surface')
+    assert.ok(await pixelVariance(page, '#surface') > 100)
+    await page.context().close()
+  })
+
+  test('every download, and feedback', async () => {
+    const page = await newPage()
+    await page.goto(BASE + '/?q=' + encodeURIComponent('viewing faces'))
+    await waitReady(page)
+    const mapId = await page.getAttribute('#result', 'data-map-id')
+    assert.match(mapId, /^[0-9a-f]{32}$/)
+    const files = {}
+    for (const [key, selector, name] of [['nifti', '#download-map', 'map.nii.gz'], ['png', '#download-png', 'view.png'],
+      ['peaks', '#download-peaks', 'peaks.csv'], ['csv', '#export-csv', 'studies.csv'], ['bibtex', '#export-bibtex', 'studies.bib']]) {
+      const download = page.waitForEvent('download', { timeout: 60_000 })
+      await page.click(selector)
+      const d = await download
+      assert.ok(d.suggestedFilename().startsWith('text2brain-'), d.suggestedFilename())
+      await d.saveAs(path.join(DOWNLOADS, name))
+      files[key] = name
+    }
+    const box = await page.locator('#viewer').boundingBox()
+    await writeFile(path.join(DOWNLOADS, 'downloads.json'), JSON.stringify({
+      map_id: mapId, ...files, ViewWidth: Math.round(box.width), ViewHeight: Math.round(box.height),
+    }))
+
+    const text = `browser test feedback ${Date.now()}`
+    await page.fill('#feedback-text', text)
+    await page.click('#feedback-send')
+    await page.waitForFunction(() => /stored|thank/i.test(document.querySelector('#feedback-status').textContent), null, { timeout: 20_000 })
+    await writeFile(path.join(ART, 'feedback.json'), JSON.stringify({ map_id: mapId, text }))
+    await page.context().close()
+  })
+
+  test('the keyboard alone maps a query', async () => {
+    const page = await newPage()
+    await page.goto(BASE + '/?q=' + encodeURIComponent('working memory'))
+    await waitReady(page)
+    await page.focus('body')
+    // The first Tab stop skips to the search box; typing and Enter map the text.
+    for (let i = 0; i < 5 && (await page.evaluate(() => document.activeElement?.id)) !== 'q'; i++) {
+      await page.keyboard.press('Tab')
+      if ((await page.evaluate(() => document.activeElement?.classList.contains('skip')))) await page.keyboard.press('Enter')
+    }
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'q')
+    await page.keyboard.press('Control+A')
+    await page.keyboard.type('listening to music')
+    await page.keyboard.press('Enter')
+    await page.waitForFunction(() => new URL(location.href).searchParams.get('q') === 'listening to music', null, { timeout: DRAWN })
+    await waitReady(page)
+    await page.context().close()
+  })
+
+  test('a phone-sized screen: no horizontal scrolling, the viewer fits', async () => {
+    const page = await newPage({ viewport: { width: 375, height: 667 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true })
+    await page.goto(BASE + '/?q=' + encodeURIComponent('viewing faces'))
+    await waitReady(page)
+    const { scroll, client, viewer } = await page.evaluate(() => ({
+      scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth,
+      viewer: document.querySelector('#viewer').getBoundingClientRect().right,
+    }))
+    assert.ok(scroll <= client, `the page scrolls sideways: ${scroll} > ${client}`)
+    assert.ok(viewer <= client, `the viewer overflows: ${viewer} > ${client}`)
+    assert.ok(await pixelVariance(page, '#viewer') > 100)
+    await page.screenshot({ path: path.join(ART, 'phone.png'), fullPage: true })
+    await page.context().close()
+  })
+
+  test('no request left the site, no CSP violation, no page error', () => {
+    assert.deepEqual(foreign, [])
+    assert.deepEqual(problems, [])
+  })
+})

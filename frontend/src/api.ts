@@ -1,0 +1,313 @@
+// The API client: JSON requests with time limits, error decoding, and the map request with its
+// polling (202 → poll until done, 60 s at most). No DOM; fetch, the clock and sleep are injectable
+// so the tests drive it with fakes.
+
+import type { ErrorInfo } from './messages'
+import { GIVE_UP_SECONDS } from './messages'
+import type { MapResult, Pending, SurfaceValues, TermsAnswer, VersionInfo } from './types'
+
+export class ApiError extends Error implements ErrorInfo {
+  code: string
+  status: number
+  retryAfter?: number
+  constructor(code: string, status: number, message?: string, retryAfter?: number) {
+    super(message ?? code)
+    this.name = 'ApiError'
+    this.code = code
+    this.status = status
+    this.retryAfter = retryAfter
+  }
+  /** The server's sentence (empty for client-side errors). */
+  get serverMessage(): string {
+    return this.message === this.code ? '' : this.message
+  }
+  toInfo(): ErrorInfo {
+    return { code: this.code, status: this.status, message: this.serverMessage, retryAfter: this.retryAfter }
+  }
+}
+
+export interface Deps {
+  fetch: (input: string, init?: RequestInit) => Promise<Response>
+  now: () => number
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>
+}
+
+export function abortError(): DOMException {
+  return new DOMException('The operation was aborted.', 'AbortError')
+}
+
+export function isAbort(e: unknown): boolean {
+  return e instanceof DOMException ? e.name === 'AbortError' : (e as { name?: string } | null)?.name === 'AbortError'
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortError())
+      return
+    }
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, Math.max(0, ms))
+    const onAbort = (): void => {
+      clearTimeout(t)
+      reject(abortError())
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+export const defaultDeps: Deps = {
+  fetch: (input, init) => fetch(input, init),
+  now: () => Date.now(),
+  sleep,
+}
+
+/** Retry-After in seconds (delta-seconds or an HTTP date), undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null | undefined, nowMs = Date.now()): number | undefined {
+  if (value == null || value.trim() === '') return undefined
+  const v = value.trim()
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v)
+  const t = Date.parse(v)
+  if (Number.isFinite(t)) return Math.max(0, (t - nowMs) / 1000)
+  return undefined
+}
+
+export interface JSONResponse {
+  status: number
+  headers: Headers
+  body: unknown
+}
+
+/**
+ * One request with a time limit. Errors: ApiError (code from the API's JSON, or 'network',
+ * 'timeout', 'http', 'bad_response'); an AbortError when signal aborts.
+ */
+export async function requestJSON(
+  url: string,
+  init: RequestInit,
+  opts: { deps?: Deps; signal?: AbortSignal; timeoutMs?: number } = {},
+): Promise<JSONResponse> {
+  const deps = opts.deps ?? defaultDeps
+  const outer = opts.signal
+  if (outer?.aborted) throw abortError()
+  const ctrl = new AbortController()
+  let timedOut = false
+  const onAbort = (): void => ctrl.abort()
+  outer?.addEventListener('abort', onAbort, { once: true })
+  const timer =
+    opts.timeoutMs !== undefined
+      ? setTimeout(() => {
+          timedOut = true
+          ctrl.abort()
+        }, Math.max(0, opts.timeoutMs))
+      : undefined
+  let resp: Response
+  let text: string
+  try {
+    resp = await deps.fetch(url, { ...init, signal: ctrl.signal, headers: { Accept: 'application/json', ...(init.headers ?? {}) } })
+    text = await resp.text()
+  } catch (e) {
+    if (outer?.aborted) throw abortError()
+    if (timedOut) throw new ApiError('timeout', 0)
+    if (isAbort(e)) throw abortError()
+    throw new ApiError('network', 0)
+  } finally {
+    if (timer !== undefined) clearTimeout(timer)
+    outer?.removeEventListener('abort', onAbort)
+  }
+  let body: unknown = undefined
+  let parsed = false
+  if (text.length > 0) {
+    try {
+      body = JSON.parse(text)
+      parsed = true
+    } catch {
+      parsed = false
+    }
+  }
+  if (resp.status < 200 || resp.status > 299) {
+    const err = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error
+    const retryAfter = parseRetryAfter(resp.headers.get('Retry-After'), deps.now())
+    if (parsed && err && typeof err.code === 'string') {
+      throw new ApiError(err.code, resp.status, typeof err.message === 'string' ? err.message : undefined, retryAfter)
+    }
+    const code = resp.status === 429 ? 'rate_limited' : resp.status === 503 ? 'unavailable' : 'http'
+    throw new ApiError(code, resp.status, undefined, retryAfter)
+  }
+  if (!parsed && resp.status !== 204) {
+    throw new ApiError('bad_response', resp.status)
+  }
+  return { status: resp.status, headers: resp.headers, body }
+}
+
+export interface MapProgress {
+  stage: string
+  pending?: Pending
+}
+
+export interface FetchMapOptions {
+  signal?: AbortSignal
+  deps?: Deps
+  onProgress?: (p: MapProgress) => void
+  /** Total time before giving up (ms). */
+  giveUpMs?: number
+  /**
+   * wait= of the first request (s): long enough that a new map usually comes back in that one
+   * round trip, short enough that a slow one reports its stage (queued, computing) within a second.
+   */
+  firstWait?: number
+  /** wait= of each poll (s): the stage shown is never older than this. */
+  pollWait?: number
+}
+
+function isResult(b: unknown): b is MapResult {
+  const r = b as MapResult | null
+  return !!r && typeof r === 'object' && r.status === 'done' && typeof r.id === 'string' && typeof r.map_url === 'string'
+}
+
+function isPending(b: unknown): b is Pending {
+  const p = b as Pending | null
+  return !!p && typeof p === 'object' && p.status === 'pending'
+}
+
+/** A poll URL from the API, kept only when it is a same-origin path. */
+export function safePollPath(poll: unknown, id: unknown): string {
+  if (typeof poll === 'string' && /^\/[^/\\]/.test(poll)) return poll
+  if (typeof id === 'string' && /^[0-9a-f]{32}$/.test(id)) return `/api/v1/maps/${id}`
+  throw new ApiError('bad_response', 202)
+}
+
+export function withParam(path: string, key: string, value: string | number): string {
+  return path + (path.includes('?') ? '&' : '?') + `${key}=${encodeURIComponent(String(value))}`
+}
+
+/**
+ * Asks for the map of q: 200 → the result; 202 → polls `poll` (long polls of pollWait seconds,
+ * Retry-After between quick answers) until done; gives up with ApiError('timeout') after giveUpMs.
+ */
+export async function fetchMap(q: string, opts: FetchMapOptions = {}): Promise<MapResult> {
+  const deps = opts.deps ?? defaultDeps
+  const giveUpMs = opts.giveUpMs ?? GIVE_UP_SECONDS * 1000
+  const firstWait = opts.firstWait ?? 1
+  const pollWait = opts.pollWait ?? 2
+  const start = deps.now()
+  const deadline = start + giveUpMs
+  let url = `/api/v1/maps?q=${encodeURIComponent(q)}&wait=${firstWait}`
+  let first = true
+  for (;;) {
+    const remaining = deadline - deps.now()
+    if (remaining <= 0) throw new ApiError('timeout', 0)
+    if (!first) {
+      url = withParam(url, 'wait', Math.max(0, Math.min(pollWait, Math.floor(remaining / 1000))))
+    }
+    const sent = deps.now()
+    const resp = await requestJSON(url, { method: 'GET' }, { deps, signal: opts.signal, timeoutMs: remaining })
+    if (isResult(resp.body)) {
+      return resp.body
+    }
+    if (resp.status === 202 || isPending(resp.body)) {
+      const pending = resp.body as Pending
+      opts.onProgress?.({ stage: typeof pending?.stage === 'string' ? pending.stage : 'queued', pending })
+      const base = safePollPath(pending?.poll, pending?.id)
+      url = base
+      first = false
+      const retryS = parseRetryAfter(resp.headers.get('Retry-After'), deps.now()) ?? 1
+      const retryMs = Math.min(5000, Math.max(250, retryS * 1000))
+      const took = deps.now() - sent
+      const pause = Math.min(retryMs - took, deadline - deps.now())
+      if (pause > 0) {
+        await deps.sleep(pause, opts.signal)
+      }
+      continue
+    }
+    throw new ApiError('bad_response', resp.status)
+  }
+}
+
+export async function fetchTerms(q: string, signal?: AbortSignal, deps?: Deps): Promise<TermsAnswer> {
+  const r = await requestJSON(`/api/v1/terms?q=${encodeURIComponent(q)}`, { method: 'GET' }, { deps, signal, timeoutMs: 10000 })
+  const b = r.body as TermsAnswer
+  return {
+    query: typeof b?.query === 'string' ? b.query : q,
+    normalized_query: b?.normalized_query,
+    recognized_terms: Array.isArray(b?.recognized_terms) ? b.recognized_terms : [],
+    spans: Array.isArray(b?.spans) ? b.spans : [],
+  }
+}
+
+export async function postFeedback(mapId: string, text: string, deps?: Deps): Promise<void> {
+  await requestJSON(
+    '/api/v1/feedback',
+    { method: 'POST', body: JSON.stringify({ map_id: mapId, text }), headers: { 'Content-Type': 'application/json' } },
+    { deps, timeoutMs: 15000 },
+  )
+}
+
+export async function warm(deps?: Deps): Promise<unknown> {
+  const r = await requestJSON('/api/v1/warm', { method: 'POST' }, { deps, timeoutMs: 15000 })
+  return r.body
+}
+
+export async function fetchVersion(deps?: Deps): Promise<VersionInfo> {
+  const r = await requestJSON('/api/v1/version', { method: 'GET' }, { deps, timeoutMs: 10000 })
+  return (r.body ?? {}) as VersionInfo
+}
+
+export async function fetchSurface(url: string, signal?: AbortSignal, deps?: Deps): Promise<SurfaceValues> {
+  const r = await requestJSON(url, { method: 'GET' }, { deps, signal, timeoutMs: 30000 })
+  const b = r.body as SurfaceValues
+  if (!b || !Array.isArray(b.left) || !Array.isArray(b.right)) {
+    throw new ApiError('bad_response', r.status)
+  }
+  return b
+}
+
+/** GETs a binary file (the map) with a time limit; errors as requestJSON. */
+export async function fetchBinary(url: string, signal?: AbortSignal, deps: Deps = defaultDeps, timeoutMs = 30000): Promise<ArrayBuffer> {
+  if (signal?.aborted) throw abortError()
+  const ctrl = new AbortController()
+  let timedOut = false
+  const onAbort = (): void => ctrl.abort()
+  signal?.addEventListener('abort', onAbort, { once: true })
+  const timer = setTimeout(() => {
+    timedOut = true
+    ctrl.abort()
+  }, timeoutMs)
+  try {
+    let resp: Response
+    try {
+      resp = await deps.fetch(url, { signal: ctrl.signal })
+    } catch (e) {
+      if (signal?.aborted) throw abortError()
+      if (timedOut) throw new ApiError('timeout', 0)
+      if (isAbort(e)) throw abortError()
+      throw new ApiError('network', 0)
+    }
+    if (!resp.ok) {
+      let code = resp.status === 429 ? 'rate_limited' : resp.status === 503 ? 'unavailable' : 'http'
+      let message: string | undefined
+      try {
+        const b = (await resp.json()) as { error?: { code?: string; message?: string } }
+        if (b?.error?.code) {
+          code = b.error.code
+          message = b.error.message
+        }
+      } catch {
+        // not JSON
+      }
+      throw new ApiError(code, resp.status, message, parseRetryAfter(resp.headers.get('Retry-After'), deps.now()))
+    }
+    try {
+      return await resp.arrayBuffer()
+    } catch {
+      if (signal?.aborted) throw abortError()
+      if (timedOut) throw new ApiError('timeout', 0)
+      throw new ApiError('network', 0)
+    }
+  } finally {
+    clearTimeout(timer)
+    signal?.removeEventListener('abort', onAbort)
+  }
+}

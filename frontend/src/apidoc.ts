@@ -1,0 +1,45 @@
+// curl examples for the API section, for the page's own origin. Pure.
+
+import { encodeQueryParam } from './urlstate'
+
+export interface Example {
+  label: string
+  command: string
+}
+
+/** Single-quotes a string for a POSIX shell. */
+export function shellQuote(s: string): string {
+  return "'" + s.replace(/'/g, `'\\''`) + "'"
+}
+
+export function curlExamples(origin: string, q: string, id?: string): Example[] {
+  const query = q.trim() || 'working memory'
+  const mapId = id && /^[0-9a-f]{32}$/.test(id) ? id : 'ID'
+  const body = JSON.stringify({ query, wait: 10 })
+  return [
+    {
+      label: 'Map a query (waits up to 10 s; a 202 answer gives a poll URL)',
+      command: `curl ${shellQuote(`${origin}/api/v1/maps?q=${encodeQueryParam(query)}&wait=10`)}`,
+    },
+    {
+      label: 'The same as a POST with a JSON body',
+      command: `curl -X POST ${shellQuote(`${origin}/api/v1/maps`)} -H 'Content-Type: application/json' -d ${shellQuote(body)}`,
+    },
+    {
+      label: 'Poll a pending map by its id',
+      command: `curl ${shellQuote(`${origin}/api/v1/maps/${mapId}?wait=5`)}`,
+    },
+    {
+      label: 'Download the map (NIfTI-1, float32 z-scores, 4 mm MNI)',
+      command: `curl -o map.nii.gz ${shellQuote(`${origin}/api/v1/maps/${mapId}/map.nii.gz`)}`,
+    },
+    {
+      label: 'Terms recognised in a text',
+      command: `curl ${shellQuote(`${origin}/api/v1/terms?q=${encodeQueryParam(query)}`)}`,
+    },
+    {
+      label: 'Model version',
+      command: `curl ${shellQuote(`${origin}/api/v1/version`)}`,
+    },
+  ]
+}

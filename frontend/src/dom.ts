@@ -1,0 +1,67 @@
+// Small DOM helpers: element building (text only, never innerHTML) and Blob downloads.
+
+type Attrs = Record<string, string | number | boolean | undefined>
+
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs = {},
+  ...children: (Node | string | null | undefined | false)[]
+): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag)
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === false) continue
+    if (k === 'class') el.className = String(v)
+    else if (k === 'text') el.textContent = String(v)
+    else el.setAttribute(k, v === true ? '' : String(v))
+  }
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue
+    el.append(typeof c === 'string' ? document.createTextNode(c) : c)
+  }
+  return el
+}
+
+export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
+  const el = document.getElementById(id)
+  if (!el) throw new Error(`#${id} is missing from the page`)
+  return el as T
+}
+
+/** Saves a Blob through a temporary <a download>. */
+export function downloadBlob(blob: Blob, name: string): void {
+  const url = URL.createObjectURL(blob)
+  const a = document.createElement('a')
+  a.href = url
+  a.download = name
+  a.hidden = true
+  document.body.append(a)
+  a.click()
+  a.remove()
+  setTimeout(() => URL.revokeObjectURL(url), 30000)
+}
+
+export function downloadText(text: string, name: string, type: string): void {
+  downloadBlob(new Blob([text], { type }), name)
+}
+
+/** Copies text with the Clipboard API, or through a selected input as a fallback. */
+export async function copyText(text: string, fallbackInput?: HTMLInputElement): Promise<boolean> {
+  try {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(text)
+      return true
+    }
+  } catch {
+    // fall through
+  }
+  if (fallbackInput) {
+    fallbackInput.focus()
+    fallbackInput.select()
+    try {
+      return document.execCommand('copy')
+    } catch {
+      return false
+    }
+  }
+  return false
+}

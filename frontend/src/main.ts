@@ -1,0 +1,788 @@
+// text2brain's page: the search box (with recognised terms highlighted as one types), the map
+// request with its progress, the viewer, the surface, peaks, related terms and studies, exports,
+// share link, feedback and the API examples.
+
+import './style.css'
+import { ApiError, fetchBinary, fetchMap, fetchSurface, fetchTerms, fetchVersion, isAbort, postFeedback, warm } from './api'
+import { curlExamples } from './apidoc'
+import { findClusters, globalPeak, maxAbs, valueAtMM, type Cluster, type Vec3 } from './clusters'
+import { byId, copyText, downloadBlob, downloadText, h } from './dom'
+import { articlesBibTeX, articlesCSV, doiUrl, fileName, peaksCSV, pubmedUrl } from './exports'
+import { formatInt, formatReadout, signed } from './format'
+import { explainError, GIVE_UP_SECONDS, MAX_FEEDBACK, MAX_QUERY, progressText, type ErrorInfo } from './messages'
+import { gunzip, isGzip, parseNifti, type NiftiVolume } from './nifti'
+import { retainSpans, segmentsFromSpans, type Span } from './spans'
+import type { MapResult } from './types'
+import { readQuery, searchWithQuery, shareUrl } from './urlstate'
+import type { Display, MapViewer } from './viewer'
+import type { MeshKind, SurfaceViewer } from './surface'
+
+const DEFAULT_QUERY = 'working memory'
+const TEMPLATE_URL = '/brain/mni152_2mm.nii.gz'
+const TOP_PEAKS = 20
+
+// ---------------------------------------------------------------- elements
+
+const form = byId<HTMLFormElement>('search')
+const qInput = byId<HTMLTextAreaElement>('q')
+const qMirror = byId('q-mirror')
+const qTerms = byId('q-terms')
+const qCount = byId('q-count')
+const brainyButton = byId<HTMLButtonElement>('brainy')
+const statusEl = byId('status')
+const errorEl = byId('error')
+const resultEl = byId('result')
+const resultTitle = byId('result-title')
+const resultMeta = byId('result-meta')
+const thresholdInput = byId<HTMLInputElement>('threshold')
+const thresholdValue = byId<HTMLOutputElement>('threshold-value')
+const showPos = byId<HTMLInputElement>('show-pos')
+const showNeg = byId<HTMLInputElement>('show-neg')
+const jumpMax = byId<HTMLButtonElement>('jump-max')
+const downloadMap = byId<HTMLAnchorElement>('download-map')
+const downloadPng = byId<HTMLButtonElement>('download-png')
+const viewerCanvas = byId<HTMLCanvasElement>('viewer')
+const readout = byId('readout')
+const toolStatus = byId('tool-status')
+const surfaceCanvas = byId<HTMLCanvasElement>('surface')
+const surfaceMesh = byId<HTMLSelectElement>('surface-mesh')
+const surfaceNote = byId('surface-note')
+const peaksTable = byId<HTMLTableElement>('peaks')
+const peaksCaption = byId('peaks-caption')
+const peaksEmpty = byId('peaks-empty')
+const downloadPeaks = byId<HTMLButtonElement>('download-peaks')
+const relatedTerms = byId('related-terms')
+const articlesEl = byId('articles')
+const exportBib = byId<HTMLButtonElement>('export-bibtex')
+const exportCsv = byId<HTMLButtonElement>('export-csv')
+const shareUrlInput = byId<HTMLInputElement>('share-url')
+const shareButton = byId<HTMLButtonElement>('share')
+const shareStatus = byId('share-status')
+const feedbackForm = byId<HTMLFormElement>('feedback')
+const feedbackText = byId<HTMLTextAreaElement>('feedback-text')
+const feedbackSend = byId<HTMLButtonElement>('feedback-send')
+const feedbackStatus = byId('feedback-status')
+const apiExamples = byId('api-examples')
+const versionEl = byId('version')
+
+const EXAMPLES = Array.from(document.querySelectorAll<HTMLButtonElement>('button.example')).map((b) => b.textContent?.trim() ?? '')
+
+// ---------------------------------------------------------------- state
+
+type State = 'idle' | 'loading' | 'ready' | 'error'
+
+interface Current {
+  q: string
+  result: MapResult
+  vol: NiftiVolume
+  /** The map file's bytes as downloaded (what "Download map" saves). */
+  file: ArrayBuffer
+  nii: ArrayBuffer
+  maxAbs: number
+  clusters: Cluster[]
+}
+
+let current: Current | null = null
+let generation = 0
+let searchCtrl: AbortController | null = null
+let crosshair: Vec3 | null = null
+let viewer: MapViewer | null = null
+let viewerInit: Promise<MapViewer> | null = null
+let viewerFailed = false
+let surface: SurfaceViewer | null = null
+let surfaceInit: Promise<SurfaceViewer> | null = null
+let surfaceCtrl: AbortController | null = null
+let templatePromise: Promise<ArrayBuffer> | null = null
+
+function setState(s: State): void {
+  document.body.dataset.state = s
+}
+
+function setDrawn(canvas: HTMLCanvasElement, drawn: boolean): void {
+  canvas.dataset.drawn = drawn ? 'true' : 'false'
+}
+
+// Read-only debugging info for tests and the console.
+Object.defineProperty(window, '__t2b', {
+  configurable: false,
+  enumerable: false,
+  value: Object.freeze({
+    get crosshair(): Vec3 | null {
+      return crosshair ? ([...crosshair] as Vec3) : null
+    },
+    get mapId(): string | null {
+      return current?.result.id ?? null
+    },
+    get clusters(): number {
+      return current?.clusters.length ?? 0
+    },
+    get threshold(): number {
+      return Number(thresholdInput.value)
+    },
+    get state(): string {
+      return document.body.dataset.state ?? ''
+    },
+  }),
+})
+
+// ---------------------------------------------------------------- the query box
+
+let spans: Span[] = []
+let spansText = ''
+let termsTimer: ReturnType<typeof setTimeout> | undefined
+let termsCtrl: AbortController | null = null
+
+function renderMirror(): void {
+  const text = qInput.value
+  const segs = segmentsFromSpans(text, spans)
+  const nodes: Node[] = segs.map((s) => (s.term ? h('mark', { class: 'term', 'data-term': s.term }, s.text) : document.createTextNode(s.text)))
+  // a trailing character keeps the height of a final empty line
+  nodes.push(document.createTextNode('\u200b'))
+  qMirror.replaceChildren(...nodes)
+}
+
+function renderTermsLine(terms: string[] | null): void {
+  if (terms === null) {
+    qTerms.replaceChildren()
+    return
+  }
+  const unique = Array.from(new Set(terms))
+  if (unique.length === 0) {
+    qTerms.replaceChildren(h('span', { class: 'muted' }, qInput.value.trim() ? 'No known terms yet.' : ''))
+    return
+  }
+  qTerms.replaceChildren(
+    h('span', { class: 'muted' }, 'Recognised: '),
+    ...unique.flatMap((t, i) => [i > 0 ? ', ' : '', h('span', { class: 'rterm' }, t)]),
+  )
+}
+
+function updateCounter(): void {
+  const n = qInput.value.length
+  if (n >= MAX_QUERY * 0.9) {
+    qCount.hidden = false
+    qCount.textContent = `${formatInt(n)} / ${formatInt(MAX_QUERY)} characters`
+    qCount.classList.toggle('full', n >= MAX_QUERY)
+  } else {
+    qCount.hidden = true
+    qCount.textContent = ''
+  }
+}
+
+function onQueryInput(): void {
+  const text = qInput.value
+  spans = retainSpans(spansText, text, spans)
+  spansText = text
+  renderMirror()
+  updateCounter()
+  clearTimeout(termsTimer)
+  termsTimer = setTimeout(() => void requestTerms(text), 250)
+}
+
+async function requestTerms(text: string): Promise<void> {
+  termsCtrl?.abort()
+  termsCtrl = null
+  if (!text.trim() || text.length > MAX_QUERY) {
+    spans = []
+    spansText = text
+    renderMirror()
+    renderTermsLine(null)
+    return
+  }
+  const ctrl = new AbortController()
+  termsCtrl = ctrl
+  try {
+    const t = await fetchTerms(text, ctrl.signal)
+    if (ctrl.signal.aborted || qInput.value !== text) return
+    spans = t.spans
+    spansText = text
+    renderMirror()
+    renderTermsLine(t.recognized_terms)
+  } catch (e) {
+    if (!isAbort(e)) console.debug('text2brain: terms', e)
+  }
+}
+
+function setQueryText(q: string): void {
+  if (qInput.value === q) return
+  qInput.value = q
+  onQueryInput()
+}
+
+qInput.addEventListener('input', onQueryInput)
+qInput.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    e.preventDefault()
+    form.requestSubmit()
+  }
+})
+form.addEventListener('submit', (e) => {
+  e.preventDefault()
+  void search(qInput.value, 'push')
+})
+for (const b of document.querySelectorAll<HTMLButtonElement>('button.example')) {
+  b.addEventListener('click', () => void search(b.textContent?.trim() ?? '', 'push'))
+}
+brainyButton.addEventListener('click', () => {
+  const now = current?.q ?? qInput.value.trim()
+  const choices = EXAMPLES.filter((x) => x !== now)
+  const pick = choices[Math.floor(Math.random() * choices.length)] ?? DEFAULT_QUERY
+  void search(pick, 'push')
+})
+
+// ---------------------------------------------------------------- status and errors
+
+let progressTimer: ReturnType<typeof setInterval> | undefined
+let progressStage = 'sending'
+let progressStart = 0
+
+function startProgress(): void {
+  stopProgress()
+  progressStage = 'sending'
+  progressStart = Date.now()
+  const tick = (): void => {
+    statusEl.textContent = progressText(progressStage, Math.floor((Date.now() - progressStart) / 1000))
+  }
+  tick()
+  progressTimer = setInterval(tick, 1000)
+  statusEl.classList.add('busy')
+}
+
+function setStage(stage: string): void {
+  progressStage = stage
+  statusEl.textContent = progressText(progressStage, Math.floor((Date.now() - progressStart) / 1000))
+}
+
+function stopProgress(text = ''): void {
+  if (progressTimer !== undefined) clearInterval(progressTimer)
+  progressTimer = undefined
+  statusEl.classList.remove('busy')
+  statusEl.textContent = text
+}
+
+function clearError(): void {
+  errorEl.hidden = true
+  errorEl.replaceChildren()
+}
+
+function showError(info: ErrorInfo, retry?: () => void): void {
+  const ex = explainError(info)
+  const children: Node[] = [h('p', {}, ex.text)]
+  if (ex.retry && retry) {
+    const b = h('button', { type: 'button', class: 'retry' }, 'Retry')
+    b.addEventListener('click', retry)
+    children.push(b)
+  }
+  errorEl.replaceChildren(...children)
+  errorEl.hidden = false
+}
+
+function toInfo(e: unknown): ErrorInfo {
+  if (e instanceof ApiError) return e.toInfo()
+  return { code: 'client', message: e instanceof Error ? e.message : String(e) }
+}
+
+// ---------------------------------------------------------------- history
+
+function updateHistory(q: string, mode: 'push' | 'replace' | 'none'): void {
+  if (mode === 'none') return
+  const url = location.pathname + searchWithQuery(location.search, q) + location.hash
+  if (mode === 'push' && readQuery(location.search) !== q) {
+    history.pushState({ q }, '', url)
+  } else {
+    history.replaceState({ q }, '', url)
+  }
+}
+
+window.addEventListener('popstate', () => {
+  const q = readQuery(location.search) || DEFAULT_QUERY
+  void search(q, 'none')
+})
+
+// ---------------------------------------------------------------- search
+
+async function search(raw: string, mode: 'push' | 'replace' | 'none'): Promise<void> {
+  const q = raw.trim()
+  if (!q) {
+    generation++
+    searchCtrl?.abort()
+    stopProgress()
+    showError({ code: 'missing_query' })
+    setState('error')
+    qInput.focus()
+    return
+  }
+  if (q.length > MAX_QUERY) {
+    showError({ code: 'too_long' })
+    setState('error')
+    return
+  }
+  const my = ++generation
+  searchCtrl?.abort()
+  surfaceCtrl?.abort()
+  const ctrl = new AbortController()
+  searchCtrl = ctrl
+  updateHistory(q, mode)
+  setQueryText(q)
+  document.title = `${q} — text2brain`
+  clearError()
+  setState('loading')
+  setDrawn(viewerCanvas, false)
+  setDrawn(surfaceCanvas, false)
+  resultEl.classList.add('stale')
+  resultEl.setAttribute('aria-busy', 'true')
+  startProgress()
+  templatePromise ??= fetchBinary(TEMPLATE_URL)
+
+  const started = Date.now()
+  try {
+    const result = await fetchMap(q, { signal: ctrl.signal, onProgress: (p) => setStage(p.stage) })
+    if (my !== generation) return
+    setStage('drawing')
+    // what is left of the 60 s, but at least 10 s for the file itself
+    const left = Math.max(10000, started + GIVE_UP_SECONDS * 1000 - Date.now())
+    const gz = await fetchBinary(result.map_url, ctrl.signal, undefined, left)
+    const nii = await gunzip(gz)
+    const vol = parseNifti(nii)
+    if (my !== generation) return
+    current = { q, result, vol, file: gz, nii, maxAbs: maxAbs(vol.data), clusters: [] }
+    renderResult(current)
+    await drawMap(current, my)
+    if (my !== generation) return
+    const secs = result.compute_ms ? ` · computed in ${(result.compute_ms / 1000).toFixed(1)} s` : ''
+    stopProgress(`Map ready${secs}.`)
+    resultEl.classList.remove('stale')
+    resultEl.removeAttribute('aria-busy')
+    setState('ready')
+    void drawSurface(current, my)
+  } catch (e) {
+    if (isAbort(e) || my !== generation) return
+    console.warn('text2brain:', e)
+    stopProgress()
+    showError(toInfo(e), () => void search(q, 'none'))
+    resultEl.hidden = true
+    resultEl.classList.remove('stale')
+    resultEl.removeAttribute('aria-busy')
+    current = null
+    setState('error')
+  } finally {
+    if (searchCtrl === ctrl && my === generation) searchCtrl = null
+  }
+}
+
+// ---------------------------------------------------------------- result
+
+function display(): Display {
+  return {
+    threshold: Number(thresholdInput.value),
+    showPos: showPos.checked,
+    showNeg: showNeg.checked,
+    maxAbs: current?.maxAbs ?? 0,
+  }
+}
+
+function renderResult(c: Current): void {
+  const r = c.result
+  // title: the query with its recognised terms highlighted
+  const segs = segmentsFromSpans(r.query ?? c.q, r.recognized_spans ?? [])
+  resultTitle.replaceChildren(...segs.map((s) => (s.term ? h('mark', { class: 'term' }, s.text) : document.createTextNode(s.text))))
+  const terms = r.recognized_terms ?? []
+  resultMeta.replaceChildren(
+    terms.length ? `Recognised terms: ${terms.join(', ')}` : 'No recognised terms',
+    r.model_version ? ` · model ${r.model_version}` : '',
+  )
+  resultEl.dataset.mapId = r.id
+  resultEl.hidden = false
+
+  downloadMap.href = r.map_url
+  downloadMap.download = fileName(c.q, '', 'nii.gz')
+
+  renderRelatedTerms(r)
+  renderArticles(r)
+
+  shareUrlInput.value = shareUrl(location.origin, location.pathname, c.q)
+  shareStatus.textContent = ''
+  feedbackStatus.textContent = ''
+  feedbackStatus.className = 'note'
+  feedbackText.value = ''
+  renderApi(c.q, r.id)
+  updatePeaks()
+}
+
+function renderRelatedTerms(r: MapResult): void {
+  const list = (r.related_terms ?? []).filter((t) => t && typeof t.term === 'string')
+  const top = Math.max(...list.map((t) => Math.abs(t.weight) || 0), 1e-9)
+  relatedTerms.replaceChildren(
+    ...list.map((t) => {
+      const bar = h('span', { class: 'bar', 'aria-hidden': 'true' })
+      bar.style.width = `${Math.max(2, (100 * Math.abs(t.weight)) / top).toFixed(1)}%`
+      const b = h(
+        'button',
+        { type: 'button', class: 'term', title: `Map “${t.term}”`, 'aria-label': `Map ${t.term} (weight ${t.weight.toFixed(2)})` },
+        bar,
+        h('span', { class: 'label' }, t.term),
+        h('span', { class: 'w' }, t.weight.toFixed(2)),
+      )
+      b.addEventListener('click', () => void search(t.term, 'push'))
+      return h('li', {}, b)
+    }),
+  )
+  if (list.length === 0) relatedTerms.replaceChildren(h('li', { class: 'muted' }, 'No related terms.'))
+}
+
+function renderArticles(r: MapResult): void {
+  const list = r.related_articles ?? []
+  articlesEl.replaceChildren(
+    ...list.map((a) => {
+      const title = a.pmid ? h('a', { href: pubmedUrl(a.pmid), class: 'title', rel: 'noopener' }, a.title || `PMID ${a.pmid}`) : h('span', { class: 'title' }, a.title)
+      const meta = [a.authors, a.year ? String(a.year) : '', a.journal].filter(Boolean).join(' · ')
+      const links: (Node | string)[] = []
+      if (typeof a.correlation === 'number') links.push(h('span', { class: 'r', title: 'Correlation with this map' }, `r = ${signed(a.correlation, 2)}`))
+      if (a.pmid) links.push(h('a', { href: pubmedUrl(a.pmid), rel: 'noopener' }, 'PubMed'))
+      if (a.doi) links.push(h('a', { href: doiUrl(a.doi), rel: 'noopener' }, 'DOI'))
+      return h('li', {}, title, h('div', { class: 'meta' }, meta), h('div', { class: 'links' }, ...links.flatMap((l, i) => (i > 0 ? [' · ', l] : [l]))))
+    }),
+  )
+  exportBib.disabled = list.length === 0
+  exportCsv.disabled = list.length === 0
+}
+
+function renderApi(q: string, id?: string): void {
+  const examples = curlExamples(location.origin, q, id)
+  apiExamples.replaceChildren(
+    ...examples.map((ex) => h('div', { class: 'api-ex' }, h('p', { class: 'api-label' }, ex.label), h('pre', {}, h('code', {}, ex.command)))),
+  )
+}
+
+// ---------------------------------------------------------------- peaks
+
+function updatePeaks(): void {
+  const tbody = peaksTable.tBodies[0]
+  if (!current) {
+    tbody.replaceChildren()
+    return
+  }
+  const d = display()
+  current.clusters = findClusters(current.vol, d.threshold, { positive: d.showPos, negative: d.showNeg })
+  const shown = current.clusters.slice(0, TOP_PEAKS)
+  tbody.replaceChildren(
+    ...shown.map((c, i) => {
+      const where = `x ${signed(Math.round(c.peakMM[0]))} y ${signed(Math.round(c.peakMM[1]))} z ${signed(Math.round(c.peakMM[2]))}`
+      const go = h('button', { type: 'button', class: 'small go', 'aria-label': `Move the crosshair to peak ${i + 1} at ${where} mm` }, 'Go')
+      go.addEventListener('click', () => moveCrosshair(c.peakMM))
+      return h(
+        'tr',
+        { class: c.sign > 0 ? 'pos' : 'neg' },
+        h('td', { class: 'sign' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), c.sign > 0 ? '+' : '−'),
+        h('td', { class: 'num' }, signed(Math.round(c.peakMM[0]))),
+        h('td', { class: 'num' }, signed(Math.round(c.peakMM[1]))),
+        h('td', { class: 'num' }, signed(Math.round(c.peakMM[2]))),
+        h('td', { class: 'num' }, signed(c.peak, 2)),
+        h('td', { class: 'num' }, formatInt(c.size)),
+        h('td', { class: 'num' }, formatInt(c.volumeMM3)),
+        h('td', {}, go),
+      )
+    }),
+  )
+  const n = current.clusters.length
+  peaksCaption.textContent =
+    n === 0 ? '' : `${formatInt(n)} cluster${n === 1 ? '' : 's'} at |z| ≥ ${d.threshold.toFixed(1)}${n > TOP_PEAKS ? `, the ${TOP_PEAKS} strongest shown` : ''}`
+  peaksEmpty.hidden = n > 0
+  downloadPeaks.disabled = n === 0
+}
+
+// ---------------------------------------------------------------- viewer
+
+function updateReadout(mm: Vec3): void {
+  crosshair = mm
+  const z = current ? valueAtMM(current.vol, mm) : 0
+  readout.textContent = formatReadout(mm, z)
+}
+
+function moveCrosshair(mm: Vec3): void {
+  if (viewer && !viewerFailed) {
+    viewer.moveTo(mm) // reports back through onLocationChange → updateReadout
+  } else {
+    updateReadout(mm)
+  }
+}
+
+// NiiVue is a large module: it loads in parallel with the first map request, not before the page.
+let viewerModulePromise: Promise<typeof import('./viewer')> | null = null
+function viewerModule(): Promise<typeof import('./viewer')> {
+  viewerModulePromise ??= import('./viewer')
+  viewerModulePromise.catch(() => {
+    viewerModulePromise = null
+  })
+  return viewerModulePromise
+}
+
+async function getViewer(): Promise<MapViewer> {
+  viewerInit ??= (async () => {
+    const [{ MapViewer }, template] = await Promise.all([viewerModule(), templatePromise ?? fetchBinary(TEMPLATE_URL)])
+    const v = new MapViewer(viewerCanvas, updateReadout)
+    await v.init(template)
+    viewer = v
+    return v
+  })()
+  viewerInit.catch(() => {
+    viewerInit = null
+    templatePromise = null
+  })
+  return await viewerInit
+}
+
+async function drawMap(c: Current, my: number): Promise<void> {
+  let v: MapViewer
+  try {
+    v = await getViewer()
+    if (my !== generation) return
+    await v.showMap(c.nii, display())
+  } catch (e) {
+    if (my !== generation) return
+    viewerFailed = true
+    console.warn('text2brain: viewer', e)
+    toolStatus.textContent = `The interactive viewer could not start (${e instanceof Error ? e.message : String(e)}). Peaks, studies and downloads still work.`
+    const peak = globalPeak(c.vol)
+    if (peak) updateReadout(peak.mm)
+    return
+  }
+  viewerFailed = false
+  toolStatus.textContent = ''
+  if (my !== generation) return
+  const peak = globalPeak(c.vol, { positive: showPos.checked, negative: showNeg.checked })
+  if (peak) v.moveTo(peak.mm)
+  else {
+    const mm = v.crosshairMM()
+    if (mm) updateReadout(mm)
+  }
+  setDrawn(viewerCanvas, true)
+}
+
+let displayQueued = false
+function onDisplayChange(): void {
+  thresholdValue.textContent = Number(thresholdInput.value).toFixed(1)
+  // the table is cheap (a few ms): at once; the GL redraws: at most once per frame
+  updatePeaks()
+  if (displayQueued) return
+  displayQueued = true
+  requestAnimationFrame(() => {
+    displayQueued = false
+    const d = display()
+    if (viewer && current) viewer.setDisplay(d)
+    if (surface && current) surface.setDisplay(d)
+  })
+}
+
+thresholdInput.addEventListener('input', onDisplayChange)
+showPos.addEventListener('change', onDisplayChange)
+showNeg.addEventListener('change', onDisplayChange)
+
+jumpMax.addEventListener('click', () => {
+  if (!current) return
+  const peak = globalPeak(current.vol, { positive: showPos.checked, negative: showNeg.checked })
+  if (peak) moveCrosshair(peak.mm)
+})
+
+viewerCanvas.addEventListener('keydown', (e) => {
+  if (!viewer || viewerFailed) return
+  const steps: Record<string, Vec3> = {
+    ArrowLeft: [-1, 0, 0],
+    ArrowRight: [1, 0, 0],
+    ArrowUp: [0, 1, 0],
+    ArrowDown: [0, -1, 0],
+    PageUp: [0, 0, 1],
+    PageDown: [0, 0, -1],
+  }
+  const s = steps[e.key]
+  if (!s) return
+  e.preventDefault()
+  viewer.step(s[0], s[1], s[2])
+})
+
+downloadPng.addEventListener('click', async () => {
+  if (!current) return
+  if (!viewer || viewerFailed) {
+    toolStatus.textContent = 'The viewer is not available, so there is no picture to save.'
+    return
+  }
+  downloadPng.disabled = true
+  try {
+    const blob = await viewer.snapshot(2)
+    downloadBlob(blob, fileName(current.q, '', 'png'))
+    toolStatus.textContent = ''
+  } catch (e) {
+    toolStatus.textContent = `Could not save the picture: ${e instanceof Error ? e.message : String(e)}`
+  } finally {
+    downloadPng.disabled = false
+  }
+})
+
+// The link works by itself; with a result loaded, the page saves the very bytes it shows, under its
+// own file name (a server's Content-Disposition would otherwise pick the name).
+downloadMap.addEventListener('click', async (e) => {
+  const c = current
+  if (!c) {
+    e.preventDefault()
+    return
+  }
+  e.preventDefault()
+  let bytes: ArrayBuffer = c.file
+  if (!isGzip(new Uint8Array(bytes))) {
+    // the browser inflated a Content-Encoding: gzip answer: compress it again for a .nii.gz
+    bytes = await new Response(new Blob([bytes]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer()
+  }
+  downloadBlob(new Blob([bytes], { type: 'application/gzip' }), fileName(c.q, '', 'nii.gz'))
+})
+
+downloadPeaks.addEventListener('click', () => {
+  if (!current) return
+  downloadText(peaksCSV(current.clusters.slice(0, TOP_PEAKS)), fileName(current.q, '-peaks', 'csv'), 'text/csv;charset=utf-8')
+})
+exportBib.addEventListener('click', () => {
+  if (!current) return
+  downloadText(articlesBibTeX(current.result.related_articles ?? []), fileName(current.q, '-studies', 'bib'), 'application/x-bibtex;charset=utf-8')
+})
+exportCsv.addEventListener('click', () => {
+  if (!current) return
+  downloadText(articlesCSV(current.result.related_articles ?? []), fileName(current.q, '-studies', 'csv'), 'text/csv;charset=utf-8')
+})
+
+// ---------------------------------------------------------------- surface
+
+async function getSurface(): Promise<SurfaceViewer> {
+  surfaceInit ??= (async () => {
+    const { SurfaceViewer } = await import('./surface')
+    const s = new SurfaceViewer(surfaceCanvas)
+    await s.init()
+    surface = s
+    return s
+  })()
+  surfaceInit.catch(() => {
+    surfaceInit = null
+  })
+  return await surfaceInit
+}
+
+async function drawSurface(c: Current, my: number): Promise<void> {
+  const url = c.result.surface_url
+  if (!url) {
+    surfaceNote.textContent = 'No surface projection for this map.'
+    surface?.clearValues()
+    return
+  }
+  surfaceCtrl?.abort()
+  const ctrl = new AbortController()
+  surfaceCtrl = ctrl
+  try {
+    const [s, values] = await Promise.all([getSurface(), fetchSurface(url, ctrl.signal)])
+    if (my !== generation || ctrl.signal.aborted) return
+    if (!s.nv?.meshes.length) {
+      surfaceNote.textContent = 'Loading the cortical surface…'
+      await s.setKind(surfaceMesh.value as MeshKind)
+      if (my !== generation || ctrl.signal.aborted) return
+    }
+    s.setValues(values.left, values.right, display())
+    surfaceNote.textContent = 'Surface projection on fsaverage5; same colours and threshold as the slices.'
+    setDrawn(surfaceCanvas, true)
+  } catch (e) {
+    if (isAbort(e) || my !== generation) return
+    console.warn('text2brain: surface', e)
+    surfaceNote.textContent = `The surface view could not be loaded (${e instanceof ApiError ? explainError(e.toInfo()).text : e instanceof Error ? e.message : String(e)})`
+  }
+}
+
+surfaceMesh.addEventListener('change', async () => {
+  if (!surface) return
+  setDrawn(surfaceCanvas, false)
+  surfaceMesh.disabled = true
+  try {
+    await surface.setKind(surfaceMesh.value as MeshKind)
+    setDrawn(surfaceCanvas, true)
+  } catch (e) {
+    surfaceNote.textContent = `Could not load the ${surfaceMesh.value} surface: ${e instanceof Error ? e.message : String(e)}`
+  } finally {
+    surfaceMesh.disabled = false
+  }
+})
+
+for (const b of document.querySelectorAll<HTMLButtonElement>('button.view')) {
+  b.addEventListener('click', () => surface?.view(b.dataset.view ?? 'left'))
+}
+
+// ---------------------------------------------------------------- share and feedback
+
+shareButton.addEventListener('click', async () => {
+  const url = shareUrlInput.value || shareUrl(location.origin, location.pathname, current?.q ?? qInput.value.trim())
+  const ok = await copyText(url, shareUrlInput)
+  shareStatus.textContent = ok ? 'Link copied.' : 'Copy the link above (select it and press Ctrl+C or ⌘C).'
+  if (!ok) {
+    shareUrlInput.focus()
+    shareUrlInput.select()
+  }
+})
+
+feedbackForm.addEventListener('submit', async (e) => {
+  e.preventDefault()
+  if (!current) return
+  const text = feedbackText.value.trim()
+  if (text.length < 1 || text.length > MAX_FEEDBACK) {
+    feedbackStatus.className = 'note bad'
+    feedbackStatus.textContent = `Write between 1 and ${formatInt(MAX_FEEDBACK)} characters first.`
+    feedbackText.focus()
+    return
+  }
+  feedbackSend.disabled = true
+  feedbackStatus.className = 'note'
+  feedbackStatus.textContent = 'Sending…'
+  try {
+    await postFeedback(current.result.id, text)
+    feedbackStatus.className = 'note good'
+    feedbackStatus.textContent = 'Thank you — stored.'
+    feedbackText.value = ''
+  } catch (err) {
+    feedbackStatus.className = 'note bad'
+    feedbackStatus.textContent = explainError(toInfo(err)).text
+  } finally {
+    feedbackSend.disabled = false
+  }
+})
+
+// ---------------------------------------------------------------- start
+
+// The skip link focuses the search box itself (a fragment link alone only scrolls in some browsers).
+document.querySelector<HTMLAnchorElement>('a.skip')?.addEventListener('click', (e) => {
+  e.preventDefault()
+  qInput.focus()
+})
+
+function start(): void {
+  setState('idle')
+  renderApi(readQuery(location.search) || DEFAULT_QUERY)
+  warm()
+    .then((b) => console.debug('text2brain: warm-up', b))
+    .catch((e) => console.debug('text2brain: warm-up failed', e))
+  fetchVersion()
+    .then((v) => {
+      const parts = [
+        v.model_version ? `Model ${v.model_version}` : '',
+        v.model_kind ?? '',
+        v.features ? `${formatInt(v.features)} terms` : '',
+        v.articles ? `${formatInt(v.articles)} studies` : '',
+        v.build ? `build ${v.build}` : '',
+      ].filter(Boolean)
+      versionEl.textContent = parts.join(' · ')
+    })
+    .catch(() => {})
+  const tp = fetchBinary(TEMPLATE_URL)
+  templatePromise = tp
+  tp.catch(() => {
+    if (templatePromise === tp) templatePromise = null
+  })
+  void viewerModule().catch(() => {})
+  const q = readQuery(location.search)
+  void search(q.trim() ? q : DEFAULT_QUERY, 'replace')
+}
+
+onQueryInput()
+start()

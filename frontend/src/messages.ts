@@ -1,0 +1,117 @@
+// What the visitor reads when something goes wrong: the API's error code (or a client-side one:
+// network, timeout, http) → a sentence that says what happened and what to do. Pure.
+
+export interface ErrorInfo {
+  code: string
+  /** HTTP status (0 for a network failure). */
+  status?: number
+  /** The API's own sentence, when it gave one. */
+  message?: string
+  /** Seconds, from Retry-After. */
+  retryAfter?: number
+}
+
+export interface Explained {
+  text: string
+  /** Whether a Retry button makes sense. */
+  retry: boolean
+  /** Whether to point at the example queries. */
+  examples: boolean
+}
+
+function sentence(s: string | undefined): string {
+  const t = (s ?? '').trim()
+  if (!t) return ''
+  return /[.!?…]$/.test(t) ? t : t + '.'
+}
+
+export const MAX_QUERY = 2000
+export const MAX_FEEDBACK = 1000
+export const GIVE_UP_SECONDS = 60
+
+export function explainError(e: ErrorInfo): Explained {
+  const server = sentence(e.message)
+  const wait = e.retryAfter && e.retryAfter > 0 ? Math.ceil(e.retryAfter) : 0
+  switch (e.code) {
+    case 'missing_query':
+      return { text: 'Type some text to map first, or pick one of the examples.', retry: false, examples: true }
+    case 'invalid_query':
+      return { text: `${server || 'This text cannot be mapped.'} Rephrase it and try again.`, retry: false, examples: true }
+    case 'too_long':
+      return {
+        text: `${server || 'The text is too long.'} Shorten it to at most ${MAX_QUERY.toLocaleString('en-US')} characters and try again.`,
+        retry: false,
+        examples: false,
+      }
+    case 'too_large':
+      return { text: `${server || 'The request is too large.'} Shorten the text and try again.`, retry: false, examples: false }
+    case 'no_known_terms':
+      return {
+        text: `${server || 'None of these words is in the vocabulary.'} Try other words — brain functions, tasks or regions — or one of the examples.`,
+        retry: false,
+        examples: true,
+      }
+    case 'prediction_failed':
+      return { text: `${server || 'The map could not be computed.'} Try again, or try other words.`, retry: true, examples: true }
+    case 'rate_limited':
+      return {
+        text: `Too many requests right now. Wait ${wait ? `${wait} second${wait === 1 ? '' : 's'}` : 'a few seconds'} and try again.`,
+        retry: true,
+        examples: false,
+      }
+    case 'unavailable':
+      return {
+        text: `${server || 'The service is temporarily unavailable.'} Retry in a few seconds.`,
+        retry: true,
+        examples: false,
+      }
+    case 'misconfigured':
+      return {
+        text: 'The service is misconfigured on our side, so it cannot answer now. Please try again later.',
+        retry: true,
+        examples: false,
+      }
+    case 'not_found':
+      return { text: `${server || 'This map was not found.'} Search again.`, retry: true, examples: false }
+    case 'invalid_wait':
+    case 'invalid_json':
+    case 'method_not_allowed':
+      return { text: `${server || 'The page sent a request the server did not accept.'} Reload the page and try again.`, retry: true, examples: false }
+    case 'invalid_feedback':
+      return { text: `${server || 'The feedback was not accepted.'} Write 1 to ${MAX_FEEDBACK.toLocaleString('en-US')} characters and send it again.`, retry: false, examples: false }
+    case 'network':
+      return {
+        text: 'The server could not be reached. Check your connection (you may be offline) and retry.',
+        retry: true,
+        examples: false,
+      }
+    case 'timeout':
+      return {
+        text: `No map after ${GIVE_UP_SECONDS} seconds, so the page stopped waiting. The server may still be computing it: retry in a moment.`,
+        retry: true,
+        examples: false,
+      }
+    case 'bad_response':
+      return { text: 'The server sent an answer the page could not read. Retry in a moment.', retry: true, examples: false }
+    default: {
+      const status = e.status ? ` (HTTP ${e.status})` : ''
+      return { text: `${server || `Something went wrong${status}.`} Retry in a moment.`, retry: true, examples: false }
+    }
+  }
+}
+
+/** Progress line while a map is computed: "Computing… 5 s". */
+export function progressText(stage: string | undefined, seconds: number): string {
+  const s = `${seconds} s`
+  switch (stage) {
+    case 'queued':
+      return `Queued… ${s}`
+    case 'computing':
+      return `Computing… ${s}`
+    case 'drawing':
+      return `Drawing the map… ${s}`
+    default:
+      // the first request is held by the server while it computes: no stage is known yet
+      return seconds < 1 ? `Sending the query… ${s}` : `Computing… ${s}`
+  }
+}
