@@ -19,17 +19,21 @@ var placeholder []byte
 
 // Site is the built page (dist/site), or, when it has not been built, a file system whose
 // index.html says how to build it.
-func Site() fs.FS {
-	if site, err := fs.Sub(dist, "dist/site"); err == nil {
-		if _, err := fs.Stat(site, "index.html"); err == nil {
+func Site() fs.FS { return siteOf(dist) }
+
+// Built reports whether Site is the built page.
+func Built() bool { return built(dist) }
+
+func siteOf(embedded fs.FS) fs.FS {
+	if built(embedded) {
+		if site, err := fs.Sub(embedded, "dist/site"); err == nil {
 			return site
 		}
 	}
 	return fstest.MapFS{"index.html": &fstest.MapFile{Data: placeholder, Mode: 0o444}}
 }
 
-// Built reports whether Site is the built page.
-func Built() bool {
-	_, err := fs.Stat(dist, "dist/site/index.html")
+func built(embedded fs.FS) bool {
+	_, err := fs.Stat(embedded, "dist/site/index.html")
 	return err == nil
 }

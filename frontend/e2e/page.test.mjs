@@ -91,15 +91,21 @@ async function search(page, text) {
   await page.press('#q', 'Enter')
 }
 
+/** The maps query route (not the map files under it). */
+const mapsQuery = (url) => url.pathname === '/api/v1/maps'
+
 const peakRows = (page) => page.locator('#peaks tbody tr')
 
 describe('the page', { concurrency: false }, () => {
   test('a new query, typed, shows progress then the drawn map, terms and studies', async () => {
     const page = await newPage()
+    const warmups = []
+    page.on('request', (r) => r.url().endsWith('/api/v1/warm') && warmups.push(r.method()))
     await page.goto(BASE + '/')
     // Without ?q= the page shows an example.
     await waitReady(page)
     assert.notEqual(await page.inputValue('#q'), '')
+    assert.deepEqual(warmups, ['POST'], 'the page warms Predict once on load')
 
     // Recognised terms are highlighted as they are typed.
     const text = `auditory cortex and music listening ${Date.now() % 1000}`
@@ -192,6 +198,63 @@ describe('the page', { concurrency: false }, () => {
     await search(page, 'working memory')
     await waitReady(page)
     assert.ok(await page.locator('#error').isHidden())
+    await page.context().close()
+  })
+
+  test('every error the API answers is a message with what to do, and the page recovers', async () => {
+    const page = await newPage()
+    await page.goto(BASE + '/?q=' + encodeURIComponent('working memory'))
+    await waitReady(page)
+    const cases = [
+      [413, 'too_long', 'The query is too long: at most 2000 characters.', {}, /2,?000|shorten/i],
+      [429, 'rate_limited', 'Too many requests from your address.', { 'Retry-After': '3' }, /wait 3 seconds/i],
+      [503, 'unavailable', 'The job queue is unavailable right now.', { 'Retry-After': '5' }, /retry/i],
+      [500, 'misconfigured', 'T2B_RESULTS_BUCKET is not set.', {}, /try again later/i],
+    ]
+    for (const [status, code, message, headers, want] of cases) {
+      // The API's own answer, as the real server sends it, for this one request.
+      await page.route(mapsQuery, (route) => route.fulfill({
+        status, headers: { 'Content-Type': 'application/json', ...headers },
+        body: JSON.stringify({ error: { code, message } }),
+      }), { times: 1 })
+      await search(page, `visual cortex ${code}`)
+      await page.waitForSelector('#error:not([hidden])', { timeout: 20_000 })
+      const text = await page.textContent('#error')
+      assert.match(text, want, `${code}: ${text}`)
+      assert.equal(await page.evaluate(() => document.body.dataset.state), 'error')
+      assert.doesNotMatch(await page.textContent('#status'), /Computing|Queued|Sending/, `${code}: still busy`)
+    }
+    // Offline: the request fails in the network.
+    await page.route(mapsQuery, (route) => route.abort('internetdisconnected'), { times: 1 })
+    await search(page, 'visual cortex offline')
+    await page.waitForSelector('#error:not([hidden])', { timeout: 20_000 })
+    assert.match(await page.textContent('#error'), /connection|network|offline/i)
+    await search(page, 'working memory')
+    await waitReady(page)
+    assert.ok(await page.locator('#error').isHidden())
+    await page.context().close()
+  })
+
+  test("the API section's curl examples work as written", async () => {
+    const page = await newPage()
+    await page.goto(BASE + '/?q=' + encodeURIComponent('viewing faces'))
+    await waitReady(page)
+    const commands = await page.locator('#api-examples code').allTextContents()
+    assert.ok(commands.length >= 4, `${commands.length} examples`)
+    assert.ok(await page.locator('#api a[href="/openapi.yaml"]').count() === 1)
+    const spec = await fetch(BASE + '/openapi.yaml')
+    assert.equal(spec.status, 200)
+    let tried = 0
+    for (const cmd of commands) {
+      const url = cmd.match(/'(https?:\/\/[^']+)'/)?.[1]
+      assert.ok(url, `no URL in ${cmd}`)
+      assert.equal(new URL(url).origin, ORIGIN, cmd)
+      const post = cmd.match(/-d '([^']+)'/)?.[1]
+      const r = await fetch(url, post ? { method: 'POST', body: post, headers: { 'Content-Type': 'application/json' } } : {})
+      assert.ok(r.status === 200 || r.status === 202, `${cmd} → ${r.status}`)
+      tried++
+    }
+    assert.equal(tried, commands.length)
     await page.context().close()
   })
 
