@@ -79,7 +79,9 @@ const (
 	xformMNI152 = 4 // NIFTI_XFORM_MNI_152
 	unitsMM     = 2 // NIFTI_UNITS_MM
 	dtUint8     = 2
-	dtFloat32   = 16
+	// intentZScore is NIFTI_INTENT_ZSCORE.
+	intentZScore = 5
+	dtFloat32    = 16
 )
 
 var (
@@ -580,8 +582,10 @@ func mapHeader(calMin, calMax float32, description string) *header {
 		SizeofHdr: headerSize,
 		Regular:   'r',
 		Dim:       [8]int16{3, NX, NY, NZ, 1, 1, 1, 1},
-		Datatype:  dtFloat32,
-		Bitpix:    32,
+		// The values are z-scores (NIFTI_INTENT_ZSCORE), which viewers may use to pick a colour map.
+		IntentCode: intentZScore,
+		Datatype:   dtFloat32,
+		Bitpix:     32,
 		// pixdim[0] is qfac: +1, a right-handed voxel grid.
 		Pixdim:    [8]float32{1, VoxelSize, VoxelSize, VoxelSize, 1, 1, 1, 1},
 		VoxOffset: dataOffset,

@@ -773,6 +773,7 @@ print(json.dumps({
     "qform_code": int(h["qform_code"]),
     "units": list(h.get_xyzt_units()),
     "descrip": h["descrip"].item().decode(),
+    "intent": h.get_intent()[0],
     "values": [at(p) for p in json.loads(sys.argv[2])],
     "nonzero": int(np.count_nonzero(data)),
 }))
@@ -789,11 +790,15 @@ print(json.dumps({
 		QformCode int `json:"qform_code"`
 		Units     []string
 		Descrip   string
+		Intent    string
 		Values    []float64
 		Nonzero   int
 	}
 	if err := json.Unmarshal(runPython(t, script, path, string(posJSON)), &got); err != nil {
 		t.Fatal(err)
+	}
+	if got.Intent != "z score" {
+		t.Errorf("nibabel reads intent %q, want z score", got.Intent)
 	}
 
 	vol := m.ToVolume(vals)

@@ -165,8 +165,12 @@ func (f *Featurizer) Canonical(phrase string) string {
 // without building the feature vector (the API asks it of every query).
 func (f *Featurizer) Known(text string) bool { return len(f.Phrases(text)) > 0 }
 
-// NoKnownTermsMessage tells a person why text gives no map and what to type instead.
+// NoKnownTermsMessage tells a person why text gives no map and what to type instead. A long text
+// is quoted by its beginning only: the person has it, and the message must stay a sentence.
 func NoKnownTermsMessage(text string) string {
+	if r := []rune(text); len(r) > 60 {
+		text = strings.TrimSpace(string(r[:57])) + "…"
+	}
 	return fmt.Sprintf("%q contains no term the model knows, so there is no map to show. Try words from neuroimaging papers, such as \"working memory\", \"faces\" or \"reading\".", text)
 }
 

@@ -121,7 +121,14 @@ func gunzipTo(w io.Writer, r io.Reader) error {
 
 func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Type", "application/yaml; charset=utf-8")
+	// Browsers download application/yaml; a person following the page's link wants to read it.
+	ctype := "application/yaml; charset=utf-8"
+	if strings.Contains(r.Header.Get("Accept"), "text/html") {
+		ctype = "text/plain; charset=utf-8"
+	}
+	h.Set("Content-Type", ctype)
+	h.Add("Vary", "Accept")
+	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "public, max-age=300")
 	h.Set("Content-Length", strconv.Itoa(len(OpenAPI)))
 	if _, err := w.Write(OpenAPI); err != nil {

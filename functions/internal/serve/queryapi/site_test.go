@@ -108,7 +108,16 @@ func TestOpenAPIIsServed(t *testing.T) {
 	h := newValidationServer(t)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/openapi.yaml", nil))
-	if rec.Code != 200 || !bytes.Equal(rec.Body.Bytes(), OpenAPI) || !strings.HasPrefix(rec.Body.String(), "openapi: 3") {
-		t.Errorf("GET /openapi.yaml: %d %.40q", rec.Code, rec.Body)
+	if rec.Code != 200 || !bytes.Equal(rec.Body.Bytes(), OpenAPI) || !strings.HasPrefix(rec.Body.String(), "openapi: 3") ||
+		!strings.HasPrefix(rec.Header().Get("Content-Type"), "application/yaml") {
+		t.Errorf("GET /openapi.yaml: %d %v %.40q", rec.Code, rec.Header(), rec.Body)
+	}
+	// A browser following the page's link shows it instead of downloading it.
+	rec = httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/openapi.yaml", nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+	h.ServeHTTP(rec, req)
+	if !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
+		t.Errorf("GET /openapi.yaml from a browser: %v", rec.Header())
 	}
 }
