@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -303,5 +304,25 @@ func TestFailedMaps(t *testing.T) {
 	}
 	if a := b.get(t, "/api/v1/maps?q=faces"); a.status != http.StatusAccepted || len(b.q.Messages()) != 2 {
 		t.Errorf("the next query: %d, %d jobs; want 202 and a fresh job", a.status, len(b.q.Messages()))
+	}
+}
+
+// Invisible characters make no new query: a soft hyphen or a zero-width space gives the id, the
+// job and the recognised terms of the word without it.
+func TestInvisibleCharactersAreOneQuery(t *testing.T) {
+	b := newBackends(t)
+	id := b.id(t, "face")
+	for _, q := range []string{"face", "fa\u00adce", "face\u200b", "\ufeffFace"} {
+		a := b.get(t, "/api/v1/maps?q="+url.QueryEscape(q))
+		if a.status != http.StatusAccepted || a.body["id"] != id || a.body["normalized_query"] != "face" {
+			t.Errorf("%q: %d %v, want 202 with the id of face", q, a.status, a.body)
+		}
+		terms := b.get(t, "/api/v1/terms?q="+url.QueryEscape(q))
+		if got, _ := terms.body["recognized_terms"].([]any); len(got) != 1 || got[0] != "face" {
+			t.Errorf("%q: recognised %v, want [face]", q, terms.body["recognized_terms"])
+		}
+	}
+	if n := len(b.q.Messages()); n != 1 {
+		t.Errorf("%d jobs for one query written four ways, want 1", n)
 	}
 }

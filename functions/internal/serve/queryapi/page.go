@@ -26,33 +26,33 @@ type Span struct {
 
 // spans finds the recognised phrases in text as the client sent it. The phrases are those of the
 // normalised text (the words are folded as Normalize folds them), and their terms are the model's
-// features (synonyms folded), as in recognized_terms.
+// features (synonyms folded), as in recognized_terms. The characters Normalize drops (a soft
+// hyphen, a zero-width space) are skipped as it skips them, so "fa\u00adce" is one word whose
+// span covers the soft hyphen.
 func (s *Server) spans(text string) []Span {
 	out := []Span{}
 	if !utf8.ValidString(text) {
 		return out
 	}
-	found := s.feat.Spans(text, querytext.Fold)
-	if len(found) == 0 {
-		return out
-	}
-	// One pass converts every byte offset to a code point offset: spans come in text order.
-	offsets := make(map[int]int, 2*len(found))
-	for _, f := range found {
-		offsets[f.Start], offsets[f.End] = 0, 0
-	}
+	// clean is text without the ignored characters; at[b] is the code point of text where the rune
+	// at byte b of clean is, and after[b] one past the code point of the rune that ends at byte b.
+	var clean strings.Builder
+	at := make([]int, 0, len(text)+1)
+	after := make([]int, 1, len(text)+1)
 	n := 0
-	for b := range text {
-		if _, ok := offsets[b]; ok {
-			offsets[b] = n
+	for _, r := range text {
+		if !querytext.Ignored(r) {
+			clean.WriteRune(r)
+			for i := utf8.RuneLen(r); i > 0; i-- {
+				at = append(at, n)
+				after = append(after, n+1)
+			}
 		}
 		n++
 	}
-	if _, ok := offsets[len(text)]; ok {
-		offsets[len(text)] = n
-	}
-	for _, f := range found {
-		out = append(out, Span{Start: offsets[f.Start], End: offsets[f.End], Term: s.feat.Canonical(f.Phrase)})
+	at = append(at, n)
+	for _, f := range s.feat.Spans(clean.String(), querytext.Fold) {
+		out = append(out, Span{Start: at[f.Start], End: after[f.End], Term: s.feat.Canonical(f.Phrase)})
 	}
 	return out
 }

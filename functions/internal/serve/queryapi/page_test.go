@@ -44,6 +44,11 @@ func TestTermSpans(t *testing.T) {
 		{"🧠 faces and the working   memory", []Span{{2, 7, "face"}, {16, 32, "working memory"}}},
 		{"Ｆａｃｅｓ", []Span{{0, 5, "face"}}}, // full-width letters fold (NFKC) to "faces", a synonym of "face"
 		{"blah blah", []Span{}},
+		// Characters Normalize drops are inside the span of the word they split, or outside any.
+		{"fa\u00adce", []Span{{0, 5, "face"}}},
+		{"FA\u00adCES and mem\u200bory", []Span{{0, 6, "face"}, {11, 18, "memory"}}},
+		{"\ufeffworking\u2060 memory\u200b", []Span{{1, 16, "working memory"}}},
+		{"face\u200b", []Span{{0, 4, "face"}}},
 	} {
 		a := b.get(t, "/api/v1/terms?q="+url.QueryEscape(tc.text))
 		if a.status != 200 {

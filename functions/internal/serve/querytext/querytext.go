@@ -46,9 +46,10 @@ var (
 // string is refused before any work is done on it.
 const MaxRawBytes = 16 << 10
 
-// Normalize folds text to its canonical form: control characters removed, Unicode NFKC, lower
-// case, runs of white space collapsed to one space, trimmed. It is idempotent
-// (Normalize(Normalize(x)) == Normalize(x)), so normalised text (a job's, say) keeps its key.
+// Normalize folds text to its canonical form: control and format characters removed (see
+// Ignored), Unicode NFKC, lower case, runs of white space collapsed to one space, trimmed. It is
+// idempotent (Normalize(Normalize(x)) == Normalize(x)), so normalised text (a job's, say) keeps
+// its key.
 func Normalize(text string) (string, error) {
 	if len(text) > MaxRawBytes {
 		return "", ErrTooLong
@@ -56,15 +57,9 @@ func Normalize(text string) (string, error) {
 	if !utf8.ValidString(text) {
 		return "", ErrInvalid
 	}
-	// Control characters go first: removed after NFKC, they could leave a base character and a
+	// Ignored characters go first: removed after NFKC, they could leave a base character and a
 	// combining mark side by side uncomposed, and a second pass would compose them.
-	text = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) && !unicode.IsSpace(r) {
-			return -1
-		}
-		return r
-	}, text)
-	text = Fold(text)
+	text = Fold(strip(text))
 	text = strings.Join(strings.FieldsFunc(text, unicode.IsSpace), " ")
 	switch {
 	case text == "":
@@ -75,19 +70,40 @@ func Normalize(text string) (string, error) {
 	return text, nil
 }
 
-// Fold is the case and compatibility folding of Normalize (lower case and NFKC) alone: applied to
-// a word of a text as typed, it gives the word as the normalised text has it, so that positions
-// found in the typed text (the page highlights recognised terms there) match the normalised text.
+// Fold is the folding of Normalize without its white-space handling: Ignored characters dropped,
+// lower case and NFKC. Applied to a word of a text as typed, it gives the word as the normalised
+// text has it, so that positions found in the typed text (the page highlights recognised terms
+// there) match the normalised text.
 func Fold(text string) string {
 	// Lower-casing can undo NFKC (and NFKC can change case), so both are applied until stable.
 	for range 3 {
-		next := norm.NFKC.String(strings.ToLower(text))
+		next := strip(norm.NFKC.String(strings.ToLower(text)))
 		if next == text {
 			break
 		}
 		text = next
 	}
 	return text
+}
+
+// Ignored reports whether Normalize drops r: control characters other than white space, and
+// format characters (Unicode category Cf: the soft hyphen, zero-width spaces and joiners, the
+// byte order mark, bidirectional controls, invisible operators and tags). They are invisible, so
+// two texts that differ only in them look the same to the person who typed them and must be one
+// query with one id; and they split words (a soft hyphen inside "face" would leave "fa" and "ce").
+// Callers that hold the text as typed (the API's term spans) skip the same characters.
+func Ignored(r rune) bool {
+	return unicode.IsControl(r) && !unicode.IsSpace(r) || unicode.Is(unicode.Cf, r)
+}
+
+// strip removes the Ignored characters.
+func strip(text string) string {
+	return strings.Map(func(r rune) rune {
+		if Ignored(r) {
+			return -1
+		}
+		return r
+	}, text)
 }
 
 // Key is the id of a (model version, normalised query) pair: the Firestore document id and the
