@@ -1,15 +1,16 @@
-// Package predict registers the Predict Cloud Function (CloudEvent from Pub/Sub, private): it keeps
-// a lazily loaded global model and turns prediction jobs into stored results.
+// Package predict registers the Predict Cloud Function (HTTP, private, invoked by Pub/Sub's push
+// subscription): it keeps a lazily loaded global model and turns prediction jobs into stored
+// results. It takes the push requests itself (predictjob.PushHandler) rather than through the
+// functions framework's CloudEvent conversion, so that it bounds what it reads, answers bad
+// requests with a short JSON error and acks forged jobs without touching any document.
 package predict
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
+	"os"
 	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
-	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/text2brain/text2brain/functions/internal/model"
 	"github.com/text2brain/text2brain/functions/internal/serve/backends"
@@ -22,18 +23,13 @@ import (
 // w is the instance's worker, made on the first event; it loads its model on first use.
 var w = lazy.New(newWorker, 30*time.Second)
 
+// stats counts the requests and jobs the instance refused (in its log lines too).
+var stats predictjob.Stats
+
 func init() {
 	logging.Setup()
-	functions.CloudEvent("Predict", func(ctx context.Context, e event.Event) error {
-		// Every line about this delivery names it.
-		ctx = logging.With(ctx, slog.String("event", e.ID()))
-		wk, err := w.Get(ctx)
-		if err != nil {
-			// Misconfiguration or a backend down: let Pub/Sub redeliver once it is fixed.
-			return fmt.Errorf("predict is not ready: %w", err)
-		}
-		return wk.HandleEvent(ctx, e)
-	})
+	h := predictjob.PushHandler(w.Get, &stats)
+	functions.HTTP("Predict", logging.Middleware(os.Getenv("GOOGLE_CLOUD_PROJECT"), h).ServeHTTP)
 }
 
 func newWorker(ctx context.Context) (*predictjob.Worker, error) {

@@ -209,6 +209,14 @@ func (l *Lifecycle) Fail(ctx context.Context, id, reason string) (wrote bool, er
 	return l.finish(ctx, id, Fail, in)
 }
 
+// GiveUp marks a pending document failed after its job failed on every allowed delivery, with a
+// reason a person can read; the failure is retryable, so a later query of the text starts afresh.
+func (l *Lifecycle) GiveUp(ctx context.Context, id, reason string) (wrote bool, err error) {
+	in := l.input()
+	in.Reason = reason
+	return l.finish(ctx, id, GiveUp, in)
+}
+
 func (l *Lifecycle) finish(ctx context.Context, id string, e Event, in Input) (bool, error) {
 	_, err := l.apply(ctx, id, e, in)
 	if errors.Is(err, ErrRefused) {

@@ -18,6 +18,8 @@
 //	published  complete                            done       -        the result, completed_at = now
 //	pending    fail                                failed     -        the reason, completed_at = now
 //	published  fail                                failed     -        the reason, completed_at = now
+//	pending    give-up                             failed     -        retryable, the reason, completed_at = now
+//	published  give-up                             failed     -        retryable, the reason, completed_at = now
 //
 // An event with no row is refused and writes nothing: a second result never replaces the first,
 // a failure never replaces a result, a final failure is never restarted. "pending" and
@@ -100,6 +102,9 @@ const (
 	Complete Event = "complete"
 	// Fail: Predict refuses the job for a reason that a retry cannot fix.
 	Fail Event = "fail"
+	// GiveUp: the job failed on every one of its allowed deliveries (a poison job); a later query
+	// may try again.
+	GiveUp Event = "give-up"
 )
 
 // Action is what the caller must do once a transition is written.
@@ -126,7 +131,7 @@ type Input struct {
 	StaleAfter time.Duration
 	Spec       Spec    // Create
 	Result     *Result // Complete
-	Reason     string  // Fail
+	Reason     string  // Fail, GiveUp
 }
 
 // Guard is a condition on a document and an event's input; the zero Guard always holds.
@@ -194,6 +199,8 @@ func complete(d *Doc, in Input) { d.Result, d.CompletedAt = in.Result, in.Now.UT
 
 func fail(d *Doc, in Input) { d.Error, d.CompletedAt = in.Reason, in.Now.UTC() }
 
+func giveUp(d *Doc, in Input) { d.Retryable, d.Error, d.CompletedAt = true, in.Reason, in.Now.UTC() }
+
 // table is the lifecycle; the package comment shows it. Guards of rows with the same From and Event
 // exclude each other, so at most one row applies.
 var table = []Transition{
@@ -212,6 +219,8 @@ var table = []Transition{
 	{StatePublished, Complete, Guard{}, StateDone, NoAction, complete},
 	{StatePending, Fail, Guard{}, StateFailed, NoAction, fail},
 	{StatePublished, Fail, Guard{}, StateFailed, NoAction, fail},
+	{StatePending, GiveUp, Guard{}, StateFailed, NoAction, giveUp},
+	{StatePublished, GiveUp, Guard{}, StateFailed, NoAction, giveUp},
 }
 
 // ErrRefused is Next's error for an event that no row allows.

@@ -94,6 +94,10 @@ func TestEveryTransition(t *testing.T) {
 			func(d *Doc) { d.Status, d.Error, d.CompletedAt = Failed, "bad text", t0 }},
 		{"fail of a job marked unpublished", doc(StatePending, nil), Fail, at(func(in *Input) { in.Reason = "bad text" }), StateFailed, NoAction,
 			func(d *Doc) { d.Status, d.Error, d.CompletedAt = Failed, "bad text", t0 }},
+		{"give up on a poison job", doc(StatePublished, nil), GiveUp, at(func(in *Input) { in.Reason = "failed 5 times" }), StateFailed, NoAction,
+			func(d *Doc) { d.Status, d.Error, d.Retryable, d.CompletedAt = Failed, "failed 5 times", true, t0 }},
+		{"give up on a job marked unpublished", doc(StatePending, nil), GiveUp, at(func(in *Input) { in.Reason = "failed 5 times" }), StateFailed, NoAction,
+			func(d *Doc) { d.Status, d.Error, d.Retryable, d.CompletedAt = Failed, "failed 5 times", true, t0 }},
 	}
 	taken := map[string]bool{}
 	for _, tc := range testCases {
@@ -159,6 +163,8 @@ func TestRefusedTransitions(t *testing.T) {
 		{"result after a failure", doc(StateFailed, nil), Complete},
 		{"failure after a result", doc(StateDone, nil), Fail},
 		{"second failure", doc(StateFailed, nil), Fail},
+		{"give up after a result", doc(StateDone, nil), GiveUp},
+		{"give up after a failure", doc(StateFailed, nil), GiveUp},
 		{"restart of a final failure", doc(StateFailed, nil), Restart},
 		{"restart of a pending job", doc(StatePublished, stale), Restart},
 		{"restart of a result", doc(StateDone, nil), Restart},

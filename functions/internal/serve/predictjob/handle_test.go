@@ -214,12 +214,28 @@ func TestJobOutcomes(t *testing.T) {
 		prepare   func(t *testing.T, w worker) queue.Message
 		redeliver bool
 		status    jobs.Status
+		// untouched: the document must not change at all (a forged job).
+		untouched bool
 	}{
-		{name: "text not the query's", prepare: func(t *testing.T, w worker) queue.Message {
+		{name: "forged: text not the id's", prepare: func(t *testing.T, w worker) queue.Message {
 			job := w.queued(t, m.Version(), "faces")
 			job.Text = "something else"
 			return job
-		}, status: jobs.Failed},
+		}, status: jobs.Pending, untouched: true},
+		{name: "forged: text not normalised", prepare: func(t *testing.T, w worker) queue.Message {
+			job := w.queued(t, m.Version(), "faces")
+			job.Text = "Faces"
+			return job
+		}, status: jobs.Pending, untouched: true},
+		{name: "forged: another model named, same id", prepare: func(t *testing.T, w worker) queue.Message {
+			job := w.queued(t, m.Version(), "faces")
+			job.ModelVersion = "nq-other"
+			return job
+		}, status: jobs.Pending, untouched: true},
+		{name: "forged: another model, its own id, no document", prepare: func(t *testing.T, w worker) queue.Message {
+			w.queued(t, m.Version(), "faces")
+			return queue.Message{ID: querytext.Key("nq-other", "faces"), Text: "faces", ModelVersion: "nq-other"}
+		}},
 		{name: "no known term", prepare: func(t *testing.T, w worker) queue.Message {
 			return w.queued(t, m.Version(), "oh i believe in yesterday")
 		}, status: jobs.Failed},
@@ -255,6 +271,11 @@ func TestJobOutcomes(t *testing.T) {
 				}
 				return
 			}
+			if tc.untouched {
+				if w.st.Calls(jobstest.OpTransact) != 0 || d.Deliveries != 0 {
+					t.Errorf("a forged job changed the document: %+v (%d transactions)", d, w.st.Calls(jobstest.OpTransact))
+				}
+			}
 			if d.Status != tc.status || (tc.status == jobs.Failed && (d.Error == "" || d.Retryable)) {
 				t.Errorf("document %+v, want %s", d, tc.status)
 			}
@@ -262,5 +283,46 @@ func TestJobOutcomes(t *testing.T) {
 				t.Errorf("%d files written", n)
 			}
 		})
+	}
+}
+
+// A job that fails on every delivery is given up after MaxAttempts: its document fails retryably
+// with the last error, the job is acked, and a new query of the text starts afresh.
+func TestPoisonJobIsGivenUp(t *testing.T) {
+	m := realModel(t)
+	w := newWorker(t, m)
+	job := w.queued(t, m.Version(), "faces")
+	w.st.Inject(jobstest.OpCountPrediction, errors.New("the disk is on fire"))
+	for i := 1; i < MaxAttempts; i++ {
+		if err := w.Handle(context.Background(), job); err == nil {
+			t.Fatalf("delivery %d: acked, want a redelivery", i)
+		}
+		if d := w.st.Doc(job.ID); d.Status != jobs.Pending || d.Deliveries != int64(i) {
+			t.Fatalf("after delivery %d: %+v", i, d)
+		}
+	}
+	if err := w.Handle(context.Background(), job); err != nil {
+		t.Fatalf("delivery %d: %v, want the poison job acked", MaxAttempts, err)
+	}
+	d := w.st.Doc(job.ID)
+	if d.Status != jobs.Failed || !d.Retryable || !strings.Contains(d.Error, "failed 5 times") || !strings.Contains(d.Error, "the disk is on fire") {
+		t.Fatalf("given up: %+v", d)
+	}
+	// Pub/Sub's own count (with a dead-letter policy) counts too.
+	w2 := newWorker(t, m)
+	job2 := w2.queued(t, m.Version(), "faces")
+	w2.st.Inject(jobstest.OpCountPrediction, errors.New("the disk is on fire"))
+	if err := w2.handleDelivery(context.Background(), job2, MaxAttempts); err != nil {
+		t.Fatalf("the last allowed delivery by Pub/Sub's count: %v", err)
+	}
+	if d := w2.st.Doc(job2.ID); d.Status != jobs.Failed || !d.Retryable {
+		t.Errorf("%+v", d)
+	}
+	// A new query restarts a given-up map.
+	w.st.Inject(jobstest.OpCountPrediction, nil)
+	q := &jobstest.Queue{}
+	spec := jobs.Spec{ID: job.ID, Query: "faces", NormalizedQuery: "faces", ModelVersion: m.Version()}
+	if d, err := jobs.New(w.st, q, jobs.Options{}).Ensure(context.Background(), spec); err != nil || d.Status != jobs.Pending || len(q.Messages()) != 1 {
+		t.Errorf("a new query after giving up: %+v, %v, %d jobs", d, err, len(q.Messages()))
 	}
 }

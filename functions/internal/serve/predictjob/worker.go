@@ -11,9 +11,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
-
-	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/text2brain/text2brain/functions/internal/cloud/blobs"
 	"github.com/text2brain/text2brain/functions/internal/cloud/queue"
@@ -97,33 +96,33 @@ func fetch(ctx context.Context, b *blobs.Store, bucket, name, path string) error
 	return os.Rename(tmp.Name(), path)
 }
 
-// pubsubEnvelope is the data of a google.cloud.pubsub.topic.v1.messagePublished CloudEvent.
-type pubsubEnvelope struct {
-	Message struct {
-		Data      []byte `json:"data"`
-		MessageID string `json:"messageId"`
-	} `json:"message"`
-	Subscription string `json:"subscription"`
-}
+// MaxAttempts is how many deliveries a job gets: after that many failures it is a poison job, and
+// its document is marked failed (retryably: a later query starts afresh) with the last error,
+// which the API shows. The push subscription's dead-letter policy (10 deliveries) takes the jobs
+// that cannot even reach the document.
+const MaxAttempts = 5
 
-// HandleEvent is the CloudEvent entry point. A nil error acks the message; an error makes Pub/Sub
-// redeliver it, so only transient failures return one.
-func (w *Worker) HandleEvent(ctx context.Context, e event.Event) error {
-	var env pubsubEnvelope
-	if err := e.DataAs(&env); err != nil {
-		slog.ErrorContext(ctx, "dropping an event that is not a Pub/Sub message", "event", e.ID(), "err", err)
-		return nil
-	}
-	msg, err := queue.Decode(env.Message.Data)
-	if err != nil {
-		slog.ErrorContext(ctx, "dropping a malformed message", "message", env.Message.MessageID, "err", err)
-		return nil
-	}
-	return w.Handle(ctx, msg)
-}
+// rejection is a job this service never publishes: forged, or for a document that does not exist.
+// It is acked without changing any document.
+type rejection struct{ reason string }
 
-// Handle processes one message.
+func (r *rejection) Error() string { return "rejected job: " + r.reason }
+
+// Handle processes one message: nil when it is done with (acked), an error when Pub/Sub should
+// deliver it again.
 func (w *Worker) Handle(ctx context.Context, msg queue.Message) error {
+	err := w.handleDelivery(ctx, msg, 0)
+	var rej *rejection
+	if errors.As(err, &rej) {
+		slog.ErrorContext(ctx, "dropping a job that is not a valid job of this service", "reason", rej.reason)
+		return nil
+	}
+	return err
+}
+
+// handleDelivery processes one delivery of a message; attempt is Pub/Sub's delivery count when it
+// sends one (0 otherwise). Forged jobs come back as a *rejection.
+func (w *Worker) handleDelivery(ctx context.Context, msg queue.Message, attempt int) error {
 	if msg.Warmup {
 		start := time.Now()
 		if _, err := w.model.Get(ctx); err != nil {
@@ -134,14 +133,21 @@ func (w *Worker) Handle(ctx context.Context, msg queue.Message) error {
 		slog.InfoContext(ctx, "warm-up", "ms", time.Since(start).Milliseconds())
 		return nil
 	}
-	if !querytext.ValidKey(msg.ID) {
-		slog.ErrorContext(ctx, "dropping a job with an invalid id", "id", msg.ID)
-		return nil
+	// Only Query publishes jobs, and its id is the hash of the model version and the normalised
+	// text: a job that does not hash to its id was not made by Query, whatever it says.
+	switch normalized, err := querytext.Normalize(msg.Text); {
+	case !querytext.ValidKey(msg.ID):
+		return &rejection{"the id is not a map id"}
+	case err != nil || normalized != msg.Text:
+		return &rejection{"the text is not a normalised query"}
+	case querytext.Key(msg.ModelVersion, msg.Text) != msg.ID:
+		return &rejection{"the id is not the hash of the job's model version and text"}
 	}
+	// A job that hashes to its id names its document's model version: an absent document is
+	// one no Query made.
 	d, run, err := w.jobs.Start(ctx, msg.ID)
 	if errors.Is(err, jobs.ErrNotFound) {
-		slog.WarnContext(ctx, "dropping a job whose document is gone", "id", msg.ID)
-		return nil
+		return &rejection{"no map document has this id"}
 	}
 	if err != nil {
 		return err
@@ -154,15 +160,39 @@ func (w *Worker) Handle(ctx context.Context, msg queue.Message) error {
 	if err != nil {
 		return fmt.Errorf("loading the model: %w", err)
 	}
-	if msg.ModelVersion != m.Version() || d.ModelVersion != m.Version() {
+	if msg.ModelVersion != m.Version() {
 		// During a deployment Query and Predict can serve different versions for a while: an
-		// instance with the job's version will take it on a redelivery, so this is not final.
+		// instance with the job's version takes it on a redelivery, so this is not final.
 		return fmt.Errorf("the job is for model %s and this instance serves model %s", msg.ModelVersion, m.Version())
 	}
-	if msg.Text != d.NormalizedQuery {
-		return w.fail(ctx, msg.ID, "the job's text does not match its query")
+	if d.NormalizedQuery != msg.Text || d.ModelVersion != msg.ModelVersion {
+		// The id matches but the document says otherwise: not this job's document.
+		return &rejection{"the map document holds another query"}
 	}
+	err = w.predict(ctx, m, msg)
+	if err == nil {
+		return nil
+	}
+	if n := max(int64(attempt), d.Deliveries); n >= MaxAttempts {
+		reason := fmt.Sprintf("the prediction failed %d times (%v); query again to retry", n, err)
+		if _, ferr := w.jobs.GiveUp(ctx, msg.ID, reason); ferr != nil {
+			return errors.Join(err, ferr)
+		}
+		slog.ErrorContext(ctx, "giving up on a poison job", "id", msg.ID, "deliveries", n, "err", err)
+		return nil
+	}
+	return err
+}
 
+// predict runs the model for a started job and stores its result. A panic is an error of this
+// job (so that it counts towards MaxAttempts), not the end of the instance.
+func (w *Worker) predict(ctx context.Context, m *model.Model, msg queue.Message) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			slog.ErrorContext(ctx, "prediction panicked", "id", msg.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("the prediction panicked: %v", p)
+		}
+	}()
 	start := time.Now()
 	if err := w.jobs.CountPrediction(ctx, msg.ID); err != nil {
 		return err

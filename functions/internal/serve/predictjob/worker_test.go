@@ -3,58 +3,110 @@ package predictjob
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
-	"github.com/cloudevents/sdk-go/v2/event"
-
 	"github.com/text2brain/text2brain/functions/internal/model"
+	"github.com/text2brain/text2brain/functions/internal/serve/jobs"
 )
 
-// pubsubEvent is a CloudEvent as the functions framework makes it from a Pub/Sub push.
-func pubsubEvent(t *testing.T, data []byte) event.Event {
-	t.Helper()
-	e := event.New()
-	e.SetID("1")
-	e.SetSource("//pubsub.googleapis.com/projects/p/topics/t")
-	e.SetType("google.cloud.pubsub.topic.v1.messagePublished")
-	body := fmt.Sprintf(`{"message":{"data":%q,"messageId":"m1"},"subscription":"projects/p/subscriptions/s"}`,
+// push is a Pub/Sub push request body carrying data.
+func push(data []byte) string {
+	return fmt.Sprintf(`{"message":{"data":%q,"messageId":"m1"},"subscription":"projects/p/subscriptions/s"}`,
 		base64.StdEncoding.EncodeToString(data))
-	if err := e.SetData(event.ApplicationJSON, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	return e
 }
 
-// Messages that can never succeed are acked (nil) without touching the store: redelivering them
+func post(h http.Handler, method, body string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(method, "/", strings.NewReader(body)))
+	return rec
+}
+
+// Messages that can never succeed are acked (2xx) without touching the store: redelivering them
 // would only loop. A warm-up whose model load fails is acked too: the next job retries the load.
-func TestMessagesThatAreDropped(t *testing.T) {
+// What is not a Pub/Sub push at all gets a short JSON error, never an echo of the body.
+func TestPushRequests(t *testing.T) {
 	loads := 0
 	w := New(nil, nil, "results", func(context.Context) (*model.Model, error) {
 		loads++
 		return nil, errors.New("bucket did not answer")
 	})
+	var stats Stats
+	h := PushHandler(func(context.Context) (*Worker, error) { return w, nil }, &stats)
 	for name, data := range map[string]string{
-		"not JSON":       "hello",
-		"neither":        `{}`,
-		"job lacks text": `{"id":"0123456789abcdef0123456789abcdef","model_version":"nq-1"}`,
-		"invalid id":     `{"id":"../../etc","text":"faces","model_version":"nq-1"}`,
-		"warm-up":        `{"warmup":true}`,
+		"not JSON":        "hello",
+		"neither":         `{}`,
+		"job lacks text":  `{"id":"0123456789abcdef0123456789abcdef","model_version":"nq-1"}`,
+		"invalid id":      `{"id":"../../etc","text":"faces","model_version":"nq-1"}`,
+		"id not the hash": `{"id":"0123456789abcdef0123456789abcdef","text":"faces","model_version":"nq-1"}`,
+		"warm-up":         `{"warmup":true}`,
 	} {
-		if err := w.HandleEvent(context.Background(), pubsubEvent(t, []byte(data))); err != nil {
-			t.Errorf("%s: %v, want the message acked", name, err)
+		if rec := post(h, "POST", push([]byte(data))); rec.Code != http.StatusNoContent {
+			t.Errorf("%s: %d %s, want the message acked", name, rec.Code, rec.Body)
 		}
 	}
 	if loads != 1 {
 		t.Errorf("%d model loads, want 1 (the warm-up)", loads)
 	}
-	bad := event.New()
-	bad.SetID("2")
-	bad.SetSource("x")
-	bad.SetType("y")
-	bad.SetData(event.ApplicationJSON, []byte(`not an envelope`))
-	if err := w.HandleEvent(context.Background(), bad); err != nil {
-		t.Errorf("an event that is not a Pub/Sub message: %v, want it acked", err)
+	if n := stats.Rejected.Load(); n != 5 {
+		t.Errorf("%d rejected jobs counted, want 5", n)
+	}
+
+	huge := `{"message":{"data":"` + strings.Repeat("A", 50<<20) + `"}}`
+	for _, tc := range []struct {
+		name, method, body string
+		status             int
+		code               string
+	}{
+		{"not an envelope", "POST", "not an envelope", 400, "invalid_push"},
+		{"trailing data", "POST", push([]byte(`{"warmup":true}`)) + "{}", 400, "invalid_push"},
+		{"50 MB", "POST", huge, 413, "too_large"},
+		{"GET", "GET", "", 405, "method_not_allowed"},
+	} {
+		rec := post(h, tc.method, tc.body)
+		var body struct {
+			Error struct{ Code, Message string }
+		}
+		if rec.Code != tc.status || json.Unmarshal(rec.Body.Bytes(), &body) != nil || body.Error.Code != tc.code || rec.Body.Len() > 300 {
+			t.Errorf("%s: %d %.300s, want %d %s and a short body", tc.name, rec.Code, rec.Body, tc.status, tc.code)
+		}
+	}
+	if n := stats.BadRequests.Load(); n != 3 {
+		t.Errorf("%d bad requests counted, want 3", n)
+	}
+	if e := excerpt([]byte(strings.Repeat("é", 300))); len(e) > 2*excerptBytes || !strings.Contains(e, "(600 bytes)") {
+		t.Errorf("excerpt %q", e)
+	}
+
+	// A worker that cannot be made (misconfiguration, backend down): redelivered.
+	down := PushHandler(func(context.Context) (*Worker, error) { return nil, errors.New("no bucket") }, &stats)
+	if rec := post(down, "POST", push([]byte(`{"warmup":true}`))); rec.Code != 503 {
+		t.Errorf("worker down: %d", rec.Code)
+	}
+}
+
+// A real job through the handler: 204 when done, 500 (redelivery) on a transient failure.
+func TestPushJob(t *testing.T) {
+	m := realModel(t)
+	w := newWorker(t, m)
+	var stats Stats
+	h := PushHandler(func(context.Context) (*Worker, error) { return w.Worker, nil }, &stats)
+	job := w.queued(t, m.Version(), "viewing faces")
+	raw, _ := json.Marshal(job)
+	if rec := post(h, "POST", push(raw)); rec.Code != http.StatusNoContent {
+		t.Fatalf("job: %d %s", rec.Code, rec.Body)
+	}
+	if d := w.st.Doc(job.ID); d.Status != jobs.Done {
+		t.Errorf("document %+v", d)
+	}
+	other := w.queued(t, "nq-other", "viewing faces") // a deployment in progress
+	raw, _ = json.Marshal(other)
+	if rec := post(h, "POST", push(raw)); rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "job_failed") {
+		t.Errorf("a job for another model version: %d %s, want a redelivery", rec.Code, rec.Body)
 	}
 }
