@@ -27,8 +27,8 @@ resource "google_pubsub_subscription" "dead_letter" {
 
 # Predict's trigger: our own push subscription rather than an Eventarc trigger, whose subscription
 # cannot carry a dead-letter policy. Pub/Sub sends the standard push envelope with an OIDC token of
-# the push service account; the functions framework turns it into the CloudEvent Predict takes, as
-# in the local stack.
+# the push service account; Predict (an HTTP function) reads that envelope itself, as in the local
+# stack, and gives a job up after 5 failed deliveries, before this policy's 10.
 resource "google_pubsub_subscription" "predict" {
   name  = "${local.prefix}-predict"
   topic = google_pubsub_topic.jobs.id
