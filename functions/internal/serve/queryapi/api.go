@@ -252,18 +252,31 @@ func (s *Server) warmUp(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]string{"warmup": "sent"})
 }
 
-// parseWait reads a wait in seconds; more than the maximum is capped, not refused.
+// parseWait reads a wait in seconds from a query string; see waitFor.
 func (s *Server) parseWait(raw string) (time.Duration, error) {
 	if raw == "" {
 		return 0, nil
 	}
 	f, err := strconv.ParseFloat(raw, 64)
-	if err != nil || f < 0 || math.IsNaN(f) {
-		return 0, errors.New("wait must be a number of seconds, 0 to " + strconv.Itoa(int(s.cfg.MaxWait.Seconds())))
+	if err != nil {
+		return 0, errors.New("wait must be " + s.waitWords() + ".")
+	}
+	return s.waitFor(f)
+}
+
+// waitFor turns a wait in seconds into a duration; more than the maximum is capped, not refused.
+func (s *Server) waitFor(f float64) (time.Duration, error) {
+	if f < 0 || math.IsNaN(f) {
+		return 0, errors.New("wait must be " + s.waitWords() + ".")
 	}
 	// Compared before converting: a huge wait would overflow time.Duration.
 	if f >= s.cfg.MaxWait.Seconds() {
 		return s.cfg.MaxWait, nil
 	}
 	return time.Duration(f * float64(time.Second)), nil
+}
+
+// waitWords says what a wait must be, for messages.
+func (s *Server) waitWords() string {
+	return "a number of seconds, 0 to " + strconv.FormatFloat(s.cfg.MaxWait.Seconds(), 'f', -1, 64)
 }

@@ -2,7 +2,6 @@ package queryapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +23,6 @@ import (
 const (
 	cacheByID    = "public, max-age=86400"
 	cacheByQuery = "public, max-age=3600"
-	maxBodyBytes = 64 << 10
 )
 
 // Result is a finished map, as the API returns it.
@@ -122,23 +120,29 @@ func (s *Server) getMaps(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) postMaps(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Query *string         `json:"query"`
-		Wait  json.RawMessage `json:"wait"`
-	}
-	if !decodeBody(w, r, &body, `{"query": "working memory", "wait": 5}`) {
+	var query *string
+	var wait *float64
+	if !decodeBody(w, r, bodyForm{example: `{"query": "working memory", "wait": 5}`,
+		fields: []field{
+			{name: "query", into: &query, want: "a string: the text to map", code: "invalid_query"},
+			{name: "wait", into: &wait, want: s.waitWords(), code: "invalid_wait"},
+		},
+		textCode: "invalid_query", textMessage: querytext.Message(querytext.ErrInvalid)}) {
 		return
 	}
-	if body.Query == nil {
+	if query == nil {
 		WriteError(w, http.StatusBadRequest, "missing_query", `The body needs a "query" field with the text to map.`)
 		return
 	}
-	wait, err := s.parseWait(strings.Trim(string(body.Wait), `"`))
-	if err != nil {
-		WriteError(w, http.StatusBadRequest, "invalid_wait", err.Error())
-		return
+	var d time.Duration
+	if wait != nil {
+		var err error
+		if d, err = s.waitFor(*wait); err != nil {
+			WriteError(w, http.StatusBadRequest, "invalid_wait", err.Error())
+			return
+		}
 	}
-	s.lookup(w, r, *body.Query, wait)
+	s.lookup(w, r, *query, d)
 }
 
 // lookup answers a query: from the cache when done, else by making sure exactly one job exists.

@@ -2,7 +2,6 @@ package queryapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -109,25 +108,27 @@ func newFeedbackLimiter() *clientLimiter {
 
 // feedback stores what a visitor says about a map.
 func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		MapID *string `json:"map_id"`
-		Text  *string `json:"text"`
-	}
-	if !decodeBody(w, r, &body, `{"map_id": "…", "text": "…"}`) {
+	var mapID, text *string
+	if !decodeBody(w, r, bodyForm{example: `{"map_id": "…", "text": "…"}`,
+		fields: []field{
+			{name: "map_id", into: &mapID, want: "a string: the id of the map", code: "invalid_feedback"},
+			{name: "text", into: &text, want: "a string: your feedback", code: "invalid_feedback"},
+		},
+		textCode: "invalid_feedback", textMessage: "The feedback text is not valid UTF-8 text."}) {
 		return
 	}
 	switch {
-	case body.MapID == nil || body.Text == nil:
+	case mapID == nil || text == nil:
 		WriteError(w, http.StatusBadRequest, "invalid_feedback", `The body needs "map_id" (the id of the map) and "text" (your feedback).`)
 		return
-	case !utf8.ValidString(*body.Text) || strings.TrimSpace(*body.Text) == "":
-		WriteError(w, http.StatusBadRequest, "invalid_feedback", "The feedback text is empty or not valid UTF-8 text.")
+	case strings.TrimSpace(*text) == "":
+		WriteError(w, http.StatusBadRequest, "invalid_feedback", "The feedback text is empty.")
 		return
-	case utf8.RuneCountInString(*body.Text) > MaxFeedbackChars:
+	case utf8.RuneCountInString(*text) > MaxFeedbackChars:
 		WriteError(w, http.StatusRequestEntityTooLarge, "too_long", fmt.Sprintf("The feedback is too long: at most %d characters.", MaxFeedbackChars))
 		return
 	}
-	if !validID(w, *body.MapID) {
+	if !validID(w, *mapID) {
 		return
 	}
 	if !s.feedbackLimit.allow(clientKey(r, s.cfg.TrustedProxies), s.now()) {
@@ -137,31 +138,15 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
 	defer cancel()
-	if _, err := s.store.Get(ctx, *body.MapID); err != nil {
-		docError(w, r, *body.MapID, err)
+	if _, err := s.store.Get(ctx, *mapID); err != nil {
+		docError(w, r, *mapID, err)
 		return
 	}
-	f := jobs.Feedback{MapID: *body.MapID, Text: strings.TrimSpace(*body.Text), CreatedAt: s.now().UTC()}
+	f := jobs.Feedback{MapID: *mapID, Text: strings.TrimSpace(*text), CreatedAt: s.now().UTC()}
 	if err := s.store.AddFeedback(ctx, f); err != nil {
 		backendError(w, r, err)
 		return
 	}
 	slog.InfoContext(r.Context(), "feedback", "id", f.MapID, "chars", utf8.RuneCountInString(f.Text))
 	writeJSON(w, http.StatusCreated, map[string]string{"status": "stored", "map_id": f.MapID})
-}
-
-// decodeBody reads a JSON request body of at most maxBodyBytes into v, answering 413 or 400
-// itself (example shows the expected form).
-func decodeBody(w http.ResponseWriter, r *http.Request, v any, example string) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			WriteError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("The request body is larger than %d kB.", maxBodyBytes>>10))
-			return false
-		}
-		WriteError(w, http.StatusBadRequest, "invalid_json", "The body must be JSON such as "+example+": "+err.Error())
-		return false
-	}
-	return true
 }
