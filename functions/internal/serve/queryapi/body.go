@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"unicode/utf16"
@@ -44,6 +45,19 @@ type requestError struct {
 }
 
 func (e *requestError) write(w http.ResponseWriter) { WriteError(w, e.status, e.code, e.message) }
+
+// queryValues parses the query string, answering 400 itself for a malformed one: url.Query
+// would drop the malformed pair silently, and a text cut at a stray % or ; would be mapped as
+// another query, or be missing.
+func queryValues(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, "invalid_query",
+			"The query string is malformed: encode the text, writing % as %25, ; as %3B and & as %26.")
+		return nil, false
+	}
+	return q, true
+}
 
 // decodeBody reads a JSON request body into form's fields, answering 400, 408 or 413 itself.
 func decodeBody(w http.ResponseWriter, r *http.Request, form bodyForm) bool {

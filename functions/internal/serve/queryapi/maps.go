@@ -106,7 +106,10 @@ func (s *Server) respond(w http.ResponseWriter, d *jobs.Doc, query, cache string
 }
 
 func (s *Server) getMaps(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, ok := queryValues(w, r)
+	if !ok {
+		return
+	}
 	if !q.Has("q") {
 		WriteError(w, http.StatusBadRequest, "missing_query", "Add the text to map as ?q=…, for example /api/v1/maps?q=working+memory.")
 		return
@@ -211,7 +214,11 @@ func (s *Server) getMap(w http.ResponseWriter, r *http.Request) {
 	if !validID(w, id) {
 		return
 	}
-	wait, err := s.parseWait(r.URL.Query().Get("wait"))
+	q, ok := queryValues(w, r)
+	if !ok {
+		return
+	}
+	wait, err := s.parseWait(q.Get("wait"))
 	if err != nil {
 		WriteError(w, http.StatusBadRequest, "invalid_wait", err.Error())
 		return

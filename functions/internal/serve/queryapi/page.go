@@ -67,7 +67,10 @@ type Terms struct {
 // terms answers which terms of a text the model knows, without computing a map: the page asks it
 // as the visitor types. Unknown words are not an error here (the answer is empty lists).
 func (s *Server) terms(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, ok := queryValues(w, r)
+	if !ok {
+		return
+	}
 	if !q.Has("q") {
 		WriteError(w, http.StatusBadRequest, "missing_query", "Add the text as ?q=…, for example /api/v1/terms?q=working+memory.")
 		return
