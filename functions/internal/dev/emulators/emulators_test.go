@@ -4,10 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -354,5 +360,263 @@ func TestTail(t *testing.T) {
 	io.WriteString(tail, "ee\nfour\nfive")
 	if got, want := tail.String(), "  three\n  four\n  five"; got != want {
 		t.Fatalf("tail = %q, want %q", got, want)
+	}
+}
+
+// procComm is a process's command name (/proc/pid/comm).
+func procComm(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return strings.TrimSpace(string(b))
+}
+
+// exportHolds reports whether the latest export in dir has a file containing s (the emulator's
+// export files hold string values as they are).
+func exportHolds(dir, s string) bool {
+	meta := LatestExport(dir)
+	if meta == "" {
+		return false
+	}
+	found := false
+	filepath.WalkDir(filepath.Dir(filepath.Dir(meta)), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, []byte(s)) {
+				found = true
+			}
+		}
+		return nil
+	})
+	return found
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// events collects a supervised emulator's events.
+type events chan Event
+
+func (e events) record(ev Event) { e <- ev }
+
+func (e events) next(t *testing.T, want EventKind) Event {
+	t.Helper()
+	select {
+	case ev := <-e:
+		if ev.Kind != want {
+			t.Fatalf("event %+v, want kind %d", ev, want)
+		}
+		return ev
+	case <-time.After(90 * time.Second):
+		t.Fatalf("no event of kind %d within 90 s", want)
+	}
+	return Event{}
+}
+
+// A supervised, persisted Firestore emulator killed with SIGKILL is started again on its port with
+// the documents of its latest export, which it took while it ran.
+func TestFirestoreCrashRestartsWithItsDocuments(t *testing.T) {
+	dir := t.TempDir()
+	ev := make(events, 10)
+	p := startFirestore(t, Options{ProjectID: "emulator-test", Restart: true, Events: ev.record,
+		Persist: dir, PersistEvery: 200 * time.Millisecond})
+	// The JVM is the emulator's process, not a launcher script that forked it.
+	if comm := procComm(p.Pid()); comm != "java" {
+		t.Errorf("the emulator's process is %q, want java", comm)
+	}
+	value := fmt.Sprintf("kept-%d", time.Now().UnixNano())
+	firestoreRoundTrip(t, p.Host(), value)
+	start := time.Now()
+	waitFor(t, "an export holding the document", 30*time.Second, func() bool { return exportHolds(dir, value) })
+	t.Logf("exported within %.1f s of the write", time.Since(start).Seconds())
+
+	port, pid := p.Port(), p.Pid()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	exited := ev.next(t, Exited)
+	if exited.Err == nil || !strings.Contains(exited.Err.Error(), "signal: killed") || exited.Delay <= 0 {
+		t.Errorf("exit event %+v, want signal: killed and a restart delay", exited)
+	}
+	start = time.Now()
+	ev.next(t, Restarted)
+	t.Logf("restarted %.1f s after the crash (delay %s)", time.Since(start).Seconds(), exited.Delay)
+	if p.Port() != port || p.Pid() == pid || p.Pid() == 0 {
+		t.Errorf("after the restart: port %d (was %d), pid %d (was %d)", p.Port(), port, p.Pid(), pid)
+	}
+	if GroupAlive(pid) {
+		t.Errorf("the killed emulator's group %d is alive", pid)
+	}
+	// The document is back (read it; write nothing).
+	t.Setenv("FIRESTORE_EMULATOR_HOST", p.Host())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client, err := firestore.NewClient(ctx, "emulator-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	snap, err := client.Collection("things").Doc("one").Get(ctx)
+	if err != nil {
+		t.Fatalf("the document after the restart: %v", err)
+	}
+	if got, _ := snap.DataAt("value"); got != value {
+		t.Fatalf("after the restart the document holds %v, want %q", got, value)
+	}
+	// Stop exports once more and ends it; nothing restarts it.
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-ev:
+		t.Errorf("event after Stop: %+v", e)
+	case <-time.After(time.Second):
+	}
+	if !exportHolds(dir, value) {
+		t.Error("the export after Stop lost the document")
+	}
+}
+
+// A supervised Pub/Sub emulator killed with SIGKILL is started again on its port.
+func TestPubSubCrashRestarts(t *testing.T) {
+	ev := make(events, 10)
+	p, err := StartPubSub(context.Background(), Options{Restart: true, Events: ev.record})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	// The launcher exec's java: the JVM is the process started, so it dies with its parent.
+	if comm := procComm(p.Pid()); comm != "java" {
+		t.Errorf("the emulator's process is %q, want java", comm)
+	}
+	port := p.Port()
+	if err := syscall.Kill(p.Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	ev.next(t, Exited)
+	ev.next(t, Restarted)
+	if p.Port() != port {
+		t.Errorf("restarted on port %d, was %d", p.Port(), port)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, code, err := HTTPGet(ctx, http.DefaultClient, "http://"+p.Host()+"/v1/projects/emulator-test/topics"); err != nil || code != 200 {
+		t.Errorf("after the restart: %d %v", code, err)
+	}
+}
+
+// The helper process of TestEmulatorsDieWithTheirParent: it starts both emulators from a
+// goroutine locked to its thread that then ends (so that thread ends too), prints their process
+// ids and ports, and waits to be killed.
+func emulatorsHelper() {
+	type started struct {
+		p   *Process
+		err error
+	}
+	out := make(chan []started)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+		fs, err1 := StartFirestore(context.Background(), Options{})
+		ps, err2 := StartPubSub(context.Background(), Options{})
+		out <- []started{{fs, err1}, {ps, err2}}
+	}()
+	ps := <-out
+	for _, s := range ps {
+		if s.err != nil {
+			fmt.Println("error", s.err)
+			os.Exit(1)
+		}
+	}
+	time.Sleep(time.Second) // the starting thread is gone by now
+	fmt.Println("ready", ps[0].p.Pid(), ps[0].p.Host(), ps[1].p.Pid(), ps[1].p.Host())
+	select {}
+}
+
+func TestMain(m *testing.M) {
+	if os.Getenv("EMULATORS_TEST_HELPER") == "1" {
+		emulatorsHelper()
+	}
+	os.Exit(m.Run())
+}
+
+// Killed with SIGKILL, a process that started the emulators takes them with it: the JVMs too, even
+// though the thread that asked for them is long gone.
+func TestEmulatorsDieWithTheirParent(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "EMULATORS_TEST_HELPER=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	line := make(chan string, 1)
+	go func() {
+		b := make([]byte, 4096)
+		var got []byte
+		for !bytes.Contains(got, []byte("\n")) {
+			n, err := stdout.Read(b)
+			got = append(got, b[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		line <- strings.TrimSpace(string(got))
+	}()
+	var f []string
+	select {
+	case l := <-line:
+		f = strings.Fields(l)
+	case <-time.After(120 * time.Second):
+		t.Fatal("the helper did not start the emulators within 120 s")
+	}
+	if len(f) != 5 || f[0] != "ready" {
+		t.Fatalf("helper: %q", f)
+	}
+	var pids []int
+	for _, s := range []string{f[1], f[3]} {
+		pid, _ := strconv.Atoi(s)
+		pids = append(pids, pid)
+		if !GroupAlive(pid) {
+			t.Fatalf("emulator %d died with the thread that started it", pid)
+		}
+	}
+	for _, host := range []string{f[2], f[4]} {
+		if c, err := net.DialTimeout("tcp", host, time.Second); err != nil {
+			t.Fatalf("an emulator does not answer on %s while its parent runs: %v", host, err)
+		} else {
+			c.Close()
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	for i, pid := range pids {
+		if !WaitGroupGone(pid, 20*time.Second) {
+			var left []string
+			for _, m := range GroupMembers(pid) {
+				cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", m))
+				left = append(left, fmt.Sprintf("%d %s", m, bytes.ReplaceAll(cmdline, []byte{0}, []byte(" "))))
+			}
+			t.Errorf("the emulator's process group %d outlived its killed parent:\n%s", pid, strings.Join(left, "\n"))
+		}
+		host := f[2+2*i]
+		waitFor(t, "the emulator's port "+host+" closed", 20*time.Second, func() bool {
+			c, err := net.DialTimeout("tcp", host, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err != nil
+		})
 	}
 }

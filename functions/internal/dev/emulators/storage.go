@@ -20,7 +20,8 @@ type StorageOptions struct {
 	Root string
 	// Port to listen on (127.0.0.1); 0 picks a free one.
 	Port int
-	// Log receives a line if the server stops on an error; nil discards it.
+	// Log receives the server's access log (a line per request) and a line if it stops on an
+	// error; nil discards them.
 	Log io.Writer
 }
 
