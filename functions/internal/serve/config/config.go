@@ -36,9 +36,25 @@ type Config struct {
 	StaleAfter time.Duration `env:"T2B_STALE_AFTER, default=2m"`
 	// BackendTimeout bounds each call to Firestore, Pub/Sub or Cloud Storage from the API.
 	BackendTimeout time.Duration `env:"T2B_BACKEND_TIMEOUT, default=5s"`
-	// Rate and RateBurst limit each client's API requests (token bucket per client address).
+	// Rate and RateBurst limit each client's API requests (token bucket per client address): the
+	// limit of cheap reads, which every request counts against.
 	Rate      float64 `env:"T2B_RATE, default=10"`
 	RateBurst int     `env:"T2B_RATE_BURST, default=30"`
+	// The costly requests have limits of their own per client, on top of Rate: a new prediction
+	// (a request that creates a job: a job costs a Predict run, a cached answer almost nothing),
+	// a warm-up and a feedback. One request every Every on average, Burst at once; a zero Every
+	// takes no such limit.
+	PredictEvery  time.Duration `env:"T2B_PREDICT_EVERY, default=5s"`
+	PredictBurst  int           `env:"T2B_PREDICT_BURST, default=10"`
+	WarmupEvery   time.Duration `env:"T2B_WARMUP_CLIENT_EVERY, default=10s"`
+	WarmupBurst   int           `env:"T2B_WARMUP_CLIENT_BURST, default=3"`
+	FeedbackEvery time.Duration `env:"T2B_FEEDBACK_EVERY, default=20s"`
+	FeedbackBurst int           `env:"T2B_FEEDBACK_BURST, default=5"`
+	// MaxPending caps the jobs an instance has published and not yet seen finish: above it a query
+	// that would make a new job is answered 503 busy. 0 takes no cap.
+	MaxPending int `env:"T2B_MAX_PENDING, default=50"`
+	// Timeouts bound how long a client may take over a request.
+	Timeouts Timeouts
 	// TrustedProxies is how many proxies in front of Query append to X-Forwarded-For (1: Google's
 	// front end, or the local front server); the client's address is the one they appended.
 	TrustedProxies int `env:"T2B_TRUSTED_PROXIES, default=1"`
@@ -52,6 +68,23 @@ type Config struct {
 	BaseURL string `env:"T2B_BASE_URL"`
 	// Build names the deployed build in /api/v1/version.
 	Build string `env:"T2B_BUILD, default=dev"`
+}
+
+// Timeouts bound how long a client may take to send a request and to take its answer, so that
+// one sending a byte a second holds no connection for long. Query applies Read (to a request's
+// body) and Write to every request itself, whatever server runs it; the servers this repository
+// starts apply all four (queryapi.NewHTTPServer). A zero duration is no limit.
+type Timeouts struct {
+	// ReadHeader is the longest a request's line and headers may take to arrive.
+	ReadHeader time.Duration `env:"T2B_READ_HEADER_TIMEOUT, default=5s"`
+	// Read is the longest a request's body may take to arrive (and, on the servers this
+	// repository starts, the whole request).
+	Read time.Duration `env:"T2B_READ_TIMEOUT, default=15s"`
+	// Write is the longest an answer may take to be written, from the request's start: longer than
+	// T2B_MAX_WAIT and T2B_BACKEND_TIMEOUT together, which a request may spend before answering.
+	Write time.Duration `env:"T2B_WRITE_TIMEOUT, default=30s"`
+	// Idle is the longest a kept-alive connection may wait for its next request.
+	Idle time.Duration `env:"T2B_IDLE_TIMEOUT, default=1m"`
 }
 
 // The job topic and the Firestore collection when none is configured; the local stack uses the
@@ -77,9 +110,9 @@ func FromEnv() (*Config, error) {
 }
 
 // Parse fills the struct dst points to from the environment: each field with an `env:"NAME"` or
-// `env:"NAME, default=VALUE"` tag, an unset or empty variable taking the default. Fields may be
-// strings, ints, float64s, durations, comma-separated []string, or implement
-// encoding.TextUnmarshaler. Values that do not parse are all named in one error. (Plain code
+// `env:"NAME, default=VALUE"` tag, an unset or empty variable taking the default, and the fields
+// of each untagged struct field in turn. Fields may be strings, ints, float64s, durations,
+// comma-separated []string, or implement encoding.TextUnmarshaler. Values that do not parse are all named in one error. (Plain code
 // rather than an envconfig library, whose errors name struct fields, not the variables a person
 // sets.)
 func Parse(dst any) error { return Problems("configuration", ParseProblems(dst)) }
@@ -92,6 +125,9 @@ func ParseProblems(dst any) []string {
 		f := v.Type().Field(i)
 		tag, ok := f.Tag.Lookup("env")
 		if !ok {
+			if f.Type.Kind() == reflect.Struct && f.IsExported() {
+				problems = append(problems, ParseProblems(v.Field(i).Addr().Interface())...)
+			}
 			continue
 		}
 		name, def, _ := strings.Cut(tag, ",")
@@ -163,6 +199,25 @@ func (c *Config) ValidateQuery() error {
 	}
 	if c.Rate <= 0 || c.RateBurst < 1 {
 		p = append(p, "T2B_RATE and T2B_RATE_BURST must be positive")
+	}
+	for _, l := range []struct {
+		name  string
+		every time.Duration
+		burst int
+	}{{"T2B_PREDICT", c.PredictEvery, c.PredictBurst}, {"T2B_WARMUP_CLIENT", c.WarmupEvery, c.WarmupBurst}, {"T2B_FEEDBACK", c.FeedbackEvery, c.FeedbackBurst}} {
+		if l.every < 0 || l.every > 0 && l.burst < 1 {
+			p = append(p, fmt.Sprintf("%s_EVERY must be 0 (no limit) or positive, and %s_BURST at least 1", l.name, l.name))
+		}
+	}
+	if c.MaxPending < 0 {
+		p = append(p, "T2B_MAX_PENDING must be 0 (no cap) or more")
+	}
+	t := c.Timeouts
+	if t.ReadHeader < 0 || t.Read < 0 || t.Write < 0 || t.Idle < 0 {
+		p = append(p, "T2B_READ_HEADER_TIMEOUT, T2B_READ_TIMEOUT, T2B_WRITE_TIMEOUT and T2B_IDLE_TIMEOUT must be 0 (no limit) or positive")
+	}
+	if t.Write > 0 && t.Write <= c.MaxWait+c.BackendTimeout {
+		p = append(p, fmt.Sprintf("T2B_WRITE_TIMEOUT=%s must be longer than T2B_MAX_WAIT and T2B_BACKEND_TIMEOUT together (%s): a request may wait that long before it answers", t.Write, c.MaxWait+c.BackendTimeout))
 	}
 	if c.TrustedProxies < 0 {
 		p = append(p, "T2B_TRUSTED_PROXIES must be 0 or more")

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidateNamesEveryProblem(t *testing.T) {
@@ -80,5 +81,51 @@ func TestCORSOrigins(t *testing.T) {
 		if err := c.ValidateQuery(); err == nil || !strings.Contains(err.Error(), "T2B_CORS_ORIGINS") || !strings.Contains(err.Error(), bad) {
 			t.Errorf("origin %q: error %v", bad, err)
 		}
+	}
+}
+
+func TestLimitsAndTimeouts(t *testing.T) {
+	t.Setenv("GOOGLE_CLOUD_PROJECT", "p")
+	t.Setenv("T2B_MODEL_URI", "gs://models/models/nq-1")
+	t.Setenv("T2B_RESULTS_BUCKET", "results")
+	c, err := FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ValidateQuery(); err != nil {
+		t.Fatal(err)
+	}
+	want := Timeouts{ReadHeader: 5 * time.Second, Read: 15 * time.Second, Write: 30 * time.Second, Idle: time.Minute}
+	if c.Timeouts != want || c.PredictEvery != 5*time.Second || c.PredictBurst != 10 || c.MaxPending != 50 ||
+		c.FeedbackEvery != 20*time.Second || c.FeedbackBurst != 5 || c.WarmupEvery != 10*time.Second || c.WarmupBurst != 3 {
+		t.Errorf("defaults %+v", c)
+	}
+	// The nested struct's variables are read and named like the others.
+	t.Setenv("T2B_READ_TIMEOUT", "slow")
+	if _, err := FromEnv(); err == nil || !strings.Contains(err.Error(), "T2B_READ_TIMEOUT") {
+		t.Errorf("unparsable timeout: %v", err)
+	}
+	t.Setenv("T2B_READ_TIMEOUT", "")
+	t.Setenv("T2B_WRITE_TIMEOUT", "12s") // not more than 10 s of wait and 5 s of backend
+	t.Setenv("T2B_PREDICT_EVERY", "-1s")
+	t.Setenv("T2B_FEEDBACK_BURST", "0")
+	t.Setenv("T2B_MAX_PENDING", "-1")
+	c, _ = FromEnv()
+	err = c.ValidateQuery()
+	for _, name := range []string{"T2B_WRITE_TIMEOUT", "T2B_PREDICT_EVERY", "T2B_FEEDBACK_BURST", "T2B_MAX_PENDING"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("error %v does not name %s", err, name)
+		}
+	}
+	// Zero turns a limit off.
+	for _, name := range []string{"T2B_WRITE_TIMEOUT", "T2B_PREDICT_EVERY", "T2B_FEEDBACK_EVERY", "T2B_MAX_PENDING"} {
+		t.Setenv(name, "0")
+	}
+	t.Setenv("T2B_WRITE_TIMEOUT", "0s")
+	t.Setenv("T2B_PREDICT_EVERY", "0s")
+	t.Setenv("T2B_FEEDBACK_EVERY", "0s")
+	c, _ = FromEnv()
+	if err := c.ValidateQuery(); err != nil {
+		t.Errorf("limits off: %v", err)
 	}
 }
