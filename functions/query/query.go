@@ -27,10 +27,15 @@ import (
 // later request, and requests arriving meanwhile share its outcome.
 var server = lazy.New(newServer, 20*time.Second)
 
+// Handler is the Query function as it is registered with the functions framework, for a server
+// that runs it without the framework (the local stack's, which sets the timeouts the framework's
+// server does not take). Each request's log lines carry its trace; the project is the
+// deployment's.
+var Handler http.Handler = logging.Middleware(os.Getenv("GOOGLE_CLOUD_PROJECT"), http.HandlerFunc(handle))
+
 func init() {
 	logging.Setup()
-	// Each request's log lines carry its trace; the project is the deployment's.
-	functions.HTTP("Query", logging.Middleware(os.Getenv("GOOGLE_CLOUD_PROJECT"), http.HandlerFunc(handle)).ServeHTTP)
+	functions.HTTP("Query", Handler.ServeHTTP)
 }
 
 // handle serves a request once the server is made; until then it says why not.
@@ -40,6 +45,8 @@ func handle(w http.ResponseWriter, r *http.Request) {
 	h, err := server.Get(ctx)
 	if err != nil {
 		slog.ErrorContext(r.Context(), "Query is not ready", "err", err)
+		// The configuration may be what is wrong, so the API's default CORS is all there is.
+		queryapi.SecurityHeaders(w.Header())
 		w.Header().Set("Access-Control-Allow-Origin", "*")
 		var cfgErr configError
 		if errors.As(err, &cfgErr) {

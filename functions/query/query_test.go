@@ -23,4 +23,7 @@ func TestMisconfiguredAnswers500(t *testing.T) {
 	if rec.Code != 500 || body.Error.Code != "misconfigured" || rec.Header().Get("Retry-After") != "" {
 		t.Errorf("%d %+v, Retry-After %q; want 500 misconfigured without Retry-After", rec.Code, body.Error, rec.Header().Get("Retry-After"))
 	}
+	if rec.Header().Get("X-Content-Type-Options") != "nosniff" || rec.Header().Get("Content-Security-Policy") == "" {
+		t.Errorf("no security headers: %v", rec.Header())
+	}
 }

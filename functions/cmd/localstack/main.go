@@ -5,6 +5,7 @@
 //	localstack                  start everything, print the URL, stop everything on Ctrl-C
 //	localstack function NAME    serve one function (Query or Predict) on $PORT: how the stack runs
 //	                            its functions, as the Cloud Functions Go buildpack's main does
+//	                            (Query on a server with timeouts; see serveQuery)
 //
 // The configuration comes from the environment; see package localstack (Options) and the README.
 package main
@@ -12,6 +13,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -21,6 +23,9 @@ import (
 	// The deployed root package: its init() registers Query and Predict.
 	_ "github.com/text2brain/text2brain"
 	"github.com/text2brain/text2brain/functions/internal/dev/localstack"
+	"github.com/text2brain/text2brain/functions/internal/serve/config"
+	"github.com/text2brain/text2brain/functions/internal/serve/queryapi"
+	"github.com/text2brain/text2brain/functions/query"
 )
 
 const usage = `usage:
@@ -91,8 +96,37 @@ func function(name string) int {
 		fmt.Fprintf(os.Stderr, "localstack function %s: PORT is not set\n", name)
 		return 2
 	}
+	if name == "Query" {
+		return serveQuery(port)
+	}
+	// Predict stays on the framework's server: the framework's unexported code turns the push
+	// envelope into a CloudEvent, and only the Pub/Sub emulator calls it.
 	if err := funcframework.StartHostPort("127.0.0.1", port); err != nil {
 		fmt.Fprintf(os.Stderr, "localstack function %s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}
+
+// serveQuery serves the Query function on a server of ours: funcframework.StartHostPort takes no
+// server settings (no timeouts, the default header limit), and the local stack's Query is where
+// clients' requests arrive (through the front server). The handler is the one the framework
+// serves, query.Handler; what the framework adds around it applies only on Cloud Run (log flushes,
+// CLOUD_RUN_TIMEOUT_SECONDS). The server reads and writes within T2B_*_TIMEOUT and answers the
+// requests net/http refuses itself (431, a header timeout) with the API's JSON errors.
+func serveQuery(port string) int {
+	var t config.Timeouts
+	if err := config.Parse(&t); err != nil {
+		fmt.Fprintf(os.Stderr, "localstack function Query: %v\n", err)
+		return 2
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "localstack function Query: %v\n", err)
+		return 1
+	}
+	if err := queryapi.NewHTTPServer(t, query.Handler).Serve(queryapi.JSONErrors(ln)); err != nil {
+		fmt.Fprintf(os.Stderr, "localstack function Query: %v\n", err)
 		return 1
 	}
 	return 0

@@ -11,7 +11,9 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -110,13 +112,70 @@ func (s *Server) Handler() http.Handler {
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is nothing at %s. The API lives under /api/v1 (see /api/v1/version and openapi.yaml).", r.URL.Path))
 	}
+	// "/api" too: else the mux would redirect it to "/api/" with a page of HTML.
+	mux.HandleFunc("/api", notFound)
 	mux.HandleFunc("/api/", notFound)
 	if s.static == nil {
-		mux.HandleFunc("/", notFound)
+		mux.HandleFunc("/", pageNotFound)
 	} else {
 		route("/", map[string]http.HandlerFunc{http.MethodGet: siteHandler(s.static)})
 	}
-	return s.cors(s.limit(mux))
+	return deadlines(s.cfg.Timeouts, secure(canonical(s.cors(s.limit(mux)))))
+}
+
+// isAPI reports whether a path is the API's, whose every answer is JSON (the page's are not).
+func isAPI(p string) bool {
+	return p == "/api" || strings.HasPrefix(p, "/api/") || p == "/healthz" || p == "/openapi.yaml"
+}
+
+// canonical answers itself what http.ServeMux would answer with a redirect page or an empty 400:
+// a path that is not clean (//, . or ..) under /api is a JSON 404 (an API client that sends one
+// has a bug, and a redirect would send its POST elsewhere), and a request for * or without a path
+// a JSON 400. Page paths that are not clean are left to the mux, whose redirect suits a browser.
+func canonical(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if r.RequestURI == "*" || !strings.HasPrefix(p, "/") {
+			WriteError(w, http.StatusBadRequest, "bad_request", "The request has no path: ask for one, such as /api/v1/version.")
+			return
+		}
+		if clean := cleanPath(p); clean != p && (isAPI(clean) || isAPI(p)) {
+			WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is nothing at %s: paths are not resolved (no //, . or ..); the API lives under /api/v1 (see openapi.yaml).", p))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cleanPath is the path http.ServeMux redirects to: path.Clean, keeping a trailing slash.
+func cleanPath(p string) string {
+	np := path.Clean(p)
+	if strings.HasSuffix(p, "/") && np != "/" {
+		np += "/"
+	}
+	return np
+}
+
+// APIContentSecurityPolicy is the policy of every answer but the page's: nothing may load from
+// it, and nothing may frame it.
+const APIContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'"
+
+// SecurityHeaders sets the headers every answer of Query has: no content sniffing, no full URL
+// in the Referer of a request made from a page, no framing (the CSP's frame-ancestors, and
+// X-Frame-Options for browsers without it). The page's files replace the CSP with their own,
+// which forbids framing too.
+func SecurityHeaders(h http.Header) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+	h.Set("Content-Security-Policy", APIContentSecurityPolicy)
+	h.Set("X-Frame-Options", "DENY")
+}
+
+func secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SecurityHeaders(w.Header())
+		next.ServeHTTP(w, r)
+	})
 }
 
 // methods answers 405 with a JSON body and an Allow header, which http.ServeMux's own 405 lacks.
@@ -141,9 +200,14 @@ func methods(handlers map[string]http.HandlerFunc) http.Handler {
 }
 
 // cors lets pages on other origins call the API: any origin by default (it is public and uses no
-// credentials), or only those of T2B_CORS_ORIGINS. Scripts outside browsers are not affected.
+// credentials), or only those of T2B_CORS_ORIGINS. The page's own files are for the page's origin
+// only: they carry no CORS header. Scripts outside browsers are not affected.
 func (s *Server) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isAPI(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		h := w.Header()
 		if s.anyOrigin {
 			h.Set("Access-Control-Allow-Origin", "*")

@@ -3,6 +3,8 @@ package queryapi
 import (
 	"compress/gzip"
 	_ "embed"
+	"fmt"
+	"html"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -35,11 +37,11 @@ func siteHandler(static fs.FS) http.HandlerFunc {
 		}
 		fi, err := fs.Stat(static, name)
 		if err != nil || fi.IsDir() || strings.HasSuffix(name, ".gz") && !strings.HasSuffix(name, ".nii.gz") {
-			WriteError(w, http.StatusNotFound, "not_found", "There is nothing at "+r.URL.Path+". The page is at / and the API under /api/v1 (see /openapi.yaml).")
+			pageNotFound(w, r)
 			return
 		}
 		h := w.Header()
-		setSecurityHeaders(h)
+		setPageHeaders(h)
 		switch {
 		case strings.HasPrefix(name, "assets/"):
 			h.Set("Cache-Control", "public, max-age=31536000, immutable")
@@ -68,17 +70,39 @@ func siteHandler(static fs.FS) http.HandlerFunc {
 	}
 }
 
-func setSecurityHeaders(h http.Header) {
+// setPageHeaders sets the page's security headers, on top of those of every answer.
+func setPageHeaders(h http.Header) {
+	SecurityHeaders(h)
 	h.Set("Content-Security-Policy", ContentSecurityPolicy)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+}
+
+// notFoundPage is the page of a path outside the API that has nothing: a person followed a link
+// or typed it, and a browser shows HTML. (The API's 404s are JSON.)
+const notFoundPage = `<!doctype html>
+<html lang="en">
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Not found · text2brain</title>
+<h1>Not found</h1>
+<p>There is nothing at <code>%s</code>.</p>
+<p><a href="/">Search brain maps</a>, or see <a href="/openapi.yaml">the API</a>.</p>
+</html>
+`
+
+func pageNotFound(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	setPageHeaders(h)
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNotFound)
+	fmt.Fprintf(w, notFoundPage, html.EscapeString(r.URL.Path))
 }
 
 func serveFile(w http.ResponseWriter, r *http.Request, static fs.FS, name string) {
 	f, err := static.Open(name)
 	if err != nil {
-		WriteError(w, http.StatusNotFound, "not_found", "There is nothing at "+r.URL.Path+".")
+		pageNotFound(w, r)
 		return
 	}
 	defer f.Close()
@@ -128,7 +152,6 @@ func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Content-Type", ctype)
 	h.Add("Vary", "Accept")
-	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "public, max-age=300")
 	h.Set("Content-Length", strconv.Itoa(len(OpenAPI)))
 	if _, err := w.Write(OpenAPI); err != nil {

@@ -3,7 +3,6 @@ package queryapi
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -81,14 +80,17 @@ func TestSiteHandler(t *testing.T) {
 		t.Errorf("template headers %v", rec.Header())
 	}
 
-	// Missing files, directories and the gzip copies themselves are JSON 404s.
-	for _, target := range []string{"/nope", "/assets", "/assets/index-abc123.js.gz", "/../index.html/x"} {
+	// Missing files, directories and the gzip copies themselves are a small HTML page: a person
+	// followed a link. The path is shown escaped.
+	for _, target := range []string{"/nope", "/assets", "/assets/index-abc123.js.gz", "/../index.html/x", "/%3Cscript%3E"} {
 		rec = get(target, "gzip")
-		var body struct {
-			Error ErrorBody `json:"error"`
+		body := rec.Body.String()
+		if rec.Code != 404 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") ||
+			!strings.Contains(body, "There is nothing at") || strings.Contains(body, "<script>") {
+			t.Errorf("GET %s: %d %v %s", target, rec.Code, rec.Header(), body)
 		}
-		if rec.Code != 404 || json.Unmarshal(rec.Body.Bytes(), &body) != nil || body.Error.Code != "not_found" {
-			t.Errorf("GET %s: %d %s", target, rec.Code, rec.Body)
+		if csp := rec.Header().Get("Content-Security-Policy"); csp != ContentSecurityPolicy || rec.Header().Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("GET %s: headers %v", target, rec.Header())
 		}
 	}
 }
