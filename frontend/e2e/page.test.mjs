@@ -3,7 +3,7 @@
 // runner, then checks the files they leave in T2B_ARTIFACTS (downloads, feedback, screenshots).
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { chromium } from 'playwright-core'
 
@@ -18,6 +18,8 @@ let browser
 /** Requests that left the site's origin, and CSP violations or page errors, across all tests. */
 const foreign = []
 const problems = []
+/** WebGL warnings about drawing into an empty (hidden) canvas. */
+const glNoise = []
 const figures = {}
 
 before(async () => {
@@ -46,6 +48,7 @@ async function newPage(options = {}) {
   })
   page.on('console', (msg) => {
     if (/Content Security Policy|Refused to/i.test(msg.text())) problems.push(`CSP: ${msg.text()}`)
+    if (/GL_INVALID|glViewport/i.test(msg.text())) glNoise.push(msg.text().slice(0, 200))
   })
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`))
   return page
@@ -123,6 +126,8 @@ describe('the page', { concurrency: false }, () => {
     assert.equal(new URL(page.url()).searchParams.get('q'), text)
     assert.match(await page.textContent('#result-title'), /auditory/i)
     assert.ok((await page.locator('#related-terms button.term').count()) >= 5)
+    assert.equal(await page.textContent('#terms-h'), 'Terms that shaped the map')
+    assert.ok((await page.locator('#related-terms button.term.query').count()) >= 1, 'the query terms are marked')
     assert.ok((await page.locator('#articles li').count()) >= 5)
     assert.ok(await page.locator('#articles a[href^="https://pubmed.ncbi.nlm.nih.gov/"]').count() >= 5)
     const v = await pixelVariance(page, '#viewer')
@@ -148,6 +153,10 @@ describe('the page', { concurrency: false }, () => {
     figures.cached_navigation_to_drawn_ms = Date.now() - t0
     assert.equal(await page.inputValue('#q'), 'viewing faces')
     assert.match(await page.textContent('#result-title'), /viewing faces/i)
+    // the server had the map: the page says so rather than a computing time
+    assert.match(await page.textContent('#status'), /from the cache/i)
+    // the elapsed seconds are not part of what the live region announces
+    assert.equal(await page.locator('#status .secs[aria-hidden="true"]').count(), 1)
     // What a first visit transfers before the first result is drawn (bytes on the wire, as the
     // browser counts them), and what the surface view loads after it.
     Object.assign(figures, await page.evaluate(() => {
@@ -188,16 +197,25 @@ describe('the page', { concurrency: false }, () => {
     const page = await newPage()
     await page.goto(BASE + '/?q=' + encodeURIComponent('working memory'))
     await waitReady(page)
+    // feedback being written stays through map changes until it is sent
+    await page.fill('#feedback-text', 'a draft')
     await search(page, 'zzxq wvvb')
     await page.waitForSelector('#error:not([hidden])', { timeout: 20_000 })
-    const message = await page.textContent('#error')
+    const message = await page.textContent('#error p.what')
     assert.match(message, /term|word/i, message)
+    assert.ok((message.match(/\btry\b/gi) ?? []).length <= 1, `one suggestion: ${message}`)
     assert.equal(await page.evaluate(() => document.body.dataset.state), 'error')
     assert.doesNotMatch(await page.textContent('#status'), /Computing|Queued/)
+    // the previous map stays, dimmed, and the error says whose it is; the API examples follow the text
+    assert.ok(await page.locator('#result').isVisible())
+    assert.match(await page.getAttribute('#result', 'class'), /stale/)
+    assert.match(await page.textContent('#error'), /still the one for “working memory”/)
+    assert.match(await page.locator('#api-examples code').first().textContent(), /zzxq\+wvvb/)
     // The page is usable again: a good query after the error works.
     await search(page, 'working memory')
     await waitReady(page)
     assert.ok(await page.locator('#error').isHidden())
+    assert.equal(await page.inputValue('#feedback-text'), 'a draft')
     await page.context().close()
   })
 
@@ -221,6 +239,10 @@ describe('the page', { concurrency: false }, () => {
       await page.waitForSelector('#error:not([hidden])', { timeout: 20_000 })
       const text = await page.textContent('#error')
       assert.match(text, want, `${code}: ${text}`)
+      if (headers['Retry-After']) {
+        // a retry before Retry-After would be refused again: the button waits
+        assert.ok(await page.locator('#error button.retry').isDisabled(), `${code}: Retry enabled at once`)
+      }
       assert.equal(await page.evaluate(() => document.body.dataset.state), 'error')
       assert.doesNotMatch(await page.textContent('#status'), /Computing|Queued|Sending/, `${code}: still busy`)
     }
@@ -235,10 +257,46 @@ describe('the page', { concurrency: false }, () => {
     await page.context().close()
   })
 
+  test('a text over 2,000 characters is refused whole, counted as the server counts', async () => {
+    const page = await newPage()
+    const maps = []
+    page.on('request', (r) => mapsQuery(new URL(r.url())) && maps.push(r.url()))
+    // from a link: the text is in the box, the message says how long it is, nothing is searched
+    await page.goto(BASE + '/?q=' + 'b'.repeat(2001))
+    await page.waitForSelector('#error:not([hidden])', { timeout: 20_000 })
+    assert.equal((await page.inputValue('#q')).length, 2001)
+    assert.match(await page.textContent('#error'), /2,001 characters; the limit is 2,000/)
+    assert.equal(await page.evaluate(() => document.body.dataset.state), 'error')
+    assert.deepEqual(maps, [])
+    // pasted: not cut, counted, refused on Enter
+    await page.fill('#q', 'faces '.repeat(350))
+    assert.equal(await page.inputValue('#q'), 'faces '.repeat(350))
+    assert.match(await page.textContent('#q-count'), /2,099 characters/)
+    await page.press('#q', 'Enter')
+    await page.waitForFunction(() => /2,099 characters/.test(document.querySelector('#error').textContent))
+    assert.deepEqual(maps, [])
+    // 1,001 emoji are 2,002 UTF-16 units but 1,001 characters: the API takes the text
+    await search(page, '😀'.repeat(1001) + ' faces')
+    await waitReady(page)
+    assert.equal(maps.length >= 1, true)
+    assert.ok(await page.locator('#error').isHidden())
+    // a long text: the title is clamped, the page title is short
+    assert.ok(Array.from(await page.title()).length <= 75, await page.title())
+    const h2 = await page.locator('#result-title').boundingBox()
+    assert.ok(h2.height < 140, `title ${h2.height} px high`)
+    await page.context().close()
+  })
+
   test("the API section's curl examples work as written", async () => {
     const page = await newPage()
-    await page.goto(BASE + '/?q=' + encodeURIComponent('viewing faces'))
+    await page.goto(BASE + '/?q=' + encodeURIComponent('viewing faces') + '#api')
     await waitReady(page)
+    // the link's #api lands on the section once the result above it is drawn
+    await page.waitForTimeout(300)
+    const top = await page.evaluate(() => document.querySelector('#api').getBoundingClientRect().top)
+    assert.ok(top >= -2 && top < 900, `#api at ${top}`)
+    // the commands scroll sideways: each is focusable, with a name
+    assert.equal(await page.locator('#api-examples pre[tabindex="0"][aria-labelledby]').count(), await page.locator('#api-examples pre').count())
     const commands = await page.locator('#api-examples code').allTextContents()
     assert.ok(commands.length >= 4, `${commands.length} examples`)
     assert.ok(await page.locator('#api a[href="/openapi.yaml"]').count() === 1)
@@ -263,6 +321,8 @@ describe('the page', { concurrency: false }, () => {
     await page.goto(BASE + '/?q=' + encodeURIComponent('viewing faces'))
     await waitReady(page)
     const before = await screenshotHash(page, '#viewer')
+    // the slider reaches the map's largest |z| (maps go well past 10)
+    assert.ok(Number(await page.getAttribute('#threshold', 'max')) > 10)
     const rowsAt31 = await peakRows(page).count()
     const firstAt31 = await peakRows(page).first().textContent()
 
@@ -291,13 +351,17 @@ describe('the page', { concurrency: false }, () => {
     const row = peakRows(page).nth(Math.min(1, rowsAt31 - 1))
     const cells = await row.locator('td').allTextContents()
     const [x, y, z] = cells.slice(1, 4).map((c) => c.replace('−', '-').trim())
+    // the button's name starts with its visible text
+    assert.match(await row.locator('button').getAttribute('aria-label'), /^Go /)
     await row.locator('button').click()
     await page.waitForFunction(([x, y, z]) => {
       const t = document.querySelector('#readout').textContent.replace(/−/g, '-')
       return t.includes(x) && t.includes(y) && t.includes(z)
     }, [x, y, z], { timeout: 20_000 })
     const readout = await page.textContent('#readout')
-    assert.match(readout, /z/)
+    assert.match(readout, /z-score/)
+    // after Go the viewer has the focus, so the arrow keys go on from the peak
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'viewer')
     await page.click('#jump-max')
     await page.waitForFunction((r) => document.querySelector('#readout').textContent !== r, readout, { timeout: 20_000 })
     await page.context().close()
@@ -334,6 +398,11 @@ describe('the page', { concurrency: false }, () => {
       await d.saveAs(path.join(DOWNLOADS, name))
       files[key] = name
     }
+    // the peaks CSV has every cluster at the threshold, with the query and threshold on each row
+    const peaksCsv = (await readFile(path.join(DOWNLOADS, 'peaks.csv'), 'utf8')).trimEnd().split('\r\n')
+    assert.equal(peaksCsv.length - 1, await page.evaluate(() => window.__t2b.clusters))
+    assert.match(peaksCsv[0], /^query,threshold_z,model_version,sign,/)
+    assert.match(peaksCsv[1], /^viewing faces,3\.1,/)
     const box = await page.locator('#viewer').boundingBox()
     await writeFile(path.join(DOWNLOADS, 'downloads.json'), JSON.stringify({
       map_id: mapId, ...files, ViewWidth: Math.round(box.width), ViewHeight: Math.round(box.height),
@@ -358,6 +427,16 @@ describe('the page', { concurrency: false }, () => {
       if ((await page.evaluate(() => document.activeElement?.classList.contains('skip')))) await page.keyboard.press('Enter')
     }
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'q')
+    // the viewer's focus ring is not clipped by its frame: the frame draws it
+    await page.focus('#download-png')
+    await page.keyboard.press('Tab')
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'viewer')
+    const ring = await page.evaluate(() => {
+      const s = getComputedStyle(document.querySelector('#viewer-frame'))
+      return `${s.outlineStyle} ${s.outlineWidth}`
+    })
+    assert.equal(ring, 'solid 3px')
+    await page.focus('#q')
     await page.keyboard.press('Control+A')
     await page.keyboard.type('listening to music')
     await page.keyboard.press('Enter')
@@ -377,6 +456,34 @@ describe('the page', { concurrency: false }, () => {
     assert.ok(scroll <= client, `the page scrolls sideways: ${scroll} > ${client}`)
     assert.ok(viewer <= client, `the viewer overflows: ${viewer} > ${client}`)
     assert.ok(await pixelVariance(page, '#viewer') > 100)
+    // the peak table fits without scrolling sideways
+    const table = await page.evaluate(() => { const t = document.querySelector('.table-scroll'); return [t.scrollWidth, t.clientWidth] })
+    assert.ok(table[0] <= table[1], `the peak table is ${table[0]} px in ${table[1]}`)
+    // a vertical swipe over the viewer scrolls the page, a tap moves the crosshair
+    await page.locator('#viewer').scrollIntoViewIfNeeded()
+    const cdp = await page.context().newCDPSession(page)
+    const bb = await page.locator('#viewer').boundingBox()
+    const y0 = await page.evaluate(() => scrollY)
+    const readout = await page.textContent('#readout')
+    const [sx, sy] = [bb.x + bb.width / 2, bb.y + bb.height * 0.8]
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [{ x: sx, y: sy }] })
+    for (let i = 1; i <= 10; i++) {
+      await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: [{ x: sx, y: sy - i * 20 }] })
+      await page.waitForTimeout(16)
+    }
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] })
+    await page.waitForFunction((y) => scrollY > y + 50, y0, { timeout: 5_000 })
+    assert.equal(await page.textContent('#readout'), readout, 'the swipe moved the crosshair')
+    // (a tap during the swipe's fling would only stop it)
+    await page.waitForTimeout(1000)
+    await page.locator('#viewer').scrollIntoViewIfNeeded()
+    await page.waitForTimeout(300)
+    const tb = await page.locator('#viewer').boundingBox()
+    const vh = await page.evaluate(() => innerHeight)
+    const top = Math.max(tb.y, 0)
+    await page.touchscreen.tap(tb.x + tb.width * 0.3, top + (Math.min(tb.y + tb.height, vh) - top) * 0.3)
+    await page.waitForFunction((r) => document.querySelector('#readout').textContent !== r, readout, { timeout: 20_000 })
+    await page.evaluate(() => scrollTo(0, 0))
     await page.screenshot({ path: path.join(ART, 'phone.png'), fullPage: true })
     await page.context().close()
   })
@@ -384,5 +491,6 @@ describe('the page', { concurrency: false }, () => {
   test('no request left the site, no CSP violation, no page error', () => {
     assert.deepEqual(foreign, [])
     assert.deepEqual(problems, [])
+    assert.deepEqual(glNoise, [], 'WebGL drew into a hidden canvas')
   })
 })

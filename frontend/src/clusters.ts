@@ -258,3 +258,16 @@ export function maxAbs(data: ArrayLike<number>): number {
   }
   return m
 }
+
+/** The smallest and largest finite values (0 for a sign that has none: min ≤ 0 ≤ max). */
+export function valueRange(data: ArrayLike<number>): { min: number; max: number } {
+  let min = 0
+  let max = 0
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]
+    if (!Number.isFinite(v)) continue
+    if (v > max) max = v
+    else if (v < min) min = v
+  }
+  return { min, max }
+}

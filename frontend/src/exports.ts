@@ -49,10 +49,24 @@ export function articlesCSV(articles: readonly Article[]): string {
   return toCSV(rows)
 }
 
-export function peaksCSV(clusters: readonly Cluster[]): string {
-  const rows: Cell[][] = [['sign', 'x_mm', 'y_mm', 'z_mm', 'peak_z', 'voxels', 'volume_mm3']]
+/** What a peak table was made from: each CSV row carries it, so that a file says what it holds. */
+export interface PeaksMeta {
+  query: string
+  threshold: number
+  modelVersion?: string
+}
+
+/**
+ * The clusters (all of them, as the caller gives them) as CSV: one row per cluster, each with the
+ * query, the threshold and the model version first, so that the file stays one plain table.
+ */
+export function peaksCSV(clusters: readonly Cluster[], meta?: PeaksMeta): string {
+  const head = meta ? ['query', 'threshold_z', 'model_version'] : []
+  const rows: Cell[][] = [[...head, 'sign', 'x_mm', 'y_mm', 'z_mm', 'peak_z', 'voxels', 'volume_mm3']]
+  const pre: Cell[] = meta ? [meta.query, Number(meta.threshold.toFixed(2)), meta.modelVersion ?? ''] : []
   for (const c of clusters) {
     rows.push([
+      ...pre,
       c.sign > 0 ? '+' : '-',
       Math.round(c.peakMM[0]) || 0,
       Math.round(c.peakMM[1]) || 0,

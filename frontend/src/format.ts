@@ -10,13 +10,14 @@ export function signed(n: number, decimals = 0): string {
   return s.startsWith('-') ? MINUS + s.slice(1) : s
 }
 
+/** "x −42, y 20, z 24 mm" */
 export function formatMM(mm: ArrayLike<number>): string {
-  return `x ${signed(Math.round(mm[0]))} y ${signed(Math.round(mm[1]))} z ${signed(Math.round(mm[2]))} mm`
+  return `x ${signed(Math.round(mm[0]))}, y ${signed(Math.round(mm[1]))}, z ${signed(Math.round(mm[2]))} mm`
 }
 
-/** "x −42 y 20 z 24 mm · z 5.31" */
+/** "x −42, y 20, z 24 mm · z-score 5.31" (the coordinate z and the map's value are not confused) */
 export function formatReadout(mm: ArrayLike<number>, z: number): string {
-  return `${formatMM(mm)} · z ${signed(z, 2)}`
+  return `${formatMM(mm)} · z-score ${signed(z, 2)}`
 }
 
 export function formatInt(n: number): string {

@@ -5,16 +5,29 @@
 import './style.css'
 import { ApiError, fetchBinary, fetchMap, fetchSurface, fetchTerms, fetchVersion, isAbort, postFeedback, warm } from './api'
 import { curlExamples } from './apidoc'
-import { findClusters, globalPeak, maxAbs, valueAtMM, type Cluster, type Vec3 } from './clusters'
+import { findClusters, globalPeak, maxAbs, valueAtMM, valueRange, type Cluster, type Vec3 } from './clusters'
 import { byId, copyText, downloadBlob, downloadText, h } from './dom'
 import { articlesBibTeX, articlesCSV, doiUrl, fileName, peaksCSV, pubmedUrl } from './exports'
-import { formatInt, formatReadout, signed } from './format'
-import { explainError, GIVE_UP_SECONDS, MAX_FEEDBACK, MAX_QUERY, progressText, type ErrorInfo } from './messages'
+import { formatInt, formatMM, formatReadout, signed } from './format'
+import {
+  explainError,
+  GIVE_UP_SECONDS,
+  MAX_FEEDBACK,
+  MAX_QUERY,
+  readyText,
+  stageLabel,
+  tooLongText,
+  type ErrorInfo,
+} from './messages'
 import { gunzip, isGzip, parseNifti, type NiftiVolume } from './nifti'
+import { sliderMax, type Display } from './scale'
 import { retainSpans, segmentsFromSpans, type Span } from './spans'
+import { termBars } from './terms'
+import { codePoints, documentTitle, ellipsize, queryLength } from './text'
+import { letTouchScroll } from './touch'
 import type { MapResult } from './types'
 import { readQuery, searchWithQuery, shareUrl } from './urlstate'
-import type { Display, MapViewer } from './viewer'
+import type { MapViewer } from './viewer'
 import type { MeshKind, SurfaceViewer } from './surface'
 
 const DEFAULT_QUERY = 'working memory'
@@ -42,9 +55,11 @@ const jumpMax = byId<HTMLButtonElement>('jump-max')
 const downloadMap = byId<HTMLAnchorElement>('download-map')
 const downloadPng = byId<HTMLButtonElement>('download-png')
 const viewerCanvas = byId<HTMLCanvasElement>('viewer')
+const viewerFrame = byId('viewer-frame')
 const readout = byId('readout')
 const toolStatus = byId('tool-status')
 const surfaceCanvas = byId<HTMLCanvasElement>('surface')
+const surfaceFrame = byId('surface-frame')
 const surfaceMesh = byId<HTMLSelectElement>('surface-mesh')
 const surfaceNote = byId('surface-note')
 const peaksTable = byId<HTMLTableElement>('peaks')
@@ -60,6 +75,7 @@ const shareButton = byId<HTMLButtonElement>('share')
 const shareStatus = byId('share-status')
 const feedbackForm = byId<HTMLFormElement>('feedback')
 const feedbackText = byId<HTMLTextAreaElement>('feedback-text')
+const feedbackCount = byId('feedback-count')
 const feedbackSend = byId<HTMLButtonElement>('feedback-send')
 const feedbackStatus = byId('feedback-status')
 const apiExamples = byId('api-examples')
@@ -79,6 +95,8 @@ interface Current {
   file: ArrayBuffer
   nii: ArrayBuffer
   maxAbs: number
+  /** The map's smallest and largest z (0 for a sign without voxels). */
+  range: { min: number; max: number }
   clusters: Cluster[]
 }
 
@@ -92,6 +110,8 @@ let viewerFailed = false
 let surface: SurfaceViewer | null = null
 let surfaceInit: Promise<SurfaceViewer> | null = null
 let surfaceCtrl: AbortController | null = null
+/** The map id whose values the surface shows. */
+let surfaceDrawn: string | null = null
 let templatePromise: Promise<ArrayBuffer> | null = null
 
 function setState(s: State): void {
@@ -157,12 +177,16 @@ function renderTermsLine(terms: string[] | null): void {
   )
 }
 
+// The box takes any length (maxlength would count UTF-16 units and cut a paste silently): the
+// counter says how long the text is as the server counts it, and a text over the limit is refused
+// with a message rather than cut.
 function updateCounter(): void {
-  const n = qInput.value.length
+  const n = queryLength(qInput.value, MAX_QUERY)
+  qInput.setAttribute('aria-invalid', n > MAX_QUERY ? 'true' : 'false')
   if (n >= MAX_QUERY * 0.9) {
     qCount.hidden = false
-    qCount.textContent = `${formatInt(n)} / ${formatInt(MAX_QUERY)} characters`
-    qCount.classList.toggle('full', n >= MAX_QUERY)
+    qCount.textContent = n > MAX_QUERY ? tooLongText(n, MAX_QUERY) : `${formatInt(n)} / ${formatInt(MAX_QUERY)} characters`
+    qCount.classList.toggle('full', n > MAX_QUERY)
   } else {
     qCount.hidden = true
     qCount.textContent = ''
@@ -182,7 +206,7 @@ function onQueryInput(): void {
 async function requestTerms(text: string): Promise<void> {
   termsCtrl?.abort()
   termsCtrl = null
-  if (!text.trim() || text.length > MAX_QUERY) {
+  if (!text.trim() || queryLength(text, MAX_QUERY) > MAX_QUERY) {
     spans = []
     spansText = text
     renderMirror()
@@ -236,45 +260,100 @@ let progressTimer: ReturnType<typeof setInterval> | undefined
 let progressStage = 'sending'
 let progressStart = 0
 
+// #status is a live region: only the stage ("Computing…") is announced, when it changes; the
+// seconds next to it tick in an aria-hidden span.
+const statusLabel = h('span', { class: 'label' })
+const statusSecs = h('span', { class: 'secs', 'aria-hidden': 'true' })
+statusEl.replaceChildren(statusLabel, statusSecs)
+
+function renderStatus(label: string, seconds?: number): void {
+  if (statusLabel.textContent !== label) statusLabel.textContent = label
+  const secs = seconds === undefined ? '' : ` ${seconds} s`
+  if (statusSecs.textContent !== secs) statusSecs.textContent = secs
+}
+
+function renderProgress(): void {
+  const secs = Math.floor((Date.now() - progressStart) / 1000)
+  renderStatus(stageLabel(progressStage, secs), secs)
+}
+
 function startProgress(): void {
   stopProgress()
   progressStage = 'sending'
   progressStart = Date.now()
-  const tick = (): void => {
-    statusEl.textContent = progressText(progressStage, Math.floor((Date.now() - progressStart) / 1000))
-  }
-  tick()
-  progressTimer = setInterval(tick, 1000)
+  renderProgress()
+  progressTimer = setInterval(renderProgress, 1000)
   statusEl.classList.add('busy')
 }
 
 function setStage(stage: string): void {
   progressStage = stage
-  statusEl.textContent = progressText(progressStage, Math.floor((Date.now() - progressStart) / 1000))
+  renderProgress()
 }
 
 function stopProgress(text = ''): void {
   if (progressTimer !== undefined) clearInterval(progressTimer)
   progressTimer = undefined
   statusEl.classList.remove('busy')
-  statusEl.textContent = text
+  renderStatus(text)
 }
 
+let retryTimer: ReturnType<typeof setInterval> | undefined
+
 function clearError(): void {
+  if (retryTimer !== undefined) clearInterval(retryTimer)
+  retryTimer = undefined
   errorEl.hidden = true
   errorEl.replaceChildren()
 }
 
+/**
+ * The error box: what happened and what to do, a Retry button when retrying makes sense (held
+ * back for the server's Retry-After), and which map is still shown below, if any.
+ */
 function showError(info: ErrorInfo, retry?: () => void): void {
+  clearError()
   const ex = explainError(info)
-  const children: Node[] = [h('p', {}, ex.text)]
+  const children: Node[] = [h('p', { class: 'what', title: ex.text }, ex.text)]
+  if (current && !resultEl.hidden) {
+    children.push(h('p', { class: 'still' }, `The map below is still the one for “${ellipsize(current.q, 60)}”.`))
+  }
   if (ex.retry && retry) {
     const b = h('button', { type: 'button', class: 'retry' }, 'Retry')
     b.addEventListener('click', retry)
+    if (ex.wait && ex.wait > 0) {
+      // a retry before Retry-After would only be refused again
+      const until = Date.now() + ex.wait * 1000
+      b.disabled = true
+      const tick = (): void => {
+        const left = Math.ceil((until - Date.now()) / 1000)
+        if (left > 0) {
+          b.textContent = `Retry in ${left} s`
+          return
+        }
+        b.textContent = 'Retry'
+        b.disabled = false
+        if (retryTimer !== undefined) clearInterval(retryTimer)
+        retryTimer = undefined
+      }
+      tick()
+      retryTimer = setInterval(tick, 250)
+    }
     children.push(b)
   }
   errorEl.replaceChildren(...children)
   errorEl.hidden = false
+}
+
+/** On an error the previous map stays, dimmed, with the error box saying whose map it is. */
+function keepPreviousResult(): void {
+  resultEl.removeAttribute('aria-busy')
+  if (current) {
+    resultEl.classList.add('stale')
+  } else {
+    resultEl.hidden = true
+    resultEl.classList.remove('stale')
+  }
 }
 
 function toInfo(e: unknown): ErrorInfo {
@@ -301,30 +380,60 @@ window.addEventListener('popstate', () => {
 
 // ---------------------------------------------------------------- search
 
+/** Stops whatever search is under way: its answers are ignored from now on. */
+function cancelSearch(): number {
+  const my = ++generation
+  searchCtrl?.abort()
+  searchCtrl = null
+  surfaceCtrl?.abort()
+  stopProgress()
+  return my
+}
+
+/** A failed search: the message, and the previous map kept (dimmed) or nothing shown. */
+function failSearch(info: ErrorInfo, retry?: () => void): void {
+  stopProgress()
+  keepPreviousResult()
+  showError(info, retry)
+  if (current && viewer && !viewerFailed) setDrawn(viewerCanvas, true)
+  setDrawn(surfaceCanvas, !!current && surfaceDrawn === current.result.id)
+  setState('error')
+}
+
+/** Reads a downloaded map file; a file that is not a NIfTI z-map is one person-readable error. */
+async function decodeMap(gz: ArrayBuffer): Promise<{ nii: ArrayBuffer; vol: NiftiVolume }> {
+  try {
+    const nii = await gunzip(gz)
+    return { nii, vol: parseNifti(nii) }
+  } catch (e) {
+    console.warn('text2brain: the map file could not be read:', e)
+    throw new ApiError('bad_map', 0)
+  }
+}
+
 async function search(raw: string, mode: 'push' | 'replace' | 'none'): Promise<void> {
   const q = raw.trim()
   if (!q) {
-    generation++
-    searchCtrl?.abort()
-    stopProgress()
-    showError({ code: 'missing_query' })
-    setState('error')
+    cancelSearch()
+    failSearch({ code: 'missing_query' })
     qInput.focus()
     return
   }
-  if (q.length > MAX_QUERY) {
-    showError({ code: 'too_long' })
-    setState('error')
+  // the box always shows the text the page answers for, the API examples use it, the URL keeps it
+  setQueryText(q)
+  document.title = documentTitle(q)
+  renderApi(q)
+  const length = queryLength(q, MAX_QUERY)
+  if (length > MAX_QUERY) {
+    // never a search of a cut text: the visitor shortens it
+    cancelSearch()
+    failSearch({ code: 'too_long', length })
     return
   }
-  const my = ++generation
-  searchCtrl?.abort()
-  surfaceCtrl?.abort()
+  updateHistory(q, mode)
+  const my = cancelSearch()
   const ctrl = new AbortController()
   searchCtrl = ctrl
-  updateHistory(q, mode)
-  setQueryText(q)
-  document.title = `${q} — text2brain`
   clearError()
   setState('loading')
   setDrawn(viewerCanvas, false)
@@ -338,36 +447,47 @@ async function search(raw: string, mode: 'push' | 'replace' | 'none'): Promise<v
   try {
     const result = await fetchMap(q, { signal: ctrl.signal, onProgress: (p) => setStage(p.stage) })
     if (my !== generation) return
-    setStage('drawing')
+    setStage('downloading')
     // what is left of the 60 s, but at least 10 s for the file itself
     const left = Math.max(10000, started + GIVE_UP_SECONDS * 1000 - Date.now())
     const gz = await fetchBinary(result.map_url, ctrl.signal, undefined, left)
-    const nii = await gunzip(gz)
-    const vol = parseNifti(nii)
     if (my !== generation) return
-    current = { q, result, vol, file: gz, nii, maxAbs: maxAbs(vol.data), clusters: [] }
+    const { nii, vol } = await decodeMap(gz)
+    if (my !== generation) return
+    setStage('drawing')
+    current = { q, result, vol, file: gz, nii, maxAbs: maxAbs(vol.data), range: valueRange(vol.data), clusters: [] }
     renderResult(current)
     await drawMap(current, my)
     if (my !== generation) return
-    const secs = result.compute_ms ? ` · computed in ${(result.compute_ms / 1000).toFixed(1)} s` : ''
-    stopProgress(`Map ready${secs}.`)
+    stopProgress(readyText(result))
     resultEl.classList.remove('stale')
     resultEl.removeAttribute('aria-busy')
     setState('ready')
+    landOnHash()
     void drawSurface(current, my)
   } catch (e) {
     if (isAbort(e) || my !== generation) return
     console.warn('text2brain:', e)
-    stopProgress()
-    showError(toInfo(e), () => void search(q, 'none'))
-    resultEl.hidden = true
-    resultEl.classList.remove('stale')
-    resultEl.removeAttribute('aria-busy')
-    current = null
-    setState('error')
+    failSearch(toInfo(e), () => void search(q, 'none'))
   } finally {
     if (searchCtrl === ctrl && my === generation) searchCtrl = null
   }
+}
+
+// A link such as ?q=…#api: the browser scrolls to #api before the result above it has its height;
+// once the first result is drawn, the page goes there again.
+let pendingHash = location.hash.length > 1 ? location.hash.slice(1) : ''
+function landOnHash(): void {
+  if (!pendingHash) return
+  let id = pendingHash
+  pendingHash = ''
+  try {
+    id = decodeURIComponent(id)
+  } catch {
+    // kept as written
+  }
+  const target = document.getElementById(id)
+  target?.scrollIntoView({ block: 'start' })
 }
 
 // ---------------------------------------------------------------- result
@@ -377,15 +497,29 @@ function display(): Display {
     threshold: Number(thresholdInput.value),
     showPos: showPos.checked,
     showNeg: showNeg.checked,
-    maxAbs: current?.maxAbs ?? 0,
+    max: current?.range.max ?? 0,
+    min: current?.range.min ?? 0,
+  }
+}
+
+/** The slider reaches the map's largest |z| (maps go well past 10); the value stays if it can. */
+function fitThreshold(c: Current): void {
+  const top = sliderMax(c.maxAbs)
+  if (Number(thresholdInput.max) !== top) {
+    thresholdInput.max = String(top)
+    // the browser clamps a value above the new max
+    thresholdValue.textContent = Number(thresholdInput.value).toFixed(1)
   }
 }
 
 function renderResult(c: Current): void {
   const r = c.result
   // title: the query with its recognised terms highlighted
-  const segs = segmentsFromSpans(r.query ?? c.q, r.recognized_spans ?? [])
+  const title = r.query ?? c.q
+  const segs = segmentsFromSpans(title, r.recognized_spans ?? [])
   resultTitle.replaceChildren(...segs.map((s) => (s.term ? h('mark', { class: 'term' }, s.text) : document.createTextNode(s.text))))
+  // a long text is clamped to a few lines (CSS); the whole of it is in the tooltip
+  resultTitle.title = codePoints(title) > 60 ? title : ''
   const terms = r.recognized_terms ?? []
   resultMeta.replaceChildren(
     terms.length ? `Recognised terms: ${terms.join(', ')}` : 'No recognised terms',
@@ -393,6 +527,7 @@ function renderResult(c: Current): void {
   )
   resultEl.dataset.mapId = r.id
   resultEl.hidden = false
+  fitThreshold(c)
 
   downloadMap.href = r.map_url
   downloadMap.download = fileName(c.q, '', 'nii.gz')
@@ -402,32 +537,38 @@ function renderResult(c: Current): void {
 
   shareUrlInput.value = shareUrl(location.origin, location.pathname, c.q)
   shareStatus.textContent = ''
-  feedbackStatus.textContent = ''
+  // what the visitor typed stays (it is cleared once sent); it now goes with this map
   feedbackStatus.className = 'note'
-  feedbackText.value = ''
+  feedbackStatus.textContent = feedbackText.value.trim() ? `The map changed: your feedback will go with the map of “${ellipsize(c.q, 60)}”.` : ''
   renderApi(c.q, r.id)
   updatePeaks()
 }
 
+// The terms that shaped the map: the weights of the expanded query. The recognised terms come
+// first (near 1); the terms the model added are small (0.02…), so their bars are scaled to the
+// largest of them rather than to the query's terms, and each weight shows two significant digits.
 function renderRelatedTerms(r: MapResult): void {
-  const list = (r.related_terms ?? []).filter((t) => t && typeof t.term === 'string')
-  const top = Math.max(...list.map((t) => Math.abs(t.weight) || 0), 1e-9)
+  const bars = termBars(r.related_terms, r.recognized_terms)
   relatedTerms.replaceChildren(
-    ...list.map((t) => {
+    ...bars.map((t, i) => {
       const bar = h('span', { class: 'bar', 'aria-hidden': 'true' })
-      bar.style.width = `${Math.max(2, (100 * Math.abs(t.weight)) / top).toFixed(1)}%`
+      bar.style.width = `${Math.max(2, 100 * t.fraction).toFixed(1)}%`
+      // the accessible name is the visible text: the term, "in the query", the weight
       const b = h(
         'button',
-        { type: 'button', class: 'term', title: `Map “${t.term}”`, 'aria-label': `Map ${t.term} (weight ${t.weight.toFixed(2)})` },
+        { type: 'button', class: t.query ? 'term query' : 'term', title: `Map “${t.term}”` },
         bar,
         h('span', { class: 'label' }, t.term),
-        h('span', { class: 'w' }, t.weight.toFixed(2)),
+        t.query ? h('span', { class: 'tag' }, h('span', { class: 'vh' }, ', '), 'in the query') : null,
+        h('span', { class: 'w' }, h('span', { class: 'vh' }, ', weight '), t.label),
       )
       b.addEventListener('click', () => void search(t.term, 'push'))
-      return h('li', {}, b)
+      const li = h('li', { class: t.query ? 'query' : 'added' }, b)
+      if (!t.query && i > 0 && bars[i - 1].query) li.classList.add('first-added')
+      return li
     }),
   )
-  if (list.length === 0) relatedTerms.replaceChildren(h('li', { class: 'muted' }, 'No related terms.'))
+  if (bars.length === 0) relatedTerms.replaceChildren(h('li', { class: 'muted' }, 'No terms.'))
 }
 
 function renderArticles(r: MapResult): void {
@@ -440,7 +581,13 @@ function renderArticles(r: MapResult): void {
       if (typeof a.correlation === 'number') links.push(h('span', { class: 'r', title: 'Correlation with this map' }, `r = ${signed(a.correlation, 2)}`))
       if (a.pmid) links.push(h('a', { href: pubmedUrl(a.pmid), rel: 'noopener' }, 'PubMed'))
       if (a.doi) links.push(h('a', { href: doiUrl(a.doi), rel: 'noopener' }, 'DOI'))
-      return h('li', {}, title, h('div', { class: 'meta' }, meta), h('div', { class: 'links' }, ...links.flatMap((l, i) => (i > 0 ? [' · ', l] : [l]))))
+      return h(
+        'li',
+        {},
+        title,
+        meta ? h('div', { class: 'meta' }, meta) : null,
+        links.length ? h('div', { class: 'links' }, ...links.flatMap((l, i) => (i > 0 ? [' · ', l] : [l]))) : null,
+      )
     }),
   )
   exportBib.disabled = list.length === 0
@@ -449,8 +596,16 @@ function renderArticles(r: MapResult): void {
 
 function renderApi(q: string, id?: string): void {
   const examples = curlExamples(location.origin, q, id)
+  // each command scrolls sideways on a narrow screen: focusable, so that the keyboard can scroll it
   apiExamples.replaceChildren(
-    ...examples.map((ex) => h('div', { class: 'api-ex' }, h('p', { class: 'api-label' }, ex.label), h('pre', {}, h('code', {}, ex.command)))),
+    ...examples.map((ex, i) =>
+      h(
+        'div',
+        { class: 'api-ex' },
+        h('p', { class: 'api-label', id: `api-ex-${i}` }, ex.label),
+        h('pre', { tabindex: '0', role: 'group', 'aria-labelledby': `api-ex-${i}` }, h('code', {}, ex.command)),
+      ),
+    ),
   )
 }
 
@@ -467,9 +622,9 @@ function updatePeaks(): void {
   const shown = current.clusters.slice(0, TOP_PEAKS)
   tbody.replaceChildren(
     ...shown.map((c, i) => {
-      const where = `x ${signed(Math.round(c.peakMM[0]))} y ${signed(Math.round(c.peakMM[1]))} z ${signed(Math.round(c.peakMM[2]))}`
-      const go = h('button', { type: 'button', class: 'small go', 'aria-label': `Move the crosshair to peak ${i + 1} at ${where} mm` }, 'Go')
-      go.addEventListener('click', () => moveCrosshair(c.peakMM))
+      // the name starts with the visible "Go" (WCAG 2.5.3), then says where to
+      const go = h('button', { type: 'button', class: 'small go', 'aria-label': `Go to peak ${i + 1}: ${formatMM(c.peakMM)}` }, 'Go')
+      go.addEventListener('click', () => goToPeak(c.peakMM))
       return h(
         'tr',
         { class: c.sign > 0 ? 'pos' : 'neg' },
@@ -479,8 +634,8 @@ function updatePeaks(): void {
         h('td', { class: 'num' }, signed(Math.round(c.peakMM[2]))),
         h('td', { class: 'num' }, signed(c.peak, 2)),
         h('td', { class: 'num' }, formatInt(c.size)),
-        h('td', { class: 'num' }, formatInt(c.volumeMM3)),
-        h('td', {}, go),
+        h('td', { class: 'num mm3' }, formatInt(c.volumeMM3)),
+        h('td', { class: 'go' }, go),
       )
     }),
   )
@@ -505,6 +660,21 @@ function moveCrosshair(mm: Vec3): void {
   } else {
     updateReadout(mm)
   }
+}
+
+const reducedMotion = window.matchMedia?.('(prefers-reduced-motion: reduce)')
+
+/**
+ * A peak from the table, which may be far below the viewer: the crosshair moves, the viewer comes
+ * into view, and the focus goes to it (the arrow keys then move on from the peak; the readout
+ * says where it is).
+ */
+function goToPeak(mm: Vec3): void {
+  moveCrosshair(mm)
+  const r = viewerFrame.getBoundingClientRect()
+  const inView = r.top >= 0 && r.bottom <= (window.innerHeight || document.documentElement.clientHeight)
+  if (!inView) viewerFrame.scrollIntoView({ behavior: reducedMotion?.matches ? 'auto' : 'smooth', block: 'nearest' })
+  if (viewer && !viewerFailed) viewerCanvas.focus({ preventScroll: true })
 }
 
 // NiiVue is a large module: it loads in parallel with the first map request, not before the page.
@@ -559,8 +729,17 @@ async function drawMap(c: Current, my: number): Promise<void> {
   setDrawn(viewerCanvas, true)
 }
 
+// "Go to maximum" explains in #tool-status why it did nothing; the note goes with the next change.
+let jumpNote = false
+function setJumpNote(text: string): void {
+  if (!text && !jumpNote) return
+  jumpNote = text !== ''
+  toolStatus.textContent = text
+}
+
 let displayQueued = false
 function onDisplayChange(): void {
+  setJumpNote('')
   thresholdValue.textContent = Number(thresholdInput.value).toFixed(1)
   // the table is cheap (a few ms): at once; the GL redraws: at most once per frame
   updatePeaks()
@@ -580,8 +759,17 @@ showNeg.addEventListener('change', onDisplayChange)
 
 jumpMax.addEventListener('click', () => {
   if (!current) return
+  if (!showPos.checked && !showNeg.checked) {
+    setJumpNote('Positive and Negative are both unticked, so there is no maximum to go to: tick one of them.')
+    return
+  }
   const peak = globalPeak(current.vol, { positive: showPos.checked, negative: showNeg.checked })
-  if (peak) moveCrosshair(peak.mm)
+  if (!peak) {
+    setJumpNote(`This map has no ${showPos.checked && showNeg.checked ? 'non-zero' : showPos.checked ? 'positive' : 'negative'} value.`)
+    return
+  }
+  setJumpNote('')
+  moveCrosshair(peak.mm)
 })
 
 viewerCanvas.addEventListener('keydown', (e) => {
@@ -637,7 +825,9 @@ downloadMap.addEventListener('click', async (e) => {
 
 downloadPeaks.addEventListener('click', () => {
   if (!current) return
-  downloadText(peaksCSV(current.clusters.slice(0, TOP_PEAKS)), fileName(current.q, '-peaks', 'csv'), 'text/csv;charset=utf-8')
+  // every cluster at the threshold (the table shows the strongest), with what they were made from
+  const csv = peaksCSV(current.clusters, { query: current.q, threshold: Number(thresholdInput.value), modelVersion: current.result.model_version })
+  downloadText(csv, fileName(current.q, '-peaks', 'csv'), 'text/csv;charset=utf-8')
 })
 exportBib.addEventListener('click', () => {
   if (!current) return
@@ -669,6 +859,7 @@ async function drawSurface(c: Current, my: number): Promise<void> {
   if (!url) {
     surfaceNote.textContent = 'No surface projection for this map.'
     surface?.clearValues()
+    surfaceDrawn = null
     return
   }
   surfaceCtrl?.abort()
@@ -684,6 +875,7 @@ async function drawSurface(c: Current, my: number): Promise<void> {
     }
     s.setValues(values.left, values.right, display())
     surfaceNote.textContent = 'Surface projection on fsaverage5; same colours and threshold as the slices.'
+    surfaceDrawn = c.result.id
     setDrawn(surfaceCanvas, true)
   } catch (e) {
     if (isAbort(e) || my !== generation) return
@@ -710,6 +902,11 @@ for (const b of document.querySelectorAll<HTMLButtonElement>('button.view')) {
   b.addEventListener('click', () => surface?.view(b.dataset.view ?? 'left'))
 }
 
+// Touch: a swipe over either view scrolls the page; a tap moves the slices' crosshair; a
+// sideways drag turns the surface.
+letTouchScroll(viewerFrame, viewerCanvas)
+letTouchScroll(surfaceFrame, surfaceCanvas, { onDragX: (dx) => surface?.rotateBy(dx * 0.6) })
+
 // ---------------------------------------------------------------- share and feedback
 
 shareButton.addEventListener('click', async () => {
@@ -722,13 +919,25 @@ shareButton.addEventListener('click', async () => {
   }
 })
 
+// Feedback: any length can be typed (maxlength would cut a paste silently); the counter says how
+// much there is, in characters as the server counts them, and a text over the limit is refused.
+function updateFeedbackCount(): void {
+  const n = codePoints(feedbackText.value.trim())
+  feedbackCount.textContent = `${formatInt(n)} / ${formatInt(MAX_FEEDBACK)} characters`
+  feedbackCount.classList.toggle('full', n > MAX_FEEDBACK)
+  feedbackText.setAttribute('aria-invalid', n > MAX_FEEDBACK ? 'true' : 'false')
+}
+feedbackText.addEventListener('input', updateFeedbackCount)
+updateFeedbackCount()
+
 feedbackForm.addEventListener('submit', async (e) => {
   e.preventDefault()
   if (!current) return
   const text = feedbackText.value.trim()
-  if (text.length < 1 || text.length > MAX_FEEDBACK) {
+  const n = codePoints(text)
+  if (n < 1 || n > MAX_FEEDBACK) {
     feedbackStatus.className = 'note bad'
-    feedbackStatus.textContent = `Write between 1 and ${formatInt(MAX_FEEDBACK)} characters first.`
+    feedbackStatus.textContent = n < 1 ? 'Write your feedback first.' : tooLongText(n, MAX_FEEDBACK)
     feedbackText.focus()
     return
   }
@@ -739,7 +948,10 @@ feedbackForm.addEventListener('submit', async (e) => {
     await postFeedback(current.result.id, text)
     feedbackStatus.className = 'note good'
     feedbackStatus.textContent = 'Thank you — stored.'
-    feedbackText.value = ''
+    if (feedbackText.value.trim() === text) {
+      feedbackText.value = ''
+      updateFeedbackCount()
+    }
   } catch (err) {
     feedbackStatus.className = 'note bad'
     feedbackStatus.textContent = explainError(toInfo(err)).text

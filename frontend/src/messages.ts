@@ -9,6 +9,8 @@ export interface ErrorInfo {
   message?: string
   /** Seconds, from Retry-After. */
   retryAfter?: number
+  /** For a text over the limit found by the page: its length in characters. */
+  length?: number
 }
 
 export interface Explained {
@@ -17,13 +19,18 @@ export interface Explained {
   retry: boolean
   /** Whether to point at the example queries. */
   examples: boolean
+  /** Seconds to wait before a retry makes sense (Retry-After): the Retry button waits as long. */
+  wait?: number
 }
 
 function sentence(s: string | undefined): string {
-  const t = (s ?? '').trim()
+  // a long query quoted in the server's sentence is shortened: the visitor has it in the box
+  const t = shortenQuoted((s ?? '').trim())
   if (!t) return ''
   return /[.!?…]$/.test(t) ? t : t + '.'
 }
+
+import { shortenQuoted } from './text'
 
 export const MAX_QUERY = 2000
 export const MAX_FEEDBACK = 1000
@@ -38,6 +45,7 @@ export function explainError(e: ErrorInfo): Explained {
     case 'invalid_query':
       return { text: `${server || 'This text cannot be mapped.'} Rephrase it and try again.`, retry: false, examples: true }
     case 'too_long':
+      if (e.length !== undefined) return { text: tooLongText(e.length, MAX_QUERY), retry: false, examples: false }
       return {
         text: `${server || 'The text is too long.'} Shorten it to at most ${MAX_QUERY.toLocaleString('en-US')} characters and try again.`,
         retry: false,
@@ -47,7 +55,8 @@ export function explainError(e: ErrorInfo): Explained {
       return { text: `${server || 'The request is too large.'} Shorten the text and try again.`, retry: false, examples: false }
     case 'no_known_terms':
       return {
-        text: `${server || 'None of these words is in the vocabulary.'} Try other words — brain functions, tasks or regions — or one of the examples.`,
+        // the server's sentence already ends with what to type instead: no second suggestion
+        text: /\btry\b/i.test(server) ? server : `${server || 'None of these words is in the vocabulary.'} Try other words — brain functions, tasks or regions — or one of the examples.`,
         retry: false,
         examples: true,
       }
@@ -58,12 +67,14 @@ export function explainError(e: ErrorInfo): Explained {
         text: `Too many requests right now. Wait ${wait ? `${wait} second${wait === 1 ? '' : 's'}` : 'a few seconds'} and try again.`,
         retry: true,
         examples: false,
+        wait: wait || undefined,
       }
     case 'unavailable':
       return {
         text: `${server || 'The service is temporarily unavailable.'} Retry in a few seconds.`,
         retry: true,
         examples: false,
+        wait: wait || undefined,
       }
     case 'misconfigured':
       return {
@@ -91,6 +102,8 @@ export function explainError(e: ErrorInfo): Explained {
         retry: true,
         examples: false,
       }
+    case 'bad_map':
+      return { text: 'The map file could not be read. Retry in a moment.', retry: true, examples: false }
     case 'bad_response':
       return { text: 'The server sent an answer the page could not read. Retry in a moment.', retry: true, examples: false }
     default: {
@@ -100,18 +113,42 @@ export function explainError(e: ErrorInfo): Explained {
   }
 }
 
-/** Progress line while a map is computed: "Computing… 5 s". */
-export function progressText(stage: string | undefined, seconds: number): string {
-  const s = `${seconds} s`
+/** "The text is 2,013 characters; the limit is 2,000 — shorten it." */
+export function tooLongText(length: number, limit: number): string {
+  return `The text is ${length.toLocaleString('en-US')} characters; the limit is ${limit.toLocaleString('en-US')} — shorten it.`
+}
+
+/**
+ * What the page is doing while a map comes: the stage alone (announced when it changes), without
+ * the seconds (shown next to it, not announced).
+ */
+export function stageLabel(stage: string | undefined, seconds: number): string {
   switch (stage) {
     case 'queued':
-      return `Queued… ${s}`
+      return 'Queued…'
     case 'computing':
-      return `Computing… ${s}`
+      return 'Computing…'
+    case 'downloading':
+      return 'Downloading the map…'
     case 'drawing':
-      return `Drawing the map… ${s}`
+      return 'Drawing…'
     default:
       // the first request is held by the server while it computes: no stage is known yet
-      return seconds < 1 ? `Sending the query… ${s}` : `Computing… ${s}`
+      return seconds < 1 ? 'Sending the query…' : 'Computing…'
   }
+}
+
+/** Progress line while a map is computed: "Computing… 5 s". */
+export function progressText(stage: string | undefined, seconds: number): string {
+  return `${stageLabel(stage, seconds)} ${seconds} s`
+}
+
+/**
+ * The line once the map is drawn: "Map ready (from the cache)." for an answer the server had
+ * already (hits counts the answers from its cache), else the time the model took.
+ */
+export function readyText(r: { hits?: number; compute_ms?: number }): string {
+  if (typeof r.hits === 'number' && r.hits > 0) return 'Map ready (from the cache).'
+  if (typeof r.compute_ms === 'number' && r.compute_ms > 0) return `Map ready · computed in ${(r.compute_ms / 1000).toFixed(1)} s.`
+  return 'Map ready.'
 }

@@ -3,7 +3,8 @@
 // the same colours and threshold as the slice viewer.
 
 import { Niivue, NVMesh, NVMeshLayerDefaults, NVMeshLoaders, NVMeshUtilities, SLICE_TYPE } from '@niivue/niivue'
-import { prepareContext, scaleFor, type Display } from './viewer'
+import { HIDDEN, NEGATIVE_CMAP, POSITIVE_CMAP, prepareContext, skipHiddenDraws } from './viewer'
+import { scalesFor, type Display } from './scale'
 
 type NVMeshLayer = NVMesh['layers'][number]
 
@@ -17,7 +18,6 @@ const FILES: Record<MeshKind, Record<Hemi, string>> = {
 }
 /** Gap between the inflated hemispheres (mm). */
 const GAP = 12
-const HIDDEN = 1e6
 
 /**
  * Camera presets: NiiVue azimuth/elevation in degrees (checked on screen: azimuth 90 shows the left
@@ -69,6 +69,8 @@ export class SurfaceViewer {
       loadingText: '',
       fontColor: [0.85, 0.85, 0.85, 1],
     })
+    skipHiddenDraws(nv, this.canvas)
+    hideUnusedColorbars(nv)
     await nv.attachToCanvas(this.canvas)
     nv.setSliceType(SLICE_TYPE.RENDER)
     nv.scene.renderAzimuth = VIEWS.left.azimuth
@@ -182,29 +184,31 @@ export class SurfaceViewer {
       const d = this.display
       const nvtx = mesh.pts.length / 3
       if (vals && d && vals.length === nvtx) {
-        const { lo, hi } = scaleFor(d)
+        // the slices' scales: each sign from the threshold to the map's own extreme of that sign
+        const { pos, neg } = scalesFor(d)
         const layer: NVMeshLayer = {
           ...NVMeshLayerDefaults,
           name: 'map',
           values: vals,
           nFrame4D: 1, // the defaults' 0 would read values[-nvtx…]
           frame4D: 0,
-          colormap: 'warm',
-          colormapNegative: 'winter',
+          colormap: POSITIVE_CMAP,
+          colormapNegative: NEGATIVE_CMAP,
           colormapInvert: false,
-          useNegativeCmap: d.showNeg,
-          cal_min: d.showPos ? lo : HIDDEN,
-          cal_max: d.showPos ? hi : HIDDEN + 1,
-          cal_minNeg: -lo,
-          cal_maxNeg: -hi,
-          global_min: -hi,
-          global_max: hi,
+          useNegativeCmap: neg !== null,
+          // a hidden positive side is out of reach (its colour bar is dropped: hideUnusedColorbars)
+          cal_min: pos ? pos.lo : HIDDEN,
+          cal_max: pos ? pos.hi : HIDDEN + 1,
+          cal_minNeg: neg ? -neg.lo : -HIDDEN,
+          cal_maxNeg: neg ? -neg.hi : -HIDDEN - 1,
+          global_min: neg ? -neg.hi : 0,
+          global_max: pos ? pos.hi : 0,
           opacity: 1,
           isTransparentBelowCalMin: true,
           isAdditiveBlend: false,
           colormapType: 0,
-          // one colour bar for the pair, and only when the positive side is shown
-          colorbarVisible: hemi === 'left' && d.showPos,
+          // one set of colour bars for the pair: the left hemisphere's
+          colorbarVisible: hemi === 'left' && (pos !== null || neg !== null),
         }
         mesh.layers.push(layer)
       } else if (vals && vals.length !== nvtx) {
@@ -212,6 +216,13 @@ export class SurfaceViewer {
       }
       mesh.updateMesh(nv.gl)
     }
+  }
+
+  /** Turns the camera about the vertical axis (degrees). */
+  rotateBy(degrees: number): void {
+    const nv = this.nv
+    if (!nv) return
+    nv.setRenderAzimuthElevation(nv.scene.renderAzimuth + degrees, nv.scene.renderElevation)
   }
 
   view(name: keyof typeof VIEWS | string): void {
@@ -223,6 +234,22 @@ export class SurfaceViewer {
   private need(): Niivue {
     if (!this.nv) throw new Error('surface viewer not initialised')
     return this.nv
+  }
+}
+
+/**
+ * A mesh layer always lists its positive colour bar next to its negative one (NiiVue 0.69 hides
+ * neither on its own): after each refresh of the colour maps, the bars of a side put out of reach
+ * (HIDDEN) are marked invisible, so that "Positive" unticked leaves the negative bar alone.
+ */
+function hideUnusedColorbars(nv: Niivue): void {
+  const refresh = nv.refreshColormaps.bind(nv)
+  nv.refreshColormaps = (): Niivue | undefined => {
+    const out = refresh()
+    for (const m of nv.colormapLists) {
+      if (!(Math.abs(m.min) < HIDDEN / 2 && Math.abs(m.max) < HIDDEN / 2)) m.visible = false
+    }
+    return out
   }
 }
 

@@ -1,25 +1,30 @@
 // The slice viewer: NiiVue (0.69) with the MNI152 template as background and the z-map as an
-// overlay (warm for z ≥ t, winter for z ≤ −t), three slices plus a 3-D render, a colour bar.
+// overlay (warm for z ≥ t, blue to cyan for z ≤ −t), three slices plus a 3-D render, colour bars.
 
 import { Niivue, NVImage, SHOW_RENDER, SLICE_TYPE, MULTIPLANAR_TYPE } from '@niivue/niivue'
 import type { Vec3 } from './clusters'
+import { scalesFor, type Display } from './scale'
 
-export interface Display {
-  threshold: number
-  showPos: boolean
-  showNeg: boolean
-  /** Largest |z| of the map: the top of the colour scale. */
-  maxAbs: number
-}
+export type { Display } from './scale'
 
 /** Out of reach of any z: hides the positive side while the negative one stays. */
-const HIDDEN = 1e6
+export const HIDDEN = 1e6
 
-/** Colour scale limits shared by the volume and the surface. */
-export function scaleFor(d: Display): { lo: number; hi: number } {
-  const lo = Math.max(0.001, d.threshold)
-  const hi = Math.max(d.maxAbs, lo + 0.01)
-  return { lo, hi }
+/** Colour maps: the strongest values are the lightest on both sides (yellow, cyan). */
+export const POSITIVE_CMAP = 'warm'
+export const NEGATIVE_CMAP = 'blue2cyan'
+
+/**
+ * Makes a NiiVue instance skip its draws while its canvas is hidden or 0×0 (a collapsed or
+ * display:none section): GL would only warn about the empty viewport. The canvas's resize observer
+ * draws again once it has a size.
+ */
+export function skipHiddenDraws(nv: Niivue, canvas: HTMLCanvasElement): void {
+  const draw = nv.drawScene.bind(nv)
+  nv.drawScene = (): string | void => {
+    if (canvas.width === 0 || canvas.height === 0 || canvas.clientWidth === 0 || canvas.clientHeight === 0) return
+    return draw()
+  }
 }
 
 /** Creates the canvas's WebGL2 context with preserveDrawingBuffer, before NiiVue asks for one. */
@@ -28,17 +33,21 @@ export function prepareContext(canvas: HTMLCanvasElement): boolean {
   return gl !== null
 }
 
-/** Colour maps and limits of the overlay for a display. */
+/**
+ * Colour maps and limits of the overlay for a display: each sign from the threshold to the map's
+ * own extreme of that sign; a sign that is hidden, or has nothing beyond the threshold, has no
+ * colour map and so no colour bar.
+ */
 function configure(v: NVImage, d: Display): void {
-  const { lo, hi } = scaleFor(d)
+  const { pos, neg } = scalesFor(d)
   // colormap first: setting it recalibrates cal_min/cal_max
-  v.colormap = d.showPos ? 'warm' : ''
-  v.colormapNegative = d.showNeg ? 'winter' : ''
-  v.cal_min = d.showPos ? lo : HIDDEN
-  v.cal_max = d.showPos ? hi : HIDDEN + 1
-  v.cal_minNeg = -lo
-  v.cal_maxNeg = -hi
-  v.colorbarVisible = d.showPos || d.showNeg
+  v.colormap = pos ? POSITIVE_CMAP : ''
+  v.colormapNegative = neg ? NEGATIVE_CMAP : ''
+  v.cal_min = pos ? pos.lo : HIDDEN
+  v.cal_max = pos ? pos.hi : HIDDEN + 1
+  v.cal_minNeg = neg ? -neg.lo : -HIDDEN
+  v.cal_maxNeg = neg ? -neg.hi : -HIDDEN - 1
+  v.colorbarVisible = pos !== null || neg !== null
 }
 
 export class MapViewer {
@@ -81,6 +90,7 @@ export class MapViewer {
       const mm = (loc as { mm?: ArrayLike<number> })?.mm
       if (mm) this.onLocation([mm[0], mm[1], mm[2]])
     }
+    skipHiddenDraws(nv, this.canvas)
     await nv.attachToCanvas(this.canvas)
     const bg = await NVImage.loadFromUrl({ url: template, name: 'mni152_2mm.nii.gz', colormap: 'gray', colorbarVisible: false })
     bg.colorbarVisible = false
@@ -95,8 +105,8 @@ export class MapViewer {
     const vol = await NVImage.loadFromUrl({
       url: nii.slice(0),
       name: 'map.nii',
-      colormap: 'warm',
-      colormapNegative: 'winter',
+      colormap: POSITIVE_CMAP,
+      colormapNegative: NEGATIVE_CMAP,
       trustCalMinMax: false,
     })
     configure(vol, display)

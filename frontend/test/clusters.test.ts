@@ -3,6 +3,7 @@ import {
   findClusters,
   globalPeak,
   maxAbs,
+  valueRange,
   mmToVoxel,
   mmToVoxelFrac,
   valueAtMM,
@@ -196,5 +197,14 @@ describe('globalPeak / maxAbs', () => {
     expect(globalPeak(v, { positive: false, negative: false })?.value).toBeCloseTo(-6)
     expect(maxAbs(v.data)).toBeCloseTo(6)
     expect(globalPeak(volume([2, 2, 2]))).toBeNull()
+  })
+})
+
+describe('valueRange', () => {
+  it('gives the extremes of each sign, 0 for a sign without values', () => {
+    expect(valueRange([1, -2, 3.5, NaN, -0.5])).toEqual({ min: -2, max: 3.5 })
+    expect(valueRange([1, 2])).toEqual({ min: 0, max: 2 })
+    expect(valueRange([-1, -4])).toEqual({ min: -4, max: 0 })
+    expect(valueRange([])).toEqual({ min: 0, max: 0 })
   })
 })

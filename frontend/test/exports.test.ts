@@ -78,6 +78,17 @@ describe('CSV', () => {
       'sign,x_mm,y_mm,z_mm,peak_z,voxels,volume_mm3\r\n+,-42,18,24,5.31,12,768\r\n-,0,-50,6,-3.46,1,64\r\n',
     )
   })
+
+  it('writes every cluster with the query, threshold and model version on each row', () => {
+    const one: Cluster = { sign: 1, peak: 5.312, peakIndex: 0, peakVoxel: [0, 0, 0], peakMM: [-42, 18.4, 24], size: 12, volumeMM3: 768 }
+    const many = Array.from({ length: 25 }, (_, i) => ({ ...one, peak: 30 - i }))
+    const csv = peaksCSV(many, { query: 'faces, "places"', threshold: 3.1, modelVersion: 'nq-1' })
+    const lines = csv.trimEnd().split('\r\n')
+    expect(lines).toHaveLength(26)
+    expect(lines[0]).toBe('query,threshold_z,model_version,sign,x_mm,y_mm,z_mm,peak_z,voxels,volume_mm3')
+    expect(lines[1]).toBe('"faces, ""places""",3.1,nq-1,+,-42,18,24,30,12,768')
+    expect(lines[25]).toMatch(/,6,12,768$/)
+  })
 })
 
 describe('BibTeX', () => {

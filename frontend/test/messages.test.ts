@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { explainError, progressText } from '../src/messages'
+import { explainError, progressText, readyText, stageLabel, tooLongText } from '../src/messages'
 
 describe('explainError', () => {
   it('tells what to do for every API error code', () => {
@@ -41,7 +41,32 @@ describe('explainError', () => {
     expect(e.retry).toBe(false)
   })
 
+  it('does not suggest twice when the server already says what to try', () => {
+    const server =
+      '"zzqx wvvb" contains no term the model knows, so there is no map to show. Try words from neuroimaging papers, such as "working memory", "faces" or "reading".'
+    const e = explainError({ code: 'no_known_terms', status: 422, message: server })
+    expect(e.text).toBe(server)
+    expect(e.text.match(/\btry\b/gi)).toHaveLength(1)
+  })
+
+  it('shortens a long query quoted in a server message', () => {
+    const long = 'zzqx '.repeat(400).trim()
+    const e = explainError({ code: 'no_known_terms', status: 422, message: `"${long}" contains no term the model knows. Try "faces".` })
+    expect(e.text.length).toBeLessThan(140)
+    expect(e.text).toMatch(/^"zzqx zzqx .*…" contains no term/)
+    expect(e.text).toContain('Try "faces".')
+  })
+
+  it('has a sentence for a map file that cannot be read', () => {
+    const e = explainError({ code: 'bad_map', status: 0 })
+    expect(e.text).toBe('The map file could not be read. Retry in a moment.')
+    expect(e.retry).toBe(true)
+  })
+
   it('asks to wait for rate_limited, with the Retry-After seconds when known', () => {
+    expect(explainError({ code: 'rate_limited', status: 429, retryAfter: 2.2 }).wait).toBe(3)
+    expect(explainError({ code: 'rate_limited', status: 429 }).wait).toBeUndefined()
+    expect(explainError({ code: 'unavailable', status: 503, retryAfter: 5 }).wait).toBe(5)
     expect(explainError({ code: 'rate_limited', status: 429, retryAfter: 3 }).text).toContain('Wait 3 seconds')
     expect(explainError({ code: 'rate_limited', status: 429, retryAfter: 1 }).text).toContain('Wait 1 second ')
     expect(explainError({ code: 'rate_limited', status: 429 }).text).toContain('a few seconds')
@@ -74,6 +99,34 @@ describe('progressText', () => {
     expect(progressText('computing', 12)).toBe('Computing… 12 s')
     expect(progressText(undefined, 0)).toBe('Sending the query… 0 s')
     expect(progressText(undefined, 3)).toBe('Computing… 3 s')
-    expect(progressText('drawing', 3)).toBe('Drawing the map… 3 s')
+    expect(progressText('downloading', 2)).toBe('Downloading the map… 2 s')
+    expect(progressText('drawing', 3)).toBe('Drawing… 3 s')
+  })
+
+  it('gives the stage alone, for the live region (the seconds are not announced)', () => {
+    expect(stageLabel('computing', 12)).toBe('Computing…')
+    expect(stageLabel(undefined, 0)).toBe('Sending the query…')
+    expect(stageLabel(undefined, 1)).toBe('Computing…')
+    expect(stageLabel('downloading', 5)).toBe('Downloading the map…')
+    expect(stageLabel('drawing', 5)).toBe('Drawing…')
+  })
+})
+
+describe('readyText', () => {
+  it('says "from the cache" for an answer the server had, else the computing time', () => {
+    expect(readyText({ hits: 3, compute_ms: 312 })).toBe('Map ready (from the cache).')
+    expect(readyText({ compute_ms: 312 })).toBe('Map ready · computed in 0.3 s.')
+    expect(readyText({ hits: 0, compute_ms: 1460 })).toBe('Map ready · computed in 1.5 s.')
+    expect(readyText({})).toBe('Map ready.')
+  })
+})
+
+describe('texts over the limit', () => {
+  it('says how long the text is and what the limit is', () => {
+    expect(tooLongText(2001, 2000)).toBe('The text is 2,001 characters; the limit is 2,000 — shorten it.')
+    const e = explainError({ code: 'too_long', length: 2345 })
+    expect(e.text).toContain('2,345 characters')
+    expect(e.text).toContain('2,000')
+    expect(e.retry).toBe(false)
   })
 })

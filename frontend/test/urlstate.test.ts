@@ -47,8 +47,9 @@ describe('API examples', () => {
 
 describe('readout formatting', () => {
   it('formats mm and z with a typographic minus', () => {
-    expect(formatReadout([-42.4, 19.6, 24.2], 5.3141)).toBe('x −42 y 20 z 24 mm · z 5.31')
-    expect(formatReadout([-0.2, 0, 3], -3.456)).toBe('x 0 y 0 z 3 mm · z −3.46')
+    // the coordinate z and the map's value are told apart
+    expect(formatReadout([-42.4, 19.6, 24.2], 5.3141)).toBe('x −42, y 20, z 24 mm · z-score 5.31')
+    expect(formatReadout([-0.2, 0, 3], -3.456)).toBe('x 0, y 0, z 3 mm · z-score −3.46')
     expect(signed(-0.001, 2)).toBe('0.00')
   })
 })
