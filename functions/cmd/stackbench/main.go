@@ -50,7 +50,8 @@ func realMain(ctx context.Context) error {
 	opt.DataDir, opt.Port, opt.FunctionBinary = filepath.Join(tmp, "data"), 0, *bin
 	// No warm-up at start: the first query must meet a cold Predict instance.
 	opt.SchedulerEvery = -1
-	opt.ExtraEnv = append(opt.ExtraEnv, "T2B_RATE=100000", "T2B_RATE_BURST=100000")
+	// The bench makes many new maps from one address: no per-client or pending-job limits.
+	opt.ExtraEnv = append(opt.ExtraEnv, "T2B_RATE=100000", "T2B_RATE_BURST=100000", "T2B_PREDICT_EVERY=0s", "T2B_MAX_PENDING=0")
 	opt.Log = io.Discard
 	start := time.Now()
 	st, err := localstack.Start(ctx, opt)

@@ -37,7 +37,9 @@ func run(m *testing.M) (int, error) {
 	if !frontend.Built() {
 		return 0, fmt.Errorf("the page is not built: run `make frontend` (make test does) before these tests")
 	}
-	s, stop, err := stacktest.Start("T2B_RATE=1000", "T2B_RATE_BURST=1000")
+	// Every test is one client: no limits of new maps, warm-ups (one per page load) or feedback.
+	s, stop, err := stacktest.Start("T2B_RATE=1000", "T2B_RATE_BURST=1000", "T2B_PREDICT_EVERY=0s", "T2B_WARMUP_CLIENT_EVERY=0s",
+		"T2B_FEEDBACK_EVERY=0s", "T2B_MAX_PENDING=0")
 	if err != nil {
 		return 0, err
 	}

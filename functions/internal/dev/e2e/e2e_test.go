@@ -40,7 +40,9 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) (int, error) {
 	// Short limits so that the failure tests finish quickly.
-	s, stop, err := stacktest.Start("T2B_BACKEND_TIMEOUT=3s", "T2B_STALE_AFTER=1h", "T2B_RATE=1000", "T2B_RATE_BURST=1000")
+	// Every test is one client: the limits of new maps, warm-ups and feedback are tested apart.
+	s, stop, err := stacktest.Start("T2B_BACKEND_TIMEOUT=3s", "T2B_STALE_AFTER=1h", "T2B_RATE=1000", "T2B_RATE_BURST=1000",
+		"T2B_PREDICT_EVERY=0s", "T2B_WARMUP_CLIENT_EVERY=0s", "T2B_FEEDBACK_EVERY=0s", "T2B_MAX_PENDING=0")
 	if err != nil {
 		return 0, err
 	}

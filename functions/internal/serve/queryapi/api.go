@@ -46,19 +46,27 @@ type BlobReader interface {
 
 // Server answers the API and serves the web page.
 type Server struct {
-	static  fs.FS
-	cfg     *config.Config
-	store   Store
-	jobs    *jobs.Lifecycle
-	queue   jobs.Publisher
-	blobs   BlobReader
-	header  *manifest.Header
-	feat    *textfeat.Featurizer
-	clients *clientLimiter
-	// feedbackLimit is the tighter limit of the feedback form.
+	static fs.FS
+	cfg    *config.Config
+	store  Store
+	jobs   *jobs.Lifecycle
+	queue  jobs.Publisher
+	blobs  BlobReader
+	header *manifest.Header
+	feat   *textfeat.Featurizer
+	// clients limits every API request of each client; predictLimit, warmupLimit and
+	// feedbackLimit the costly ones on top (nil: no limit).
+	clients       *clientLimiter
+	predictLimit  *clientLimiter
+	warmupLimit   *clientLimiter
 	feedbackLimit *clientLimiter
-	warm          *rate.Limiter
-	now           func() time.Time
+	// warm limits the warm-up messages of the instance, whoever asks.
+	warm *rate.Limiter
+	// pending counts the jobs this instance published and has not seen finish.
+	pending *pendingJobs
+	// staleAfter is the lifecycle's, to foresee which queries make a job.
+	staleAfter time.Duration
+	now        func() time.Time
 	// anyOrigin, or else origins, are the pages that may call the API from a browser.
 	anyOrigin bool
 	origins   map[string]bool
@@ -74,14 +82,25 @@ func New(cfg *config.Config, st Store, q jobs.Publisher, b BlobReader, h *manife
 	}
 	s := &Server{static: static, cfg: cfg, store: st, queue: q, blobs: b, header: h, feat: feat,
 		clients:       newClientLimiter(rate.Limit(cfg.Rate), cfg.RateBurst),
-		feedbackLimit: newFeedbackLimiter(),
+		predictLimit:  newEveryLimiter(cfg.PredictEvery, cfg.PredictBurst),
+		warmupLimit:   newEveryLimiter(cfg.WarmupEvery, cfg.WarmupBurst),
+		feedbackLimit: newEveryLimiter(cfg.FeedbackEvery, cfg.FeedbackBurst),
 		warm:          rate.NewLimiter(rate.Every(cfg.WarmEvery), 1),
+		staleAfter:    cfg.StaleAfter,
 		now:           time.Now,
 		anyOrigin:     len(cfg.CORSOrigins) == 0,
 		origins:       map[string]bool{},
 	}
-	s.jobs = jobs.New(st, q, jobs.Options{StaleAfter: cfg.StaleAfter, WriteTimeout: cfg.BackendTimeout,
-		Now: func() time.Time { return s.now() }})
+	if s.staleAfter <= 0 {
+		s.staleAfter = 2 * time.Minute // the lifecycle's default
+	}
+	s.pending = newPendingJobs(cfg.MaxPending, s.staleAfter)
+	now := func() time.Time { return s.now() }
+	var pub jobs.Publisher
+	if q != nil {
+		pub = trackingPublisher{Publisher: q, pending: s.pending, now: now}
+	}
+	s.jobs = jobs.New(st, pub, jobs.Options{StaleAfter: s.staleAfter, WriteTimeout: cfg.BackendTimeout, Now: now})
 	for _, o := range cfg.CORSOrigins {
 		s.anyOrigin = s.anyOrigin || o == "*"
 		s.origins[o] = true
@@ -302,6 +321,11 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) warmUp(w http.ResponseWriter, r *http.Request) {
+	if !s.warmupLimit.allow(clientKey(r, s.cfg.TrustedProxies), s.now()) {
+		w.Header().Set("Retry-After", s.warmupLimit.retryAfter())
+		WriteError(w, http.StatusTooManyRequests, "rate_limited", "Too many warm-ups from your address; the model is warming up already.")
+		return
+	}
 	// Page loads must not flood the topic: one warm-up message per WarmEvery, whatever the traffic.
 	if !s.warm.Allow() {
 		writeJSON(w, http.StatusAccepted, map[string]string{"warmup": "recent"})

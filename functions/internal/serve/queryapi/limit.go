@@ -1,9 +1,11 @@
 package queryapi
 
 import (
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,7 +28,26 @@ func newClientLimiter(limit rate.Limit, burst int) *clientLimiter {
 	return &clientLimiter{limit: limit, burst: burst, buckets: map[string]*rate.Limiter{}}
 }
 
+// newEveryLimiter limits each client to one request every every on average, burst at once; nil
+// (no limit) for a zero every.
+func newEveryLimiter(every time.Duration, burst int) *clientLimiter {
+	if every <= 0 {
+		return nil
+	}
+	return newClientLimiter(rate.Every(every), burst)
+}
+
+// retryAfter is the Retry-After, in whole seconds, of a client past its limit: the time one
+// request takes to come back.
+func (c *clientLimiter) retryAfter() string {
+	return strconv.Itoa(max(1, int(math.Ceil(1/float64(c.limit)))))
+}
+
+// allow takes one request of client's; a nil limiter allows every request.
 func (c *clientLimiter) allow(client string, now time.Time) bool {
+	if c == nil {
+		return true
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	l, ok := c.buckets[client]

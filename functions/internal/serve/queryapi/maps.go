@@ -87,6 +87,9 @@ func (s *Server) result(d *jobs.Doc, query string, hits *int64) Result {
 
 // respond answers with a document in any state.
 func (s *Server) respond(w http.ResponseWriter, d *jobs.Doc, query, cache string, hits *int64) {
+	if d.Status != jobs.Pending {
+		s.pending.finished(d.ID)
+	}
 	switch d.Status {
 	case jobs.Done:
 		w.Header().Set("Cache-Control", cache)
@@ -167,7 +170,24 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wai
 
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
 	defer cancel()
-	d, err := s.jobs.Ensure(ctx, jobs.Spec{ID: id, Query: text, NormalizedQuery: normalized, ModelVersion: s.ModelVersion()})
+	// A cached answer costs almost nothing and is never limited beyond T2B_RATE; a query that
+	// makes a job costs a prediction, and is limited per client and by the jobs in flight.
+	d, err := s.store.Get(ctx, id)
+	if errors.Is(err, jobs.ErrNotFound) {
+		d, err = nil, nil
+	}
+	if err != nil {
+		backendError(w, r, err)
+		return
+	}
+	if d != nil && d.Status == jobs.Done {
+		s.respond(w, d, text, cacheByQuery, s.addHit(ctx, id))
+		return
+	}
+	if s.makesJob(d) && !s.admitJob(w, r) {
+		return
+	}
+	d, err = s.jobs.Ensure(ctx, jobs.Spec{ID: id, Query: text, NormalizedQuery: normalized, ModelVersion: s.ModelVersion()})
 	if err != nil {
 		backendError(w, r, err)
 		return
@@ -179,6 +199,45 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wai
 	}
 	d = s.waitDone(r, d, wait)
 	s.respond(w, d, text, cacheByQuery, nil)
+}
+
+// makesJob reports whether Ensure would make a new job for a query whose document is d (nil:
+// absent): the lifecycle's create, or the restart of a retryable failure (one the query's own
+// claim may have just made, of a job lost twice). Republishing a pending document's job is no
+// new job.
+func (s *Server) makesJob(d *jobs.Doc) bool {
+	if d == nil {
+		return true
+	}
+	in := jobs.Input{Now: s.now(), StaleAfter: s.staleAfter}
+	if d.Status == jobs.Pending {
+		step, err := jobs.Next(d, jobs.Claim, in)
+		if err != nil || step.To != jobs.StateFailed {
+			return false
+		}
+		d = step.Doc
+	}
+	step, err := jobs.Next(d, jobs.Restart, in)
+	return err == nil && step.Action == jobs.Publish
+}
+
+// admitJob applies the limits of new predictions, answering 503 or 429 itself: the cap on the
+// jobs in flight (T2B_MAX_PENDING), then the client's own limit (T2B_PREDICT_EVERY and _BURST),
+// so that a request refused for the first costs the client nothing.
+func (s *Server) admitJob(w http.ResponseWriter, r *http.Request) bool {
+	if s.pending.full(s.now()) {
+		w.Header().Set("Retry-After", "10")
+		WriteError(w, http.StatusServiceUnavailable, "busy",
+			"The service is computing many maps right now; please retry in a few seconds (maps already made are still served).")
+		return false
+	}
+	if !s.predictLimit.allow(clientKey(r, s.cfg.TrustedProxies), s.now()) {
+		w.Header().Set("Retry-After", s.predictLimit.retryAfter())
+		WriteError(w, http.StatusTooManyRequests, "rate_limited", fmt.Sprintf(
+			"You have asked for many new maps in a short time; please wait %s s before the next one (maps already made are not limited).", s.predictLimit.retryAfter()))
+		return false
+	}
+	return true
 }
 
 // waitDone waits up to wait for a pending document to finish, and returns the last state seen.

@@ -84,10 +84,15 @@ type backends struct {
 	predict *jobs.Lifecycle
 }
 
-func newBackends(t *testing.T) *backends {
+// newBackends makes a server on in-memory backends; configure changes its configuration first.
+func newBackends(t *testing.T, configure ...func(*config.Config)) *backends {
 	t.Helper()
 	cfg := &config.Config{MaxWait: 10 * time.Second, StaleAfter: 2 * time.Minute, BackendTimeout: time.Second,
-		Rate: 1000, RateBurst: 1000, WarmEvery: time.Minute, ResultsBucket: "results"}
+		Rate: 1000, RateBurst: 1000, WarmEvery: time.Minute, ResultsBucket: "results",
+		FeedbackEvery: 20 * time.Second, FeedbackBurst: 5}
+	for _, c := range configure {
+		c(cfg)
+	}
 	b := &backends{st: jobstest.NewStore(), q: &jobstest.Queue{}, blobs: &memBlobs{objects: map[string]blobs.Object{}}}
 	s, err := New(cfg, b.st, b.q, b.blobs, testHeader(t), nil)
 	if err != nil {

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"golang.org/x/time/rate"
-
 	"github.com/text2brain/text2brain/functions/internal/serve/jobs"
 	"github.com/text2brain/text2brain/functions/internal/serve/querytext"
 )
@@ -98,16 +96,9 @@ func (s *Server) terms(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, t)
 }
 
-// Feedback limits: a short text, and few of them per client.
-const (
-	MaxFeedbackChars = 1000
-	feedbackEvery    = 20 // seconds per feedback, on average, per client
-	feedbackBurst    = 5
-)
-
-func newFeedbackLimiter() *clientLimiter {
-	return newClientLimiter(rate.Every(feedbackEvery*1e9), feedbackBurst)
-}
+// MaxFeedbackChars bounds a feedback text (and T2B_FEEDBACK_EVERY and _BURST how many a client
+// may send).
+const MaxFeedbackChars = 1000
 
 // feedback stores what a visitor says about a map.
 func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
@@ -135,7 +126,7 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.feedbackLimit.allow(clientKey(r, s.cfg.TrustedProxies), s.now()) {
-		w.Header().Set("Retry-After", fmt.Sprint(feedbackEvery))
+		w.Header().Set("Retry-After", s.feedbackLimit.retryAfter())
 		WriteError(w, http.StatusTooManyRequests, "rate_limited", "Thank you, but that is a lot of feedback from your address; please wait a minute before sending more.")
 		return
 	}

@@ -194,7 +194,7 @@ func TestFeedback(t *testing.T) {
 
 	// A client gets a few in a row, then a 429; the store's failure is a 503.
 	var limited bool
-	for range feedbackBurst + 1 {
+	for range b.s.cfg.FeedbackBurst + 1 {
 		if a := b.post(t, "/api/v1/feedback", body(id, "again")); a.status == 429 {
 			limited = a.errorCode() == "rate_limited" && a.header.Get("Retry-After") != ""
 			break
