@@ -16,12 +16,25 @@ import (
 	"github.com/text2brain/text2brain/functions/internal/model/articles"
 	"github.com/text2brain/text2brain/functions/internal/model/brain"
 	"github.com/text2brain/text2brain/functions/internal/model/bundle"
+	"github.com/text2brain/text2brain/functions/internal/model/bundle/manifest"
 	"github.com/text2brain/text2brain/functions/internal/model/textfeat"
 )
 
 // ErrNoKnownTerms is returned for text that contains no vocabulary term: its map would be all
 // zeros, which must never be shown as a result.
 var ErrNoKnownTerms = errors.New("the text contains no term the model knows")
+
+// ErrNoMappedTerms is returned for text whose every recognised term has no brain map (the bundle's
+// unmapped features, or a smoothed, selected vector that comes out zero): its map would be all
+// zeros too. It is also ErrNoKnownTerms for errors.Is, the text having no term the model can use,
+// so that a caller that refuses such text for good refuses this one too.
+var ErrNoMappedTerms error = noMappedTerms{}
+
+type noMappedTerms struct{}
+
+func (noMappedTerms) Error() string { return "none of the text's terms has a brain map in the model" }
+
+func (noMappedTerms) Is(target error) bool { return target == ErrNoKnownTerms }
 
 // How much of each kind of result a prediction reports.
 const (
@@ -45,6 +58,8 @@ type Model struct {
 	session *ort.DynamicAdvancedSession
 	// mapNorm[j] is ‖coef[:, j]‖ for a selected feature j, 0 for the others.
 	mapNorm []float64
+	// unmapped are the terms of the bundle's features without a map.
+	unmapped map[string]bool
 }
 
 // Open loads and verifies the bundle in dir and starts an ONNX Runtime session on it.
@@ -75,7 +90,8 @@ func New(b *bundle.Bundle, opt Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model: ONNX Runtime cannot open %s: %w; rebuild the bundle", bundle.ModelFile, err)
 	}
-	m := &Model{b: b, feat: feat, session: session, mapNorm: make([]float64, feat.NumFeatures())}
+	m := &Model{b: b, feat: feat, session: session, mapNorm: make([]float64, feat.NumFeatures()),
+		unmapped: b.Vocabulary.UnmappedTerms()}
 	for i, j := range b.Vocabulary.Selected {
 		m.mapNorm[j] = b.Vocabulary.MapNorms[i]
 	}
@@ -130,13 +146,16 @@ type Result struct {
 }
 
 // Predict computes the map of text and what goes with it. Text with no known term gives
-// ErrNoKnownTerms.
+// ErrNoKnownTerms, text whose terms have no map ErrNoMappedTerms.
 func (m *Model) Predict(ctx context.Context, text string) (*Result, error) {
 	start := time.Now()
 	since := func(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
 	fs := m.feat.Featurize(text)
 	if !fs.Known() {
 		return nil, ErrNoKnownTerms
+	}
+	if manifest.NoneMapped(fs.Terms, m.unmapped) {
+		return nil, ErrNoMappedTerms
 	}
 	r := &Result{Query: text, ModelVersion: m.Version(), Phrases: fs.Phrases, Terms: fs.Terms}
 	r.Timings.FeaturesMS = since(start)
@@ -148,6 +167,11 @@ func (m *Model) Predict(ctx context.Context, text string) (*Result, error) {
 	z, smoothed, err := m.Infer(fs.Vector)
 	if err != nil {
 		return nil, err
+	}
+	// What the bundle records, as the graph computes it: a bundle built before it was recorded,
+	// or an exact cancellation, ends here too.
+	if m.unmappedVector(smoothed) {
+		return nil, ErrNoMappedTerms
 	}
 	r.Map = z
 	r.Timings.InferMS = since(t)
@@ -196,6 +220,17 @@ func (m *Model) Infer(x []float64) (z, smoothed []float32, err error) {
 	z = append([]float32(nil), zOut.GetData()...)
 	smoothed = append([]float32(nil), sOut.GetData()...)
 	return z, smoothed, nil
+}
+
+// unmappedVector reports whether a smoothed vector is zero at every selected feature: the ones
+// the regression reads, so the z-map is zero everywhere.
+func (m *Model) unmappedVector(smoothed []float32) bool {
+	for _, j := range m.b.Vocabulary.Selected {
+		if smoothed[j] != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // relatedTerms ranks the features by their smoothed value, the way NeuroQuery shows the terms that

@@ -120,6 +120,51 @@ func TestNoKnownTerms(t *testing.T) {
 	}
 }
 
+// A text whose every term has no map is refused before inference, as Query refuses it; the
+// bundle's record of those features agrees with the graph's output for a sample of both kinds;
+// and without the record (a bundle built before it) the graph's output still refuses the text.
+func TestNoMappedTerms(t *testing.T) {
+	m := open(t)
+	for _, q := range []string{"abscess", "abuse alcohol", "abscess; abuse alcohol"} {
+		r, err := m.Predict(context.Background(), q)
+		if !errors.Is(err, ErrNoMappedTerms) || !errors.Is(err, ErrNoKnownTerms) {
+			t.Errorf("Predict(%q) = %v, %v; want ErrNoMappedTerms, which is also ErrNoKnownTerms", q, r, err)
+		}
+	}
+	if r := predict(t, "abscess faces"); len(r.Peaks) == 0 || r.Peaks[0].Z < 10 {
+		t.Errorf("a text with one mapped term: peaks %v", r.Peaks)
+	}
+
+	voc := m.Bundle().Vocabulary
+	if len(voc.Unmapped) != 1394 {
+		t.Fatalf("the bundle records %d features without a map, want 1,394: rebuild it with make model", len(voc.Unmapped))
+	}
+	unmapped := voc.UnmappedTerms()
+	checked := map[bool]int{}
+	for j := 0; j < m.Featurizer().NumFeatures() && (checked[true] < 40 || checked[false] < 40); j += 7 {
+		want := unmapped[m.Featurizer().Feature(j)]
+		if checked[want] >= 40 {
+			continue
+		}
+		checked[want]++
+		x := make([]float64, m.Featurizer().NumFeatures())
+		x[j] = 1 // the L2-normalised vector of the term alone
+		_, smoothed, err := m.Infer(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.unmappedVector(smoothed); got != want {
+			t.Errorf("feature %d %q: the graph's selected vector is zero: %v, the bundle says unmapped: %v", j, m.Featurizer().Feature(j), got, want)
+		}
+	}
+
+	old := *m
+	old.unmapped = map[string]bool{}
+	if _, err := old.Predict(context.Background(), "abscess"); !errors.Is(err, ErrNoMappedTerms) {
+		t.Errorf("without the bundle's record: %v, want ErrNoMappedTerms from the graph's output", err)
+	}
+}
+
 func TestResultContents(t *testing.T) {
 	r := predict(t, "Viewing FACES; faces!")
 	if diff := cmp.Diff([]string{"viewing", "face"}, r.Terms); diff != "" {

@@ -57,7 +57,7 @@ func Build(opt BuildOptions) (*bundle.Manifest, error) {
 		return nil, fmt.Errorf("model build: writing the ONNX graph: %w", err)
 	}
 
-	voc := bundle.Vocabulary{Vocabulary: nq.Vocabulary, Selected: nq.Selected}
+	voc := bundle.Vocabulary{Vocabulary: nq.Vocabulary, Selected: nq.Selected, Unmapped: nq.Unmapped()}
 	for i := range nq.Selected {
 		voc.MapNorms = append(voc.MapNorms, floats.Norm(mat.Col(nil, i, nq.Coef), 2))
 	}

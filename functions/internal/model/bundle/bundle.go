@@ -138,6 +138,11 @@ func (b *Bundle) check() error {
 			return fmt.Errorf("selected feature %d out of range", j)
 		}
 	}
+	for i, j := range voc.Unmapped {
+		if j < 0 || j >= nFeatures || i > 0 && voc.Unmapped[i-1] >= j {
+			return fmt.Errorf("the features without a map are not distinct features in order (%d at %d)", j, i)
+		}
+	}
 	for _, v := range voc.IDF {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return errors.New("vocabulary has a non-finite IDF")

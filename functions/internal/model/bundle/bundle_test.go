@@ -36,11 +36,42 @@ func TestLoadRejectsBrokenBundles(t *testing.T) {
 		raw, _ = json.Marshal(man)
 		os.WriteFile(path, raw, 0o644)
 	}
+	// editVocabulary changes vocabulary.json and keeps the manifest's checksums true.
+	editVocabulary := func(t *testing.T, dir string, edit func(map[string]any)) {
+		path := filepath.Join(dir, VocabularyFile)
+		raw, _ := os.ReadFile(path)
+		var voc map[string]any
+		if err := json.Unmarshal(raw, &voc); err != nil {
+			t.Fatal(err)
+		}
+		edit(voc)
+		raw, _ = json.Marshal(voc)
+		os.WriteFile(path, raw, 0o644)
+		editManifest(t, dir, func(m *Manifest) {
+			m.Files[VocabularyFile] = FileInfoOf(raw)
+			m.ModelVersion = VersionOf(m.Files)
+		})
+	}
+	// A bundle built before the features without a map were recorded still loads, recording none.
+	t.Run("no record of unmapped features", func(t *testing.T) {
+		dir := copyBundle(t)
+		editVocabulary(t, dir, func(v map[string]any) { delete(v, "unmapped") })
+		b, err := Load(dir)
+		if err != nil || b.Vocabulary.Unmapped != nil || len(b.Vocabulary.UnmappedTerms()) != 0 {
+			t.Fatalf("Load: %v", err)
+		}
+	})
 	testCases := []struct {
 		name    string
 		breakIt func(t *testing.T, dir string)
 		want    string
 	}{
+		{"unmapped features out of order", func(t *testing.T, dir string) {
+			editVocabulary(t, dir, func(v map[string]any) { v["unmapped"] = []int{5, 3} })
+		}, "without a map"},
+		{"unmapped feature out of range", func(t *testing.T, dir string) {
+			editVocabulary(t, dir, func(v map[string]any) { v["unmapped"] = []int{1 << 20} })
+		}, "without a map"},
 		{"no bundle", func(t *testing.T, dir string) { os.RemoveAll(dir) }, "not found"},
 		{"no manifest", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, ManifestFile)) }, "not a model bundle"},
 		{"corrupt manifest", func(t *testing.T, dir string) {

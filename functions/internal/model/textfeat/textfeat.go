@@ -174,6 +174,39 @@ func NoKnownTermsMessage(text string) string {
 	return fmt.Sprintf("%q contains no term the model knows, so there is no map to show. Try words from neuroimaging papers, such as \"working memory\", \"faces\" or \"reading\".", text)
 }
 
+// NoMappedTermsMessage tells a person why a text whose recognised terms (at least one) all have
+// no brain map gives no map, naming those terms, and what to type instead.
+func NoMappedTermsMessage(terms []string) string {
+	const most = 5
+	var quoted []string
+	for i, t := range terms {
+		if i == most {
+			quoted = append(quoted, fmt.Sprintf("%d more", len(terms)-most))
+			break
+		}
+		quoted = append(quoted, fmt.Sprintf("%q", t))
+	}
+	list, them := quoted[0], "it"
+	if len(quoted) > 1 {
+		list, them = strings.Join(quoted[:len(quoted)-1], ", ")+" and "+quoted[len(quoted)-1], "any of them"
+	}
+	return fmt.Sprintf("The model knows %s but has no brain map for %s, so there is no map to show. Add a term it can map, such as \"working memory\", \"faces\" or \"reading\".", list, them)
+}
+
+// Terms are the distinct features text maps to, in order of first appearance: Featurize(text).Terms
+// without the feature vector.
+func (f *Featurizer) Terms(text string) []string {
+	var terms []string
+	seen := map[string]bool{}
+	for _, p := range f.Phrases(text) {
+		if t := f.Canonical(p); !seen[t] {
+			seen[t] = true
+			terms = append(terms, t)
+		}
+	}
+	return terms
+}
+
 // Features is the outcome of featurizing a text.
 type Features struct {
 	// Phrases are the recognised phrases in text order, as written (before synonyms).

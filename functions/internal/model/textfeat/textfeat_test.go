@@ -142,3 +142,26 @@ func TestKnownAgreesWithFeaturize(t *testing.T) {
 		}
 	}
 }
+
+func TestTermsAndNoMappedTermsMessage(t *testing.T) {
+	t.Parallel()
+	f := testFeaturizer(t)
+	if diff := cmp.Diff([]string{"face", "working memory"}, f.Terms("faces and wm, face")); diff != "" {
+		t.Errorf("Terms (-want +got):\n%s", diff)
+	}
+	if f.Terms("nothing here") != nil {
+		t.Error("Terms of a text with no known term is not empty")
+	}
+	for _, tc := range []struct {
+		terms []string
+		want  string
+	}{
+		{[]string{"abscess"}, `The model knows "abscess" but has no brain map for it,`},
+		{[]string{"a", "b"}, `The model knows "a" and "b" but has no brain map for any of them,`},
+		{[]string{"a", "b", "c", "d", "e", "f", "g"}, `"a", "b", "c", "d", "e" and 2 more but`},
+	} {
+		if msg := NoMappedTermsMessage(tc.terms); !strings.Contains(msg, tc.want) || !strings.HasSuffix(msg, ".") {
+			t.Errorf("NoMappedTermsMessage(%q) = %q, want it to say %q", tc.terms, msg, tc.want)
+		}
+	}
+}

@@ -251,6 +251,42 @@ func (m *Model) Smooth(x []float64) []float64 {
 	return out
 }
 
+// Unmapped lists, in order, the features that have no brain map: those whose smoothed, selected
+// vector x_d(e_j) is all zeros (model.md: 1,394 of the 6,308 features of the data here), so that
+// the z-map of a query of that term alone is zero everywhere. x_d(e_j) is Smooth(e_j) at the
+// selected features, w·(V_sel · Vn_jᵀ) + (1 − w)·[j selected], computed for every j at once. A
+// query's x_d is the sum of its terms' x_d(e_j) with positive weights, so a query whose every term
+// is unmapped has an all-zero map too (and one with a mapped term has a map, but for an exact
+// cancellation, which the runtime checks on its output).
+func (m *Model) Unmapped() []int {
+	nFeatures, dim := m.V.Dims()
+	vSel := mat.NewDense(len(m.Selected), dim, nil)
+	for i, j := range m.Selected {
+		vSel.SetRow(i, m.V.RawRowView(j))
+	}
+	var back mat.Dense // back[i][j] = V[selected[i]] · Vn[j]
+	back.Mul(vSel, m.Vn.T())
+	w := m.SmoothingWeight
+	unmapped := []int{}
+	for j := 0; j < nFeatures; j++ {
+		mapped := false
+		for i, s := range m.Selected {
+			v := w * back.At(i, j)
+			if s == j {
+				v += 1 - w
+			}
+			if v != 0 {
+				mapped = true
+				break
+			}
+		}
+		if !mapped {
+			unmapped = append(unmapped, j)
+		}
+	}
+	return unmapped
+}
+
 // ZMap is the float64 reference of the whole numeric path: from the L2-normalised TF-IDF vector to
 // the z-map in mask order.
 func (m *Model) ZMap(x []float64) []float64 {

@@ -223,3 +223,55 @@ func TestOfficialLayout(t *testing.T) {
 		}
 	}
 }
+
+// The features without a map are model.md's 1,394, and exactly those whose smoothed, selected
+// vector is zero when computed the way a query's is (Smooth, then the selection), for a sample of
+// both kinds; a query of such terms only has a zero map, and one with a mapped term does not.
+func TestUnmapped(t *testing.T) {
+	m, f := shared(t)
+	unmapped := m.Unmapped()
+	if len(unmapped) != 1394 {
+		t.Errorf("%d features without a map, want model.md's 1,394", len(unmapped))
+	}
+	isUnmapped := map[int]bool{}
+	for i, j := range unmapped {
+		if i > 0 && unmapped[i-1] >= j {
+			t.Fatal("not in order")
+		}
+		isUnmapped[j] = true
+	}
+	for j := 0; j < len(m.Vocabulary.Features); j += 37 { // a sample of 171 features
+		x := make([]float64, len(m.Vocabulary.Features))
+		x[j] = 1
+		xs := m.Smooth(x)
+		zero := true
+		for _, s := range m.Selected {
+			zero = zero && xs[s] == 0
+		}
+		if zero != isUnmapped[j] {
+			t.Errorf("feature %d %q: x_d zero %v, Unmapped says %v", j, m.Vocabulary.Features[j], zero, isUnmapped[j])
+		}
+	}
+	index := map[string]int{}
+	for j, term := range m.Vocabulary.Features {
+		index[term] = j
+	}
+	for _, term := range []string{"abscess", "abuse alcohol"} {
+		if !isUnmapped[index[term]] {
+			t.Errorf("%q has a map; the API's examples of unmapped terms must not", term)
+		}
+	}
+	maxAbs := func(q string) float64 {
+		var best float64
+		for _, z := range m.ZMap(f.Featurize(q).Vector) {
+			best = math.Max(best, math.Abs(z))
+		}
+		return best
+	}
+	if z := maxAbs("abscess abuse alcohol"); z != 0 {
+		t.Errorf("a query of unmapped terms has |z| up to %g, want 0", z)
+	}
+	if z := maxAbs("abscess faces"); z < 10 {
+		t.Errorf("a query with a mapped term has |z| up to %g only", z)
+	}
+}

@@ -54,6 +54,8 @@ type Server struct {
 	blobs  BlobReader
 	header *manifest.Header
 	feat   *textfeat.Featurizer
+	// unmapped are the terms of the model's features that have no brain map.
+	unmapped map[string]bool
 	// clients limits every API request of each client; predictLimit, warmupLimit and
 	// feedbackLimit the costly ones on top (nil: no limit).
 	clients       *clientLimiter
@@ -81,6 +83,7 @@ func New(cfg *config.Config, st Store, q jobs.Publisher, b BlobReader, h *manife
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	s := &Server{static: static, cfg: cfg, store: st, queue: q, blobs: b, header: h, feat: feat,
+		unmapped:      h.Vocabulary.UnmappedTerms(),
 		clients:       newClientLimiter(rate.Limit(cfg.Rate), cfg.RateBurst),
 		predictLimit:  newEveryLimiter(cfg.PredictEvery, cfg.PredictBurst),
 		warmupLimit:   newEveryLimiter(cfg.WarmupEvery, cfg.WarmupBurst),

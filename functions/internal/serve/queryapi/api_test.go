@@ -55,6 +55,8 @@ func TestValidation(t *testing.T) {
 		{"bad wait", "GET", "/api/v1/maps?q=faces&wait=soon", "", 400, "invalid_wait"},
 		{"negative wait", "GET", "/api/v1/maps?q=faces&wait=-1", "", 400, "invalid_wait"},
 		{"no known terms", "GET", "/api/v1/maps?q=oh+i+believe+in+yesterday", "", 422, "no_known_terms"},
+		{"no mapped terms", "GET", "/api/v1/maps?q=abscess", "", 422, "no_mapped_terms"},
+		{"no mapped terms, POST", "POST", "/api/v1/maps", `{"query": "Abuse alcohol!"}`, 422, "no_mapped_terms"},
 		{"POST not JSON", "POST", "/api/v1/maps", "query=faces", 400, "invalid_json"},
 		{"POST without query", "POST", "/api/v1/maps", `{}`, 400, "missing_query"},
 		{"POST unknown field", "POST", "/api/v1/maps", `{"text": "faces"}`, 400, "invalid_json"},

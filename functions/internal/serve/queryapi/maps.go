@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/text2brain/text2brain/functions/internal/cloud/blobs"
+	"github.com/text2brain/text2brain/functions/internal/model/bundle/manifest"
 	"github.com/text2brain/text2brain/functions/internal/model/textfeat"
 	"github.com/text2brain/text2brain/functions/internal/serve/jobs"
 	"github.com/text2brain/text2brain/functions/internal/serve/querytext"
@@ -162,8 +163,14 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wai
 		WriteError(w, http.StatusBadRequest, "invalid_query", querytext.Message(err))
 		return
 	}
-	if !s.feat.Known(normalized) {
+	// Both answered at once, with no job: the map would be zero everywhere.
+	terms := s.feat.Terms(normalized)
+	if len(terms) == 0 {
 		WriteError(w, http.StatusUnprocessableEntity, "no_known_terms", textfeat.NoKnownTermsMessage(normalized))
+		return
+	}
+	if manifest.NoneMapped(terms, s.unmapped) {
+		WriteError(w, http.StatusUnprocessableEntity, "no_mapped_terms", textfeat.NoMappedTermsMessage(terms))
 		return
 	}
 	id := querytext.Key(s.ModelVersion(), normalized)

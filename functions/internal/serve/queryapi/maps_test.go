@@ -331,3 +331,39 @@ func TestInvisibleCharactersAreOneQuery(t *testing.T) {
 		t.Errorf("%d jobs for one query written four ways, want 1", n)
 	}
 }
+
+// A text whose every recognised term has no brain map is answered at once, as one with no known
+// term, naming the terms; a text with one mapped term among them is mapped as before.
+func TestNoMappedTerms(t *testing.T) {
+	b := newBackends(t)
+	for q, named := range map[string][]string{
+		"abscess":                   {`"abscess"`},
+		"abuse alcohol":             {`"abuse alcohol"`},
+		"an abscess, abuse alcohol": {`"abscess" and "abuse alcohol"`, "any of them"},
+	} {
+		a := b.get(t, "/api/v1/maps?q="+url.QueryEscape(q))
+		msg, _ := a.body["error"].(map[string]any)["message"].(string)
+		if a.status != http.StatusUnprocessableEntity || a.errorCode() != "no_mapped_terms" {
+			t.Errorf("%q: %d %s", q, a.status, a.raw)
+		}
+		for _, n := range named {
+			if !strings.Contains(msg, n) {
+				t.Errorf("%q: message %q does not say %s", q, msg, n)
+			}
+		}
+		terms := b.get(t, "/api/v1/terms?q="+url.QueryEscape(q))
+		if got, _ := terms.body["unmapped_terms"].([]any); len(got) == 0 || len(got) != len(terms.body["recognized_terms"].([]any)) {
+			t.Errorf("%q: terms answer %s", q, terms.raw)
+		}
+	}
+	if n := len(b.q.Messages()) + b.st.Calls(jobstest.OpGet); n != 0 {
+		t.Errorf("unmapped texts reached the backends (%d calls)", n)
+	}
+	if a := b.get(t, "/api/v1/maps?q=abscess+faces"); a.status != http.StatusAccepted || len(b.q.Messages()) != 1 {
+		t.Errorf("a text with a mapped term: %d %s", a.status, a.raw)
+	}
+	terms := b.get(t, "/api/v1/terms?q=abscess+faces")
+	if got, _ := terms.body["unmapped_terms"].([]any); len(got) != 1 || got[0] != "abscess" {
+		t.Errorf("unmapped terms of abscess faces: %s", terms.raw)
+	}
+}

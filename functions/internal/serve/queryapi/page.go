@@ -59,7 +59,10 @@ type Terms struct {
 	Query           string   `json:"query"`
 	NormalizedQuery string   `json:"normalized_query"`
 	RecognizedTerms []string `json:"recognized_terms"`
-	Spans           []Span   `json:"spans"`
+	// UnmappedTerms are the recognised terms that have no brain map: a text of only these gets
+	// 422 no_mapped_terms from /api/v1/maps.
+	UnmappedTerms []string `json:"unmapped_terms"`
+	Spans         []Span   `json:"spans"`
 }
 
 // terms answers which terms of a text the model knows, without computing a map: the page asks it
@@ -85,10 +88,11 @@ func (s *Server) terms(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, "invalid_query", querytext.Message(err))
 		return
 	}
-	t := Terms{Query: text, NormalizedQuery: normalized, RecognizedTerms: []string{}, Spans: s.spans(text)}
-	if normalized != "" {
-		if fs := s.feat.Featurize(normalized); fs.Terms != nil {
-			t.RecognizedTerms = fs.Terms
+	t := Terms{Query: text, NormalizedQuery: normalized, RecognizedTerms: []string{}, UnmappedTerms: []string{}, Spans: s.spans(text)}
+	for _, term := range s.feat.Terms(normalized) {
+		t.RecognizedTerms = append(t.RecognizedTerms, term)
+		if s.unmapped[term] {
+			t.UnmappedTerms = append(t.UnmappedTerms, term)
 		}
 	}
 	// The answer depends on the text and the model version only.

@@ -80,13 +80,43 @@ type FileInfo struct {
 	Bytes  int64  `json:"bytes"`
 }
 
-// Vocabulary is the content of vocabulary.json: the featurizer's data, and for the selected
-// features the norm of their coefficient column, which turns a smoothed feature value into its
-// weight in the brain map.
+// Vocabulary is the content of vocabulary.json: the featurizer's data, for the selected features
+// the norm of their coefficient column, which turns a smoothed feature value into its weight in
+// the brain map, and the features that have no brain map at all.
 type Vocabulary struct {
 	textfeat.Vocabulary
 	Selected []int     `json:"selected"`
 	MapNorms []float64 `json:"map_norms"`
+	// Unmapped lists, in order, the features whose predicted map is zero everywhere: their
+	// smoothed, selected vector is zero (model.md; the builder computes it as the model does). A
+	// text whose every recognised term is one of them has no map, and Query says so at once
+	// instead of computing an empty brain. nil in a bundle built before it was recorded: then
+	// every feature is taken to have a map, and only Predict finds out.
+	Unmapped []int `json:"unmapped"`
+}
+
+// UnmappedTerms is the set of the terms of the Unmapped features (empty when the bundle does not
+// record them).
+func (v *Vocabulary) UnmappedTerms() map[string]bool {
+	set := make(map[string]bool, len(v.Unmapped))
+	for _, j := range v.Unmapped {
+		if j >= 0 && j < len(v.Features) {
+			set[v.Features[j]] = true
+		}
+	}
+	return set
+}
+
+// NoneMapped reports whether terms (a text's recognised terms) are all in unmapped, the set of
+// UnmappedTerms: the text has known terms but no map. False for no terms: that is no known
+// term, another answer.
+func NoneMapped(terms []string, unmapped map[string]bool) bool {
+	for _, t := range terms {
+		if !unmapped[t] {
+			return false
+		}
+	}
+	return len(terms) > 0
 }
 
 // VersionOf is the model version of a bundle with these files: a hash of their checksums in name
