@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -53,6 +54,9 @@ Usage:
   text2brain source-zip --out FILE [--root DIR]
   text2brain site-assets --templates DIR --site DIR
 
+  predict        print the map's recognised terms, peaks, related terms and articles; --json
+                 prints one JSON object whatever happens: the result, or {query,
+                 recognized_terms, error: {code, message}} with exit status 1
   model publish  verify the bundle, upload it to gs://BUCKET/models/VERSION/ and the ONNX Runtime
                  library to gs://BUCKET/onnxruntime/SHA256/ (what is there already is skipped);
                  print T2B_MODEL_URI and ONNXRUNTIME_LIB for the functions
@@ -274,56 +278,45 @@ func envOr(name, def string) string {
 	return def
 }
 
+// predictError is a predict that gave no map: a code of the API's and a sentence for a person.
+type predictError struct {
+	code, message string
+	// query is the normalised text when there is one, else the text as given; terms are the
+	// recognised terms when the model was loaded.
+	query string
+	terms []string
+}
+
+func (e *predictError) Error() string { return e.message }
+
 func predictCmd(ctx context.Context, args []string, out io.Writer) error {
 	fl := flag.NewFlagSet("text2brain predict", flag.ContinueOnError)
 	dir := fl.String("model", envOr(bundle.DirEnv, bundle.DefaultDir), "model bundle directory")
 	ortLib := fl.String("ort", envOr(model.ORTLibraryEnv, model.DefaultORTLibrary), "path of libonnxruntime.so")
 	niiPath := fl.String("out", "", "write the map as NIfTI (.nii.gz) to this file")
 	pngPath := fl.String("png", "", "write a preview PNG to this file")
-	asJSON := fl.Bool("json", false, "print JSON instead of text")
+	asJSON := fl.Bool("json", false, "print JSON instead of text: the result, or {query, recognized_terms, error: {code, message}}")
 	if err := fl.Parse(args); err != nil {
-		return err
-	}
-	// The one normalisation of the API, so that the CLI maps a text as the service does.
-	query, err := querytext.Normalize(strings.Join(fl.Args(), " "))
-	if errors.Is(err, querytext.ErrEmpty) {
-		return errors.New("predict: give the query text, e.g. text2brain predict working memory")
-	}
-	if err != nil {
-		return errors.New("predict: " + querytext.Message(err))
-	}
-
-	start := time.Now()
-	m, err := model.Open(*dir, model.Options{ORTLibrary: *ortLib})
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	loadMS := msSince(start)
-
-	res, err := m.Predict(ctx, query)
-	if errors.Is(err, model.ErrNoKnownTerms) {
-		return errors.New(textfeat.NoKnownTermsMessage(query))
-	}
-	if err != nil {
-		return err
-	}
-	var niiMS, pngMS float64
-	if *niiPath != "" {
-		t := time.Now()
-		if err := writeFile(*niiPath, func(w io.Writer) error { return m.WriteNIfTI(w, res) }); err != nil {
-			return err
+		// The flag package has said what is wrong on stderr; a script reading stdout gets JSON.
+		if !errors.Is(err, flag.ErrHelp) && slices.ContainsFunc(args, func(a string) bool { return a == "--json" || a == "-json" || a == "--json=true" }) {
+			writePredictError(out, &predictError{code: "usage", message: "predict: " + err.Error(), query: strings.Join(fl.Args(), " ")})
 		}
-		niiMS = msSince(t)
+		return err
 	}
-	if *pngPath != "" {
-		t := time.Now()
-		if err := writeFile(*pngPath, func(w io.Writer) error { return m.WritePreview(w, res) }); err != nil {
-			return err
+	res, m, timings, err := predict(ctx, fl.Args(), *dir, *ortLib, *niiPath, *pngPath)
+	if m != nil {
+		defer m.Close()
+	}
+	if err != nil {
+		if *asJSON {
+			var pe *predictError
+			if !errors.As(err, &pe) {
+				pe = &predictError{code: "prediction_failed", message: err.Error(), query: strings.Join(fl.Args(), " ")}
+			}
+			writePredictError(out, pe)
 		}
-		pngMS = msSince(t)
+		return err
 	}
-	timings := cliTimings{Timings: res.Timings, LoadMS: loadMS, NIfTIMS: niiMS, PNGMS: pngMS, PeakRSSMB: peakRSSMB()}
 	if *asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
@@ -334,6 +327,68 @@ func predictCmd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	printResult(out, res, timings)
 	return nil
+}
+
+// writePredictError prints a predict that gave no map as one JSON object, as the API words it.
+func writePredictError(out io.Writer, e *predictError) {
+	terms := e.terms
+	if terms == nil {
+		terms = []string{}
+	}
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(map[string]any{"query": e.query, "recognized_terms": terms,
+		"error": map[string]string{"code": e.code, "message": e.message}})
+}
+
+// predict normalises the words of a query as the API does, loads the model and predicts, writing
+// the files asked for. Every failure is a *predictError; m is the loaded model, to close.
+func predict(ctx context.Context, words []string, dir, ortLib, niiPath, pngPath string) (_ *model.Result, m *model.Model, _ cliTimings, _ error) {
+	raw := strings.Join(words, " ")
+	// The one normalisation of the API, so that the CLI maps a text as the service does.
+	query, err := querytext.Normalize(raw)
+	switch {
+	case errors.Is(err, querytext.ErrEmpty):
+		return nil, nil, cliTimings{}, &predictError{code: "missing_query", message: "predict: give the query text, e.g. text2brain predict working memory.", query: raw}
+	case errors.Is(err, querytext.ErrTooLong):
+		return nil, nil, cliTimings{}, &predictError{code: "too_long", message: "predict: " + querytext.Message(err), query: raw}
+	case err != nil:
+		return nil, nil, cliTimings{}, &predictError{code: "invalid_query", message: "predict: " + querytext.Message(err), query: raw}
+	}
+
+	start := time.Now()
+	m, err = model.Open(dir, model.Options{ORTLibrary: ortLib})
+	if err != nil {
+		return nil, nil, cliTimings{}, &predictError{code: "model_unavailable", message: err.Error(), query: query}
+	}
+	loadMS := msSince(start)
+
+	terms := m.Featurizer().Terms(query)
+	res, err := m.Predict(ctx, query)
+	switch {
+	case errors.Is(err, model.ErrNoMappedTerms): // before ErrNoKnownTerms, which it also is
+		return nil, m, cliTimings{}, &predictError{code: "no_mapped_terms", message: textfeat.NoMappedTermsMessage(terms), query: query, terms: terms}
+	case errors.Is(err, model.ErrNoKnownTerms):
+		return nil, m, cliTimings{}, &predictError{code: "no_known_terms", message: textfeat.NoKnownTermsMessage(query), query: query, terms: terms}
+	case err != nil:
+		return nil, m, cliTimings{}, &predictError{code: "prediction_failed", message: err.Error(), query: query, terms: terms}
+	}
+	var niiMS, pngMS float64
+	if niiPath != "" {
+		t := time.Now()
+		if err := writeFile(niiPath, func(w io.Writer) error { return m.WriteNIfTI(w, res) }); err != nil {
+			return nil, m, cliTimings{}, &predictError{code: "write_failed", message: err.Error(), query: query, terms: terms}
+		}
+		niiMS = msSince(t)
+	}
+	if pngPath != "" {
+		t := time.Now()
+		if err := writeFile(pngPath, func(w io.Writer) error { return m.WritePreview(w, res) }); err != nil {
+			return nil, m, cliTimings{}, &predictError{code: "write_failed", message: err.Error(), query: query, terms: terms}
+		}
+		pngMS = msSince(t)
+	}
+	return res, m, cliTimings{Timings: res.Timings, LoadMS: loadMS, NIfTIMS: niiMS, PNGMS: pngMS, PeakRSSMB: peakRSSMB()}, nil
 }
 
 type cliTimings struct {

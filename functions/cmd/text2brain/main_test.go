@@ -100,6 +100,61 @@ func TestPredictJSON(t *testing.T) {
 	}
 }
 
+// With --json every outcome is one JSON object on stdout, and a failure is also an error (the
+// exit status 1): a script never meets an empty stdout.
+func TestPredictJSONErrors(t *testing.T) {
+	testCases := []struct {
+		name  string
+		args  []string
+		code  string
+		query string
+		terms []string
+	}{
+		{"no known terms", predictArgs(t, "--json", "oh", "i", "believe", "in", "yesterday"), "no_known_terms", "oh i believe in yesterday", []string{}},
+		{"no mapped terms", predictArgs(t, "--json", "Abscess"), "no_mapped_terms", "abscess", []string{"abscess"}},
+		{"no mapped terms, two", predictArgs(t, "--json", "abscess;", "abuse", "alcohol"), "no_mapped_terms", "abscess; abuse alcohol", []string{"abscess", "abuse alcohol"}},
+		{"no query", predictArgs(t, "--json"), "missing_query", "", []string{}},
+		{"too long", predictArgs(t, "--json", strings.Repeat("a", 2001)), "too_long", strings.Repeat("a", 2001), []string{}},
+		// JSON cannot hold the invalid byte: it is shown as U+FFFD.
+		{"invalid UTF-8", predictArgs(t, "--json", "fa\xffce"), "invalid_query", "fa\ufffdce", []string{}},
+		{"missing bundle", []string{"predict", "--json", "--model", "/nonexistent", "faces"}, "model_unavailable", "faces", []string{}},
+		{"unwritable map", predictArgs(t, "--json", "--out", "/nonexistent/map.nii.gz", "faces"), "write_failed", "faces", []string{"face"}},
+		{"bad flag", predictArgs(t, "--json", "--threshold", "3", "faces"), "usage", "", []string{}},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := run(t, tc.args...)
+			if err == nil {
+				t.Error("no error: the exit status would be 0")
+			}
+			dec := json.NewDecoder(strings.NewReader(out))
+			var got struct {
+				Query           *string   `json:"query"`
+				RecognizedTerms *[]string `json:"recognized_terms"`
+				Error           *struct{ Code, Message string }
+			}
+			if err := dec.Decode(&got); err != nil {
+				t.Fatalf("stdout is not JSON: %v\n%s", err, out)
+			}
+			if _, err := dec.Token(); err != io.EOF {
+				t.Errorf("stdout has more than one JSON value: %s", out)
+			}
+			if got.Query == nil || got.RecognizedTerms == nil || got.Error == nil {
+				t.Fatalf("fields missing: %s", out)
+			}
+			if got.Error.Code != tc.code || !strings.HasSuffix(got.Error.Message, ".") && tc.code != "usage" && tc.code != "model_unavailable" && tc.code != "write_failed" {
+				t.Errorf("error %+v, want code %s and a sentence", *got.Error, tc.code)
+			}
+			if tc.code != "usage" && *got.Query != tc.query {
+				t.Errorf("query %q, want %q", *got.Query, tc.query)
+			}
+			if strings.Join(*got.RecognizedTerms, "|") != strings.Join(tc.terms, "|") {
+				t.Errorf("recognized_terms %q, want %q", *got.RecognizedTerms, tc.terms)
+			}
+		})
+	}
+}
+
 func TestErrors(t *testing.T) {
 	testCases := []struct {
 		name string
@@ -110,6 +165,7 @@ func TestErrors(t *testing.T) {
 		{"unknown command", []string{"serve"}, `unknown command "serve"`},
 		{"no query", predictArgs(t), "give the query text"},
 		{"no known terms", predictArgs(t, "oh", "i", "believe", "in", "yesterday"), "no term the model knows"},
+		{"no mapped terms", predictArgs(t, "abscess"), `knows "abscess" but has no brain map`},
 		{"missing bundle", []string{"predict", "--model", "/nonexistent", "faces"}, "make model"},
 		{"build without inputs", []string{"model", "build"}, "missing [--neuroquery --corpus --template --surface --out]"},
 		{"publish without bucket", []string{"model", "publish"}, "--bucket is required"},
