@@ -30,7 +30,7 @@ func TestTokenize(t *testing.T) {
 	}
 }
 
-func testFeaturizer(t *testing.T) *Featurizer {
+func testFeaturizer(t testing.TB) *Featurizer {
 	t.Helper()
 	f, err := New(Vocabulary{
 		Features:  []string{"face", "memory", "theory mind", "working memory", "working memory load", "über"},
@@ -164,4 +164,57 @@ func TestTermsAndNoMappedTermsMessage(t *testing.T) {
 			t.Errorf("NoMappedTermsMessage(%q) = %q, want it to say %q", tc.terms, msg, tc.want)
 		}
 	}
+}
+
+// FuzzFeaturize checks what holds for any text: spans in order, inside the text, on token
+// boundaries, of vocabulary phrases; the phrases are the spans'; the terms are distinct features;
+// the vector is unit-length exactly when a term is known, and zero otherwise. Its seed corpus is
+// in testdata/fuzz/FuzzFeaturize.
+func FuzzFeaturize(f *testing.F) {
+	for _, seed := range []string{"working memory load of faces", "WM, wm; Wm", "theory of the mind", "ÜBER über", "x-ray V1 3", "faces\u00adfaces", ""} {
+		f.Add(seed)
+	}
+	feat := testFeaturizer(f)
+	f.Fuzz(func(t *testing.T, text string) {
+		spans := feat.Spans(text, strings.ToLower)
+		end := 0
+		var phrases []string
+		for _, s := range spans {
+			if s.Start < end || s.End <= s.Start || s.End > len(text) {
+				t.Fatalf("%q: span %+v out of order or outside the text", text, s)
+			}
+			if !tokenPattern.MatchString(text[s.Start:s.End]) || tokenPattern.FindStringIndex(text[s.Start:])[0] != 0 {
+				t.Errorf("%q: span %+v does not start at a token", text, s)
+			}
+			if _, ok := feat.index[feat.Canonical(s.Phrase)]; !ok {
+				t.Errorf("%q: span %+v is no vocabulary phrase", text, s)
+			}
+			end = s.End
+			phrases = append(phrases, s.Phrase)
+		}
+		fs := feat.Featurize(text)
+		if strings.Join(fs.Phrases, "|") != strings.Join(phrases, "|") {
+			t.Errorf("%q: phrases %q, spans' %q", text, fs.Phrases, phrases)
+		}
+		if strings.Join(feat.Terms(text), "|") != strings.Join(fs.Terms, "|") || fs.Known() != (len(fs.Terms) > 0) || feat.Known(text) != fs.Known() {
+			t.Errorf("%q: terms %q, Terms %q, known %v", text, fs.Terms, feat.Terms(text), fs.Known())
+		}
+		seen := map[string]bool{}
+		for _, term := range fs.Terms {
+			if _, ok := feat.index[term]; !ok || seen[term] {
+				t.Errorf("%q: term %q repeated or not a feature", text, term)
+			}
+			seen[term] = true
+		}
+		var norm float64
+		for _, v := range fs.Vector {
+			if v < 0 || math.IsNaN(v) {
+				t.Fatalf("%q: vector value %v", text, v)
+			}
+			norm += v * v
+		}
+		if len(fs.Vector) != feat.NumFeatures() || fs.Known() && math.Abs(norm-1) > 1e-9 || !fs.Known() && norm != 0 {
+			t.Errorf("%q: vector of length %d and norm² %v with terms %q", text, len(fs.Vector), norm, fs.Terms)
+		}
+	})
 }
