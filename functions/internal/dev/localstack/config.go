@@ -36,8 +36,9 @@ const (
 type Options struct {
 	// Port of the front server on 127.0.0.1 (T2B_PORT, default 8080); 0 picks a free one.
 	Port int
-	// DataDir holds the fake Cloud Storage's buckets (DataDir/gcs, kept across runs) and the
-	// emulators' logs (DataDir/logs) (T2B_DATA_DIR, default data).
+	// DataDir holds what outlives a run: the fake Cloud Storage's buckets (DataDir/gcs), the
+	// Firestore emulator's latest export (DataDir/firestore), and the logs (DataDir/logs,
+	// replaced by each run) (T2B_DATA_DIR, default data).
 	DataDir string
 	// BundleDir is the model bundle made by `make model` (TEXT2BRAIN_MODEL, default build/model).
 	BundleDir string
@@ -67,9 +68,15 @@ type Options struct {
 
 	// ExtraEnv is added to the functions' environment after everything else (e.g. T2B_MAX_WAIT=2s).
 	ExtraEnv []string
-	// Log receives the stack's progress lines and the functions' output, prefixed with [query] and
-	// [predict]; nil means os.Stderr. The emulators write to DataDir/logs.
+	// Log is the console: it receives what a person running the stack needs, errors (the
+	// functions' warnings and errors among them, prefixed with [query] and [predict]), restarts,
+	// and one line per job ([job] id, the start of its query, milliseconds); nil means
+	// os.Stderr. Everything else (the stack's progress, the functions' whole output, the
+	// emulators' output, the fake Cloud Storage's access log) is in DataDir/logs.
 	Log io.Writer
+	// FirestoreSaveEvery is how often the Firestore emulator's documents are exported to
+	// DataDir/firestore while it runs (when they changed); 0 means every 5 s.
+	FirestoreSaveEvery time.Duration
 	// StartTimeout bounds each wait at start (an emulator, a function); 0 means 60 s.
 	StartTimeout time.Duration
 }

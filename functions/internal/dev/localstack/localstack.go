@@ -1,21 +1,30 @@
 // Package localstack runs the whole serverless system on one machine (`make run`), with the same
 // code and the same Google client libraries as in the cloud, pointed at local stand-ins:
 //
-//   - Firestore and Pub/Sub: Google's emulators (package emulators), as child processes;
+//   - Firestore and Pub/Sub: Google's emulators (package emulators), as child processes; the
+//     Firestore emulator's documents are exported to DataDir/firestore every few seconds while it
+//     runs and when it stops, and imported when it starts;
 //   - Cloud Storage: fake-gcs-server in process, its buckets under DataDir/gcs; the models bucket
 //     gets the model bundle under models/<model_version>/ (package publish, as in a deployment),
 //     the results bucket the maps;
 //   - the two Cloud Functions: child processes of the localstack binary (`localstack function
 //     Query` and `localstack function Predict`), each serving one function with the functions
 //     framework, as the Go buildpack's generated main does;
-//   - Eventarc: a push subscription of the Pub/Sub emulator to Predict, whose path
-//     /projects/P/topics/T lets the framework turn the push envelope into a CloudEvent;
+//   - the push subscription to Predict: a push stand-in that receives the jobs from a (pull)
+//     subscription of the Pub/Sub emulator and posts each to Predict's path /projects/P/topics/T
+//     in Pub/Sub's push envelope, pushing again with backoff until Predict takes it;
 //   - Cloud Scheduler: a ticker that publishes the warm-up message {"warmup":true};
 //   - the public origin: a front server that proxies everything to Query, which serves the page and
 //     the API (one origin, as the function's URL is in the cloud).
 //
 // Start brings it all up and returns once Query answers /healthz; Stop ends every child process.
-// A function or an emulator that dies on its own stops the stack with an error that names it.
+// A child that dies on its own (a function or an emulator) is started again on the same port,
+// after 0.5 s doubling to 10 s while it keeps dying, and the stack goes on serving: the front
+// server answers 503 while Query is down, jobs wait for Predict, and the Firestore emulator comes
+// back with its latest export. Every child dies with the stack, SIGKILL included.
+//
+// The console (Options.Log) shows errors, restarts and one line per job; everything else is in
+// DataDir/logs.
 //
 // This package and the tests that drive it use Google's admin clients (buckets, topics,
 // subscriptions) directly: they stand in for the infrastructure that Terraform makes in the cloud,
@@ -27,7 +36,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -36,7 +44,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	vkit "cloud.google.com/go/pubsub/v2/apiv1"
@@ -73,30 +80,35 @@ type Stack struct {
 	// TopicName and SubscriptionName are the full names, projects/P/topics/T and
 	// projects/P/subscriptions/S.
 	TopicName, SubscriptionName string
-	// PushEndpoint is where the subscription pushes: PredictURL/projects/P/topics/T.
+	// PushEndpoint is where the push stand-in posts the jobs: PredictURL/projects/P/topics/T.
 	PushEndpoint string
 	// ModelVersion is the bundle's version and ModelURI gs://ModelsBucket/models/ModelVersion.
 	ModelVersion, ModelURI string
+	// LogDir is DataDir/logs, where everything the console does not show is.
+	LogDir string
 
-	// Firestore and PubSub are the emulators (a test may Stop and Restart them; a restarted
-	// emulator is empty, and the stack does not recreate the topic and subscription by itself,
-	// see SetUpPubSub). Storage is the fake Cloud Storage.
+	// Firestore and PubSub are the emulators. The stack restarts one that crashes (and makes the
+	// topic and subscription again in a restarted Pub/Sub emulator); a test may also Stop and
+	// Restart them itself: then nothing restarts them, and after a Restart of the Pub/Sub emulator
+	// the test calls SetUpPubSub. A restarted Firestore emulator imports its latest export.
+	// Storage is the fake Cloud Storage.
 	Firestore, PubSub *emulators.Process
 	Storage           *emulators.Storage
 
-	opt        Options
-	out        *lineWriter
-	frontLn    net.Listener
-	front      *http.Server
-	query      *child
-	predict    *child
-	topics     *vkit.TopicAdminClient
-	subs       *vkit.SubscriptionAdminClient
-	logFiles   []*os.File
-	bgCancel   context.CancelFunc
-	bg         sync.WaitGroup
-	frontErr   chan error
-	pushFailed atomic.Int64
+	opt      Options
+	out      *lineWriter // the console
+	file     *lineWriter // localstack.log
+	frontLn  net.Listener
+	front    *http.Server
+	query    *child
+	predict  *child
+	push     *pusher
+	topics   *vkit.TopicAdminClient
+	subs     *vkit.SubscriptionAdminClient
+	logFiles []*os.File
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
+	frontErr chan error
 
 	mu       sync.Mutex
 	stopping bool
@@ -124,6 +136,7 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 		SubscriptionName: "projects/" + opt.ProjectID + "/subscriptions/" + opt.Subscription,
 		ModelVersion:     version,
 		ModelURI:         "gs://" + opt.ModelsBucket + "/models/" + version,
+		LogDir:           filepath.Join(opt.DataDir, "logs"),
 		frontErr:         make(chan error, 1),
 		done:             make(chan struct{}),
 	}
@@ -134,6 +147,20 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	}()
 	t0 := time.Now()
 
+	if err := os.MkdirAll(s.LogDir, 0o755); err != nil {
+		return nil, err
+	}
+	logs := map[string]*os.File{}
+	for _, name := range []string{"localstack", "firestore", "pubsub", "storage", "query", "predict"} {
+		f, err := os.Create(filepath.Join(s.LogDir, name+".log"))
+		if err != nil {
+			return nil, err
+		}
+		s.logFiles = append(s.logFiles, f)
+		logs[name] = f
+	}
+	s.file = &lineWriter{w: logs["localstack"], stamp: true}
+
 	// The front port first: a port in use is the most likely failure, and costs nothing to find.
 	s.frontLn, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(opt.Port)))
 	if err != nil {
@@ -141,8 +168,7 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	}
 	s.URL = "http://" + s.frontLn.Addr().String() + "/"
 
-	// The functions' ports are needed before the Pub/Sub emulator starts (its log is watched for
-	// failed pushes to Predict).
+	// The functions' ports, fixed for the run: a restarted function takes the same one.
 	queryPort, predictPort := opt.QueryPort, opt.PredictPort
 	for _, p := range []*int{&queryPort, &predictPort} {
 		if *p == 0 {
@@ -155,20 +181,9 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	s.PredictURL = fmt.Sprintf("http://127.0.0.1:%d", predictPort)
 	s.PushEndpoint = s.PredictURL + "/" + s.TopicName
 
-	// Emulators, in parallel; Cloud Storage in process.
-	logDir := filepath.Join(opt.DataDir, "logs")
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return nil, err
-	}
-	fsLog, err := s.logFile(filepath.Join(logDir, "firestore.log"))
-	if err != nil {
-		return nil, err
-	}
-	psLog, err := s.logFile(filepath.Join(logDir, "pubsub.log"))
-	if err != nil {
-		return nil, err
-	}
-	eo := emulators.Options{SDKRoot: opt.SDKRoot, ProjectID: opt.ProjectID, StartTimeout: opt.StartTimeout}
+	// Emulators, in parallel, supervised; Cloud Storage in process.
+	eo := emulators.Options{SDKRoot: opt.SDKRoot, ProjectID: opt.ProjectID, StartTimeout: opt.StartTimeout,
+		Restart: true}
 	var wg sync.WaitGroup
 	var fsErr, psErr error
 	var fsTook, psTook time.Duration
@@ -176,11 +191,10 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	go func() {
 		defer wg.Done()
 		o := eo
-		o.Port, o.Log = opt.FirestorePort, fsLog
-		// The Firestore emulator keeps data in memory: start from what the last run exported.
-		if found, _ := filepath.Glob(filepath.Join(opt.DataDir, "firestore", "current", "*", "*.overall_export_metadata")); len(found) == 1 {
-			o.ImportData = found[0]
-		}
+		o.Port, o.Log, o.Events = opt.FirestorePort, logs["firestore"], s.emulatorEvents("Firestore emulator", nil)
+		// The emulator keeps its documents in memory: they are exported here while it runs and
+		// imported at every start, so that results (like their files in DataDir/gcs) outlive it.
+		o.Persist, o.PersistEvery = filepath.Join(opt.DataDir, "firestore"), opt.FirestoreSaveEvery
 		start := time.Now()
 		s.Firestore, fsErr = emulators.StartFirestore(ctx, o)
 		fsTook = time.Since(start)
@@ -188,46 +202,48 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	go func() {
 		defer wg.Done()
 		o := eo
-		o.Port, o.Log = opt.PubSubPort, newPushWatcher(psLog, s)
+		o.Port, o.Log = opt.PubSubPort, logs["pubsub"]
+		// A restarted Pub/Sub emulator is empty: make the topic and the subscription again.
+		o.Events = s.emulatorEvents("Pub/Sub emulator", s.pubsubBack)
 		start := time.Now()
 		s.PubSub, psErr = emulators.StartPubSub(ctx, o)
 		psTook = time.Since(start)
 	}()
-	s.Storage, err = emulators.StartStorageWith(emulators.StorageOptions{Root: filepath.Join(opt.DataDir, "gcs"), Port: opt.StoragePort, Log: opt.Log})
+	s.Storage, err = emulators.StartStorageWith(emulators.StorageOptions{Root: filepath.Join(opt.DataDir, "gcs"), Port: opt.StoragePort, Log: logs["storage"]})
 	wg.Wait()
 	if err := errors.Join(fsErr, psErr, err); err != nil {
 		return nil, err
 	}
 	s.FirestoreHost, s.PubSubHost, s.StorageHost = s.Firestore.Host(), s.PubSub.Host(), s.Storage.Host()
-	s.logf("Firestore emulator on %s (%.1f s), Pub/Sub emulator on %s (%.1f s), Cloud Storage on %s; their logs are in %s",
-		s.FirestoreHost, fsTook.Seconds(), s.PubSubHost, psTook.Seconds(), s.StorageHost, logDir)
+	s.logf("Firestore emulator on %s (%.1f s), Pub/Sub emulator on %s (%.1f s), Cloud Storage on %s",
+		s.FirestoreHost, fsTook.Seconds(), s.PubSubHost, psTook.Seconds(), s.StorageHost)
 
 	// Buckets and the bundle.
 	if err := s.setUpStorage(ctx); err != nil {
 		return nil, err
 	}
-	// Topic and push subscription.
+	// Topic and subscription, and the push stand-in that receives from it (it runs once Predict
+	// does).
 	if err := s.SetUpPubSub(ctx); err != nil {
+		return nil, err
+	}
+	if s.push, err = s.newPusher(ctx); err != nil {
 		return nil, err
 	}
 
 	// The functions.
-	s.query, err = s.startChild("Query", queryPort)
-	if err != nil {
-		return nil, err
-	}
-	s.predict, err = s.startChild("Predict", predictPort)
-	if err != nil {
-		return nil, err
-	}
+	s.query = s.newChild("Query", queryPort, logs["query"])
+	s.query.ready = httpReady(queryPort, "/healthz")
+	s.predict = s.newChild("Predict", predictPort, logs["predict"])
+	s.predict.ready = tcpReady(predictPort)
 	errs := make(chan error, 2)
-	go func() { errs <- s.waitHTTP(ctx, s.query, "/healthz") }()
-	go func() { errs <- s.waitTCP(ctx, s.predict) }()
+	go func() { errs <- s.query.start(ctx) }()
+	go func() { errs <- s.predict.start(ctx) }()
 	if err := errors.Join(<-errs, <-errs); err != nil {
 		return nil, err
 	}
 
-	// The front server, the watchdog and the scheduler.
+	// The front server, the push stand-in, the watchdog and the scheduler.
 	s.front = &http.Server{Handler: s.frontHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := s.front.Serve(s.frontLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -236,6 +252,11 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	}()
 	bgCtx, cancel := context.WithCancel(context.Background())
 	s.bgCancel = cancel
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.push.run(bgCtx)
+	}()
 	go s.watch()
 	if opt.SchedulerEvery > 0 {
 		s.bg.Add(1)
@@ -245,17 +266,60 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	return s, nil
 }
 
-func (s *Stack) logFile(path string) (io.Writer, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
+// emulatorEvents reports what happens to a supervised emulator on the console; back, if set, runs
+// when it is back after a crash.
+func (s *Stack) emulatorEvents(name string, back func()) func(emulators.Event) {
+	log := filepath.Join(s.LogDir, "firestore.log")
+	if name == "Pub/Sub emulator" {
+		log = filepath.Join(s.LogDir, "pubsub.log")
 	}
-	s.logFiles = append(s.logFiles, f)
-	return f, nil
+	return func(e emulators.Event) {
+		switch e.Kind {
+		case emulators.Exited:
+			how := e.Err.Error()
+			if !strings.HasPrefix(how, "signal: ") {
+				how += "; its output is in " + log
+			}
+			s.say("[localstack] %s exited (%s); restarting in %s", name, how, seconds(e.Delay))
+		case emulators.Restarted:
+			if back != nil {
+				back()
+			}
+			s.say("[localstack] %s is back", name)
+			s.backAgain()
+		case emulators.RestartFailed:
+			s.say("[localstack] %s did not start again (%s); trying again in %s", name, firstLine(e.Err.Error()), seconds(e.Delay))
+		case emulators.PersistFailed:
+			s.say("[localstack] could not save the Firestore emulator's documents to %s (%s); the last saved ones stay", filepath.Join(s.opt.DataDir, "firestore"), firstLine(e.Err.Error()))
+		}
+	}
 }
 
-func (s *Stack) logf(format string, args ...any) {
-	s.out.Line("[localstack] " + fmt.Sprintf(format, args...))
+// pubsubBack makes the topic and the subscription in a Pub/Sub emulator restarted after a crash.
+func (s *Stack) pubsubBack() {
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := s.SetUpPubSub(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		s.mu.Lock()
+		stopping := s.stopping
+		s.mu.Unlock()
+		if stopping || attempt == 5 {
+			s.say("[localstack] the restarted Pub/Sub emulator has no topic and subscription: %v", err)
+			return
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// backAgain tells the push stand-in that a child is back: the jobs it holds go at once.
+func (s *Stack) backAgain() {
+	if s.push != nil {
+		s.push.wake.Notify()
+	}
 }
 
 // Env is what the functions get on top of the parent's environment: the emulator hosts, the
@@ -323,9 +387,10 @@ func pubsubOptions(host string) []option.ClientOption {
 	}
 }
 
-// SetUpPubSub creates the topic and the push subscription to Predict if absent (and points an
-// existing subscription at Predict). Start calls it; a test that restarted the Pub/Sub emulator
-// calls it again.
+// SetUpPubSub creates the topic and the stack's subscription if absent; the push stand-in
+// receives from the subscription and posts to Predict. Start calls it, and so does the stack when
+// the Pub/Sub emulator is back after a crash; a test that restarted the emulator itself calls it
+// again.
 func (s *Stack) SetUpPubSub(ctx context.Context) error {
 	if s.topics == nil {
 		var err error
@@ -341,21 +406,24 @@ func (s *Stack) SetUpPubSub(ctx context.Context) error {
 	if _, err := s.topics.CreateTopic(ctx, &pubsubpb.Topic{Name: s.TopicName}); err != nil && status.Code(err) != codes.AlreadyExists {
 		return fmt.Errorf("creating topic %s: %w", s.TopicName, err)
 	}
-	push := &pubsubpb.PushConfig{PushEndpoint: s.PushEndpoint}
 	_, err := s.subs.CreateSubscription(ctx, &pubsubpb.Subscription{
 		Name:               s.SubscriptionName,
 		Topic:              s.TopicName,
-		PushConfig:         push,
 		AckDeadlineSeconds: int32(AckDeadline / time.Second),
 		// As Eventarc's subscription: retry soon after a failure, not at once in a loop.
 		RetryPolicy: &pubsubpb.RetryPolicy{MinimumBackoff: durationpb.New(time.Second), MaximumBackoff: durationpb.New(60 * time.Second)},
 	})
 	if status.Code(err) == codes.AlreadyExists {
-		err = s.subs.ModifyPushConfig(ctx, &pubsubpb.ModifyPushConfigRequest{Subscription: s.SubscriptionName, PushConfig: push})
+		// The push stand-in pulls: a push configuration would race it for the messages.
+		err = s.subs.ModifyPushConfig(ctx, &pubsubpb.ModifyPushConfigRequest{Subscription: s.SubscriptionName, PushConfig: &pubsubpb.PushConfig{}})
 	}
 	if err != nil {
 		return fmt.Errorf("creating subscription %s: %w", s.SubscriptionName, err)
 	}
+	if s.push != nil {
+		s.push.resubscribe.Notify()
+	}
+	s.backAgain()
 	return nil
 }
 
@@ -371,9 +439,14 @@ func (s *Stack) Publish(ctx context.Context, data []byte) error {
 	return nil
 }
 
-// PushFailures is how many pushes to Predict the Pub/Sub emulator reported as not acknowledged
-// (an error status, or Predict not answering); each is redelivered.
-func (s *Stack) PushFailures() int64 { return s.pushFailed.Load() }
+// PushFailures is how many pushes to Predict were not acknowledged (an error status, or Predict
+// not answering); the push stand-in pushes each message again.
+func (s *Stack) PushFailures() int64 {
+	if s.push == nil {
+		return 0
+	}
+	return s.push.failed.Load()
+}
 
 // schedule stands in for Cloud Scheduler: a warm-up message at start and every SchedulerEvery.
 func (s *Stack) schedule(ctx context.Context) {
@@ -388,9 +461,9 @@ func (s *Stack) schedule(ctx context.Context) {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
-			s.out.Line(fmt.Sprintf("[scheduler] warm-up message not published: %v", err))
+			s.say("[scheduler] warm-up message not published: %v", err)
 		case n == 0:
-			s.out.Line(fmt.Sprintf("[scheduler] published %s; again every %s", WarmupMessage, s.opt.SchedulerEvery))
+			s.note("[scheduler] published %s; again every %s", WarmupMessage, s.opt.SchedulerEvery)
 		}
 		select {
 		case <-ctx.Done():
@@ -400,20 +473,12 @@ func (s *Stack) schedule(ctx context.Context) {
 	}
 }
 
-// watch stops the stack when a function or an emulator exits on its own.
+// watch stops the stack if its front server fails (the children are restarted instead).
 func (s *Stack) watch() {
 	var err error
 	select {
 	case <-s.done:
 		return
-	case <-s.query.done:
-		err = s.query.exitError()
-	case <-s.predict.done:
-		err = s.predict.exitError()
-	case <-s.Firestore.Crashed():
-		err = fmt.Errorf("the Firestore emulator exited; its last output:\n%s", s.Firestore.Tail())
-	case <-s.PubSub.Crashed():
-		err = fmt.Errorf("the Pub/Sub emulator exited; its last output:\n%s", s.PubSub.Tail())
 	case e := <-s.frontErr:
 		err = fmt.Errorf("the front server stopped: %w", e)
 	}
@@ -424,14 +489,15 @@ func (s *Stack) watch() {
 	}
 	s.err = err
 	s.mu.Unlock()
-	s.out.Line("[localstack] stopping: " + firstLine(err.Error()))
+	s.say("[localstack] stopping: %s", firstLine(err.Error()))
 	s.shutdown()
 }
 
 // Done is closed when the stack has stopped, on its own or by Stop.
 func (s *Stack) Done() <-chan struct{} { return s.done }
 
-// Err is why the stack stopped on its own (a child that died); nil while it runs and after Stop.
+// Err is why the stack stopped on its own (its front server failed); nil while it runs and after
+// Stop.
 func (s *Stack) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -439,7 +505,8 @@ func (s *Stack) Err() error {
 }
 
 // Stop ends the front server, the functions and the emulators, and waits until every child
-// process has exited. It returns what went wrong while stopping; calling it again does nothing.
+// process has exited; the Firestore emulator exports its documents first. It returns what went
+// wrong while stopping; calling it again does nothing.
 func (s *Stack) Stop() error { return s.shutdown() }
 
 func (s *Stack) shutdown() error {
@@ -453,10 +520,6 @@ func (s *Stack) shutdown() error {
 	s.mu.Unlock()
 
 	var errs []error
-	if s.bgCancel != nil {
-		s.bgCancel()
-	}
-	s.bg.Wait()
 	if s.front != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		if err := s.front.Shutdown(ctx); err != nil {
@@ -465,6 +528,19 @@ func (s *Stack) shutdown() error {
 		cancel()
 	} else if s.frontLn != nil {
 		s.frontLn.Close()
+	}
+	if s.push != nil {
+		// A job Predict is computing gets a moment to be done and acknowledged.
+		for deadline := time.Now().Add(5 * time.Second); s.push.inFlight.Load() > 0 && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if s.bgCancel != nil {
+		s.bgCancel()
+	}
+	s.bg.Wait()
+	if s.push != nil {
+		s.push.client.Close()
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -492,10 +568,7 @@ func (s *Stack) shutdown() error {
 		s.subs.Close()
 	}
 	if s.Firestore != nil {
-		if err := s.saveFirestore(); err != nil {
-			s.logf("could not save Firestore's documents for the next run: %v", err)
-		}
-		stop(s.Firestore.Stop)
+		stop(s.Firestore.Stop) // it exports its documents first
 	}
 	if s.PubSub != nil {
 		stop(s.PubSub.Stop)
@@ -504,44 +577,37 @@ func (s *Stack) shutdown() error {
 		stop(s.Storage.Stop)
 	}
 	wg.Wait()
-	for _, f := range s.logFiles {
-		f.Close()
-	}
 	s.mu.Lock()
 	s.stopErr = errors.Join(errs...)
 	s.mu.Unlock()
+	if s.stopErr != nil {
+		s.say("[localstack] %v", s.stopErr)
+	}
+	s.logf("stopped")
+	for _, f := range s.logFiles {
+		f.Close()
+	}
 	close(s.done)
 	return s.stopErr
 }
 
 // frontHandler is the public origin: everything goes to Query, which serves the page and the API,
 // as Cloud Functions' URL does in the cloud. The front server stands where Google's front end does,
-// and appends the client's address to X-Forwarded-For as it does.
+// and appends the client's address to X-Forwarded-For as it does. While Query is down (it crashed
+// and is being restarted) it answers 503 in the API's JSON with Retry-After.
 func (s *Stack) frontHandler() http.Handler {
 	target, _ := url.Parse(s.QueryURL)
-	return newProxy(target, func(err error) { s.out.Line("[front] proxy to Query: " + err.Error()) })
+	proxy := newProxy(target, func(err error) { s.note("[front] proxy to Query: %v", err) }, s.query.up.retryAfter)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if up, _, _ := s.query.up.state(); !up {
+			unavailable(w, s.query.up.retryAfter(), "The Query function is restarting after a crash. Try again in a few seconds.")
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	})
 }
 
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
-}
-
-// saveFirestore exports the emulator's documents to DataDir/firestore/current, where the next
-// Start imports them from, so that results (like their files in DataDir/gcs) survive a restart.
-func (s *Stack) saveFirestore() error {
-	dir := filepath.Join(s.opt.DataDir, "firestore")
-	next, current := filepath.Join(dir, "next"), filepath.Join(dir, "current")
-	if err := os.RemoveAll(next); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := emulators.ExportFirestore(ctx, s.FirestoreHost, s.ProjectID, next); err != nil {
-		return err
-	}
-	if err := os.RemoveAll(current); err != nil {
-		return err
-	}
-	return os.Rename(next, current)
 }

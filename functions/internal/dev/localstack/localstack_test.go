@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -111,7 +112,7 @@ func get(t *testing.T, url string) (int, http.Header, string) {
 // pids are the process groups of the stack's children.
 func (s *Stack) pids() map[string]int {
 	return map[string]int{
-		"Query": s.query.cmd.Process.Pid, "Predict": s.predict.cmd.Process.Pid,
+		"Query": s.query.pid(), "Predict": s.predict.pid(),
 		"Firestore": s.Firestore.Pid(), "Pub/Sub": s.PubSub.Pid(),
 	}
 }
@@ -139,17 +140,15 @@ func TestStack(t *testing.T) {
 	if !strings.HasPrefix(s.URL, "http://127.0.0.1:") || !strings.HasSuffix(s.URL, "/") {
 		t.Errorf("URL = %q", s.URL)
 	}
-	if !strings.Contains(log.String(), "[localstack] ready") {
-		t.Errorf("no ready line in the log:\n%s", log)
+	// The stack's progress is in its log file, not on the console.
+	if strings.Contains(log.String(), "ready in") || !strings.Contains(readLog(t, s, "localstack"), "[localstack] ready in") {
+		t.Errorf("the ready line should be in localstack.log only; console:\n%s", log)
 	}
 
 	// The front server: the page at /, the API proxied to Query on the same origin.
 	code, hdr, body := get(t, s.URL)
-	if code != 200 || !strings.Contains(body, "<title>text2brain</title>") || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
+	if code != 200 || !strings.Contains(body, "<title>text2brain") || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
 		t.Errorf("GET / = %d %s\n%.300s", code, hdr.Get("Content-Type"), body)
-	}
-	if code, _, body := get(t, s.URL+"app.js"); code != 200 || !strings.Contains(body, "/api/v1/maps") {
-		t.Errorf("GET /app.js = %d", code)
 	}
 	code, _, body = get(t, s.URL+"healthz")
 	var health struct {
@@ -164,7 +163,7 @@ func TestStack(t *testing.T) {
 	}
 
 	// The functions got the stack's environment.
-	env := childEnv(t, s.query.cmd.Process.Pid)
+	env := childEnv(t, s.query.pid())
 	for k, want := range map[string]string{
 		"FUNCTION_TARGET": "Query", "PORT": strconv.Itoa(s.query.port),
 		"GOOGLE_CLOUD_PROJECT": DefaultProject, "FIRESTORE_EMULATOR_HOST": s.FirestoreHost,
@@ -176,7 +175,7 @@ func TestStack(t *testing.T) {
 			t.Errorf("Query's %s = %q, want %q", k, env[k], want)
 		}
 	}
-	if env := childEnv(t, s.predict.cmd.Process.Pid); env["FUNCTION_TARGET"] != "Predict" {
+	if env := childEnv(t, s.predict.pid()); env["FUNCTION_TARGET"] != "Predict" {
 		t.Errorf("Predict's FUNCTION_TARGET = %q", env["FUNCTION_TARGET"])
 	}
 
@@ -204,7 +203,7 @@ func TestStack(t *testing.T) {
 	}
 	sort.Strings(names)
 	var want []string
-	for _, f := range []string{"model.onnx", "vocabulary.json", "mask.nii.gz", "articles.bin", "template.nii.gz", "manifest.json"} {
+	for _, f := range []string{"model.onnx", "vocabulary.json", "mask.nii.gz", "articles.bin", "template.nii.gz", "surface.bin", "manifest.json"} {
 		want = append(want, "models/"+s.ModelVersion+"/"+f)
 	}
 	sort.Strings(want)
@@ -245,47 +244,21 @@ func TestStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A pull subscription: the push stand-in receives from it and posts to Predict.
 	wantEndpoint := s.PredictURL + "/projects/text2brain-local/topics/text2brain-jobs"
-	if sub.Topic != s.TopicName || sub.GetPushConfig().GetPushEndpoint() != wantEndpoint || sub.AckDeadlineSeconds != 60 {
-		t.Errorf("subscription: topic %s, push endpoint %s (want %s), ack deadline %d",
-			sub.Topic, sub.GetPushConfig().GetPushEndpoint(), wantEndpoint, sub.AckDeadlineSeconds)
+	if sub.Topic != s.TopicName || sub.GetPushConfig().GetPushEndpoint() != "" || sub.AckDeadlineSeconds != 60 || s.PushEndpoint != wantEndpoint {
+		t.Errorf("subscription: topic %s, push endpoint %q (want none), ack deadline %d; the stand-in pushes to %s (want %s)",
+			sub.Topic, sub.GetPushConfig().GetPushEndpoint(), sub.AckDeadlineSeconds, s.PushEndpoint, wantEndpoint)
 	}
 
-	// A published message is pushed to Predict, which acknowledges it. A second push subscription
-	// on the topic relays its pushes to Predict's push endpoint and records Predict's answers; the
-	// stack's own subscription reports no failed push.
-	answers := make(chan int, 10)
-	tap := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, _ := http.NewRequestWithContext(r.Context(), r.Method, wantEndpoint, r.Body)
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			answers <- 0
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		resp.Body.Close()
-		answers <- resp.StatusCode
-		w.WriteHeader(http.StatusNoContent) // the tap itself always acknowledges
-	}))
-	defer tap.Close()
-	if _, err := subs.CreateSubscription(ctx, &pubsubpb.Subscription{
-		Name: "projects/text2brain-local/subscriptions/test-tap", Topic: s.TopicName,
-		PushConfig: &pubsubpb.PushConfig{PushEndpoint: tap.URL + "/" + s.TopicName}, AckDeadlineSeconds: 10,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	// A published message is pushed to Predict, which acknowledges it: the subscription has no
+	// message left outstanding, and no push failed.
 	if err := s.Publish(ctx, WarmupMessage); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case code := <-answers:
-		if code < 200 || code > 299 {
-			t.Errorf("Predict answered a pushed warm-up message with %d", code)
-		}
-	case <-time.After(20 * time.Second):
-		t.Error("no message was pushed within 20 s")
-	}
+	waitFor(t, "the warm-up message taken by Predict", 30*time.Second, func() bool {
+		return strings.Contains(readLog(t, s, "localstack"), "[push] the warm-up message taken")
+	})
 
 	// The whole way: Query publishes a job, the emulator pushes it to Predict, Predict stores the
 	// map, Query answers with it, and the map and its preview come through the front server.
@@ -305,9 +278,24 @@ func TestStack(t *testing.T) {
 			}
 		}
 	}
-	time.Sleep(time.Second) // a failed push is logged at once; give it a moment
 	if n := s.PushFailures(); n != 0 {
 		t.Errorf("%d pushes to Predict failed", n)
+	}
+
+	// The console: one line for the job, no access log, no debug lines; those are in the files.
+	if !regexp.MustCompile(`(?m)^\[job\] [0-9a-f]{32} "faces" \d+ ms$`).MatchString(consoleText(log)) {
+		t.Errorf("no job line on the console:\n%s", log)
+	}
+	for _, noise := range []string{"GET /", "level=INFO", "Detected HTTP/2", "[scheduler]"} {
+		if strings.Contains(log.String(), noise) {
+			t.Errorf("the console shows %q:\n%s", noise, log)
+		}
+	}
+	for name, want := range map[string]string{"storage": "GET /", "query": "Query ready", "predict": "msg=prediction",
+		"firestore": "API endpoint", "pubsub": "Server started"} {
+		if got := readLog(t, s, name); !strings.Contains(got, want) {
+			t.Errorf("%s.log does not have %q:\n%.2000s", name, want, got)
+		}
 	}
 
 	// A test can restart the Firestore emulator on the same port; the stack keeps running.
@@ -365,24 +353,226 @@ func childEnv(t *testing.T, pid int) map[string]string {
 	return env
 }
 
-func TestChildDeathStopsTheStack(t *testing.T) {
-	log := emulators.NewTail(100000)
-	opt := testOptions(t, log)
-	opt.SchedulerEvery = -1
-	s := startStack(t, opt, log)
-	pids := s.pids()
-	if err := syscall.Kill(pids["Predict"], syscall.SIGKILL); err != nil {
+// readLog is one of the stack's log files, DataDir/logs/NAME.log.
+func readLog(t *testing.T, s *Stack, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.LogDir, name+".log"))
+	if err != nil {
 		t.Fatal(err)
 	}
+	return string(b)
+}
+
+// waitFor polls cond until it holds, or fails the test after timeout.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitLine waits for a console line matching re that was not there before (n: how many there were).
+func waitLine(t *testing.T, log *emulators.Tail, re string, n int) {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	waitFor(t, "the console line "+re, 90*time.Second, func() bool {
+		return len(rx.FindAllString(consoleText(log), -1)) > n
+	})
+}
+
+// consoleText is what the console got (Tail indents its lines).
+func consoleText(log *emulators.Tail) string {
+	return regexp.MustCompile(`(?m)^  `).ReplaceAllString(log.String(), "")
+}
+
+// idOf is a map's id from an API answer.
+func idOf(t *testing.T, body string) string {
+	t.Helper()
+	var v struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(body), &v); err != nil || v.ID == "" {
+		t.Fatalf("no id in %s", body)
+	}
+	return v.ID
+}
+
+// Every child killed with SIGKILL comes back on its own, and the stack goes on serving: a job in
+// flight at Predict completes once Predict is back; the front server answers 503 (JSON, with
+// Retry-After), never a reset, while Query is down; the Firestore emulator comes back with its
+// documents, the Pub/Sub emulator with the topic and subscription.
+func TestCrashedChildrenAreRestarted(t *testing.T) {
+	log := emulators.NewTail(100000)
+	opt := testOptions(t, log)
+	// No warm-up: Predict's first job loads the model, long enough to kill it in flight. No
+	// stale-job republish in the test's time: only the push stand-in can finish that job.
+	opt.SchedulerEvery = -1
+	opt.FirestoreSaveEvery = 200 * time.Millisecond
+	opt.ExtraEnv = []string{"T2B_STALE_AFTER=1h", "T2B_RATE=1000", "T2B_RATE_BURST=1000"}
+	s := startStack(t, opt, log)
+
+	// Predict, with a job in flight.
+	code, _, body := get(t, s.URL+"api/v1/maps?q=listening+to+music")
+	if code != http.StatusAccepted {
+		t.Fatalf("a new query: %d %s", code, body)
+	}
+	id := idOf(t, body)
+	waitFor(t, "the job pushed to Predict", 30*time.Second, func() bool { return s.push.inFlight.Load() > 0 })
+	if err := syscall.Kill(s.predict.pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, log, `(?m)^\[localstack\] Predict exited \(signal: killed\); restarting in 0\.5 s$`, 0)
+	waitLine(t, log, `(?m)^\[localstack\] Predict is back$`, 0)
+	back := time.Now()
+	waitFor(t, "the job in flight done", 60*time.Second, func() bool {
+		code, _, _ := get(t, s.URL+"api/v1/maps/"+id)
+		return code == http.StatusOK
+	})
+	t.Logf("the job in flight was done %.1f s after Predict was back (%d failed pushes)", time.Since(back).Seconds(), s.PushFailures())
+	if s.PushFailures() == 0 {
+		t.Error("no push failed: the job was not in flight when Predict was killed")
+	}
+	waitLine(t, log, `(?m)^\[job\] `+id+` "listening to music" \d+ ms \(push \d+\)$`, 0)
+
+	// Query, with a request in flight (held: Predict is frozen, so the job cannot finish) and a
+	// client polling all along.
+	type answer struct {
+		code             int
+		retryAfter, body string
+		err              error
+	}
+	answers := make(chan answer, 10000)
+	stop := make(chan struct{})
+	var polling sync.WaitGroup
+	client := &http.Client{Timeout: 30 * time.Second}
+	ask := func(url string) answer {
+		resp, err := client.Get(url)
+		if err != nil {
+			return answer{err: err}
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return answer{code: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), body: string(b)}
+	}
+	polling.Add(1)
+	go func() {
+		defer polling.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			answers <- ask(s.URL + "healthz")
+		}
+	}()
+	predictPid := s.predict.pid()
+	if err := syscall.Kill(predictPid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan answer, 1)
+	go func() { held <- ask(s.URL + "api/v1/maps?q=reading+words&wait=10") }()
+	time.Sleep(time.Second) // the request reaches Query and waits there
+	if err := syscall.Kill(s.query.pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	heldAnswer := <-held
+	syscall.Kill(predictPid, syscall.SIGCONT)
+	waitLine(t, log, `(?m)^\[localstack\] Query exited \(signal: killed\); restarting in 0\.5 s$`, 0)
+	waitLine(t, log, `(?m)^\[localstack\] Query is back$`, 0)
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	polling.Wait()
+	close(answers)
+	is503 := func(a answer) bool {
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		return a.err == nil && a.code == http.StatusServiceUnavailable && a.retryAfter != "" &&
+			json.Unmarshal([]byte(a.body), &e) == nil && e.Error.Code == "unavailable" && e.Error.Message != ""
+	}
+	if heldAnswer.code == http.StatusOK {
+		t.Log("the held request was answered before Query was killed")
+	} else if !is503(heldAnswer) {
+		t.Errorf("the request in flight when Query was killed got %+v, want a JSON 503 with Retry-After", heldAnswer)
+	}
+	var ok, unavailable int
+	for a := range answers {
+		switch {
+		case a.err == nil && a.code == http.StatusOK:
+			ok++
+		case is503(a):
+			unavailable++
+		default:
+			t.Errorf("while Query restarted a client got %+v, want 200 or a JSON 503 with Retry-After", a)
+		}
+	}
+	t.Logf("while Query restarted: %d answers 200, %d answers 503", ok, unavailable)
+	if unavailable == 0 {
+		t.Error("no 503 while Query was down")
+	}
+
+	// The Firestore emulator, with the done map in its export.
+	dir := filepath.Join(opt.DataDir, "firestore")
+	waitFor(t, "the map's document exported", 30*time.Second, func() bool { return exportHolds(dir, id) })
+	if err := syscall.Kill(s.Firestore.Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, log, `(?m)^\[localstack\] Firestore emulator exited \(signal: killed\); restarting in 0\.5 s$`, 0)
+	waitLine(t, log, `(?m)^\[localstack\] Firestore emulator is back$`, 0)
+	waitFor(t, "the map served after the Firestore emulator's restart", 60*time.Second, func() bool {
+		code, _, _ := get(t, s.URL+"api/v1/maps/"+id)
+		return code == http.StatusOK
+	})
+
+	// The Pub/Sub emulator: a new query goes through it once it is back.
+	if err := syscall.Kill(s.PubSub.Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, log, `(?m)^\[localstack\] Pub/Sub emulator exited \(signal: killed\); restarting in 0\.5 s$`, 0)
+	waitLine(t, log, `(?m)^\[localstack\] Pub/Sub emulator is back$`, 0)
+	back = time.Now()
+	waitFor(t, "a new query done after the Pub/Sub emulator's restart", 90*time.Second, func() bool {
+		code, _, _ := get(t, s.URL+"api/v1/maps?q=pain&wait=10")
+		return code == http.StatusOK
+	})
+	t.Logf("a new query was done %.1f s after the Pub/Sub emulator was back", time.Since(back).Seconds())
+
 	select {
 	case <-s.Done():
-	case <-time.After(30 * time.Second):
-		t.Fatal("the stack did not stop after Predict died")
+		t.Fatalf("the stack stopped: %v", s.Err())
+	default:
 	}
-	if err := s.Err(); err == nil || !strings.Contains(err.Error(), "Predict function") {
-		t.Errorf("Err = %v, want one naming the Predict function", err)
+	pids := s.pids()
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
 	}
 	assertGone(t, pids)
+	if testing.Verbose() {
+		t.Logf("the console:\n%s", log)
+	}
+}
+
+// exportHolds reports whether the latest Firestore export in dir has a file containing s.
+func exportHolds(dir, s string) bool {
+	meta := emulators.LatestExport(dir)
+	if meta == "" {
+		return false
+	}
+	found := false
+	filepath.WalkDir(filepath.Dir(filepath.Dir(meta)), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if b, err := os.ReadFile(path); err == nil && strings.Contains(string(b), s) {
+				found = true
+			}
+		}
+		return nil
+	})
+	return found
 }
 
 func TestConfigProblemsAtOnce(t *testing.T) {
@@ -456,5 +646,39 @@ func TestResultsSurviveARestart(t *testing.T) {
 	json.Unmarshal([]byte(body), &id)
 	if code, _, _ := get(t, s.URL+"api/v1/maps/"+id.ID+"/map.nii.gz"); code != 200 {
 		t.Errorf("the map file after a restart: %d", code)
+	}
+}
+
+// A function's output: all of it to its log file; its warnings, errors and panics to the
+// console, a repeated message once per 10 s.
+func TestFunctionOutputOnTheConsole(t *testing.T) {
+	console := emulators.NewTail(100)
+	s := &Stack{out: newLineWriter(console)}
+	file, err := os.Create(filepath.Join(t.TempDir(), "query.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	out := newChildOutput(s, "[query] ", file, emulators.NewTail(10))
+	lines := []string{
+		`time=2026-12-02T00:00:00.000Z level=INFO msg="Query ready" model_version=nq-1`,
+		`time=2026-12-02T00:00:01.000Z level=ERROR msg="backend unavailable" err="rpc error: code = Unavailable"`,
+		`time=2026-12-02T00:00:01.100Z level=ERROR msg="backend unavailable" err="rpc error: code = Unavailable"`,
+		`time=2026-12-02T00:00:02.000Z level=WARN msg="counting a hit" id=abc`,
+		`{"severity":"ERROR","message":"boom"}`,
+		`{"severity":"INFO","message":"fine"}`,
+		`panic: runtime error: index out of range [3] with length 3`,
+		`goroutine 1 [running]:`,
+	}
+	io.WriteString(out, strings.Join(lines, "\n")+"\n")
+	want := `[query] level=ERROR msg="backend unavailable" err="rpc error: code = Unavailable"
+[query] level=WARN msg="counting a hit" id=abc
+[query] {"severity":"ERROR","message":"boom"}
+[query] panic: runtime error: index out of range [3] with length 3`
+	if got := consoleText(console); got != want {
+		t.Errorf("the console:\n%s\nwant:\n%s", got, want)
+	}
+	if b, _ := os.ReadFile(file.Name()); string(b) != strings.Join(lines, "\n")+"\n" {
+		t.Errorf("the log file:\n%s", b)
 	}
 }
