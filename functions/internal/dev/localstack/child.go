@@ -58,7 +58,7 @@ func (c *child) launch() (*childRun, error) {
 	s := c.s
 	cmd := exec.Command(s.opt.FunctionBinary, "function", c.name)
 	env := append(os.Environ(), s.Env()...)
-	env = append(env, "FUNCTION_TARGET="+c.name, "PORT="+strconv.Itoa(c.port))
+	env = append(env, "FUNCTION_TARGET="+c.name, "PORT="+strconv.Itoa(c.port), runEnv+"="+s.runID)
 	env = append(env, s.opt.ExtraEnv...)
 	cmd.Env = env
 	cmd.Stdout = c.out
@@ -81,6 +81,7 @@ func (c *child) launch() (*childRun, error) {
 		close(r.done)
 	}()
 	c.cur = r
+	s.run.setChild(c.name+" function", cmd.Process.Pid)
 	return r, nil
 }
 

@@ -38,7 +38,8 @@ type Options struct {
 	Port int
 	// DataDir holds what outlives a run: the fake Cloud Storage's buckets (DataDir/gcs), the
 	// Firestore emulator's latest export (DataDir/firestore), and the logs (DataDir/logs,
-	// replaced by each run) (T2B_DATA_DIR, default data).
+	// replaced by each run); and its lock file, and while the stack runs its pid file
+	// (T2B_DATA_DIR, default data). One stack at a time uses a data directory.
 	DataDir string
 	// BundleDir is the model bundle made by `make model` (TEXT2BRAIN_MODEL, default build/model).
 	BundleDir string

@@ -21,7 +21,8 @@
 // A child that dies on its own (a function or an emulator) is started again on the same port,
 // after 0.5 s doubling to 10 s while it keeps dying, and the stack goes on serving: the front
 // server answers 503 while Query is down, jobs wait for Predict, and the Firestore emulator comes
-// back with its latest export. Every child dies with the stack, SIGKILL included.
+// back with its latest export. Every child dies with the stack, SIGKILL included, and a start
+// ends what a killed run left behind in its data directory.
 //
 // The console (Options.Log) shows errors, restarts and one line per job; everything else is in
 // DataDir/logs.
@@ -98,6 +99,8 @@ type Stack struct {
 	opt      Options
 	out      *lineWriter // the console
 	file     *lineWriter // localstack.log
+	run      *runFile
+	runID    string
 	frontLn  net.Listener
 	front    *http.Server
 	query    *child
@@ -147,6 +150,12 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	}()
 	t0 := time.Now()
 
+	// The data directory is this stack's alone; what a killed run left running there goes first.
+	run, ended, err := claimDataDir(opt.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.run, s.runID = run, run.rec.RunID
 	if err := os.MkdirAll(s.LogDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -160,13 +169,32 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 		logs[name] = f
 	}
 	s.file = &lineWriter{w: logs["localstack"], stamp: true}
+	for _, line := range ended {
+		s.say("[localstack] %s", line)
+	}
 
-	// The front port first: a port in use is the most likely failure, and costs nothing to find.
+	// The front port first: a port in use is the most likely failure, and costs nothing to find;
+	// so are the other ports set in the environment.
 	s.frontLn, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(opt.Port)))
 	if err != nil {
-		return nil, fmt.Errorf("the front server cannot listen on 127.0.0.1:%d (%v): stop what uses it or set T2B_PORT to another port", opt.Port, err)
+		return nil, errPortInUse("the front server", opt.Port, err, "set T2B_PORT to another port")
 	}
 	s.URL = "http://" + s.frontLn.Addr().String() + "/"
+	for _, p := range []struct {
+		what, env string
+		port      int
+	}{{"the Firestore emulator", "T2B_FIRESTORE_PORT", opt.FirestorePort}, {"the Pub/Sub emulator", "T2B_PUBSUB_PORT", opt.PubSubPort},
+		{"the fake Cloud Storage", "T2B_STORAGE_PORT", opt.StoragePort}, {"the Query function", "T2B_QUERY_PORT", opt.QueryPort},
+		{"the Predict function", "T2B_PREDICT_PORT", opt.PredictPort}} {
+		if p.port == 0 {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)))
+		if err != nil {
+			return nil, errPortInUse(p.what, p.port, err, "set "+p.env+" to another port (or 0 for a free one)")
+		}
+		ln.Close()
+	}
 
 	// The functions' ports, fixed for the run: a restarted function takes the same one.
 	queryPort, predictPort := opt.QueryPort, opt.PredictPort
@@ -183,7 +211,7 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 
 	// Emulators, in parallel, supervised; Cloud Storage in process.
 	eo := emulators.Options{SDKRoot: opt.SDKRoot, ProjectID: opt.ProjectID, StartTimeout: opt.StartTimeout,
-		Restart: true}
+		Env: []string{runEnv + "=" + s.runID}, Restart: true}
 	var wg sync.WaitGroup
 	var fsErr, psErr error
 	var fsTook, psTook time.Duration
@@ -214,6 +242,8 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	if err := errors.Join(fsErr, psErr, err); err != nil {
 		return nil, err
 	}
+	s.run.setChild("Firestore emulator", s.Firestore.Pid())
+	s.run.setChild("Pub/Sub emulator", s.PubSub.Pid())
 	s.FirestoreHost, s.PubSubHost, s.StorageHost = s.Firestore.Host(), s.PubSub.Host(), s.Storage.Host()
 	s.logf("Firestore emulator on %s (%.1f s), Pub/Sub emulator on %s (%.1f s), Cloud Storage on %s",
 		s.FirestoreHost, fsTook.Seconds(), s.PubSubHost, psTook.Seconds(), s.StorageHost)
@@ -282,6 +312,13 @@ func (s *Stack) emulatorEvents(name string, back func()) func(emulators.Event) {
 			}
 			s.say("[localstack] %s exited (%s); restarting in %s", name, how, seconds(e.Delay))
 		case emulators.Restarted:
+			p := s.Firestore
+			if name == "Pub/Sub emulator" {
+				p = s.PubSub
+			}
+			if p != nil {
+				s.run.setChild(name, p.Pid())
+			}
 			if back != nil {
 				back()
 			}
@@ -587,6 +624,7 @@ func (s *Stack) shutdown() error {
 	for _, f := range s.logFiles {
 		f.Close()
 	}
+	s.run.release()
 	close(s.done)
 	return s.stopErr
 }

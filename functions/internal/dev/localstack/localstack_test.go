@@ -575,6 +575,76 @@ func exportHolds(dir, s string) bool {
 	return found
 }
 
+// One stack at a time on a data directory: another Start stops at once and says which process
+// holds it. What a killed run left running there is ended by the next Start; a port in use is
+// named with the process that holds it.
+func TestDataDirLockAndLeftovers(t *testing.T) {
+	opt := testOptions(t, io.Discard)
+	console := emulators.NewTail(1000)
+	opt.Log = console
+
+	// A leftover of a killed run: a process group with the run's mark in its environment.
+	leftover := exec.Command("sleep", "600")
+	leftover.Env = append(os.Environ(), runEnv+"=0123456789abcdef")
+	leftover.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := leftover.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer leftover.Process.Kill()
+	exited := make(chan struct{})
+	go func() { leftover.Wait(); close(exited) }()
+	// A process that merely looks alike (another run's mark) is left alone.
+	bystander := exec.Command("sleep", "600")
+	bystander.Env = append(os.Environ(), runEnv+"=fedcba9876543210")
+	if err := bystander.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { bystander.Process.Kill(); bystander.Wait() }()
+	rec, _ := json.Marshal(runRecord{PID: 1 << 30, RunID: "0123456789abcdef", BootID: bootID(), Started: time.Now(),
+		Groups: map[string]int{"Firestore emulator": leftover.Process.Pid}})
+	if err := os.WriteFile(filepath.Join(opt.DataDir, runName), rec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The front port in use: Start stops right after the cleanup, naming who holds the port.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	opt.Port = ln.Addr().(*net.TCPAddr).Port
+	_, err = Start(context.Background(), opt)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("process %d", os.Getpid())) || !strings.Contains(err.Error(), "T2B_PORT") {
+		t.Errorf("Start with the front port in use: %v, want the process that holds it and T2B_PORT", err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Error("the leftover of the killed run is still running")
+	}
+	if !strings.Contains(console.String(), fmt.Sprintf("ended the Firestore emulator (process group %d: sleep 600)", leftover.Process.Pid)) {
+		t.Errorf("the console does not say what was ended:\n%s\n(%v)", console, err)
+	}
+	if err := syscall.Kill(bystander.Process.Pid, 0); err != nil {
+		t.Errorf("a process without the run's mark was killed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(opt.DataDir, runName)); !os.IsNotExist(err) {
+		t.Errorf("the pid file is left after a failed start: %v", err)
+	}
+
+	// While a stack holds the data directory, another Start stops at once.
+	held, _, err := claimDataDir(opt.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.release()
+	ln.Close()
+	_, err = Start(context.Background(), opt)
+	if err == nil || !strings.Contains(err.Error(), "another local stack is running on the data directory") ||
+		!strings.Contains(err.Error(), fmt.Sprintf("process %d", os.Getpid())) {
+		t.Errorf("a second Start on a held data directory: %v", err)
+	}
+}
+
 func TestConfigProblemsAtOnce(t *testing.T) {
 	empty := t.TempDir()
 	t.Setenv("T2B_PORT", "eighty")
@@ -607,16 +677,23 @@ func TestConfigProblemsAtOnce(t *testing.T) {
 	}
 }
 
-func TestFrontPortInUse(t *testing.T) {
+// A port in use stops Start at once, naming the process that holds it and the variable to change.
+func TestPortsInUse(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	holder := fmt.Sprintf("process %d", os.Getpid())
 	opt := testOptions(t, io.Discard)
-	opt.Port = ln.Addr().(*net.TCPAddr).Port
-	if _, err := Start(context.Background(), opt); err == nil || !strings.Contains(err.Error(), "T2B_PORT") {
-		t.Fatalf("Start on a port in use: %v", err)
+	opt.Port = port
+	if _, err := Start(context.Background(), opt); err == nil || !strings.Contains(err.Error(), "T2B_PORT") || !strings.Contains(err.Error(), holder) {
+		t.Errorf("Start on a front port in use: %v", err)
+	}
+	opt.Port, opt.FirestorePort = 0, port
+	if _, err := Start(context.Background(), opt); err == nil || !strings.Contains(err.Error(), "T2B_FIRESTORE_PORT") || !strings.Contains(err.Error(), holder) {
+		t.Errorf("Start on a Firestore port in use: %v", err)
 	}
 }
 
