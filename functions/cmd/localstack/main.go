@@ -1,6 +1,8 @@
 // Command localstack runs the whole text2brain system on this machine (`make run`): the Firestore
 // and Pub/Sub emulators, a fake Cloud Storage, the Query and Predict functions, a warm-up ticker in
-// place of Cloud Scheduler, and a front server with the page and the API on one origin.
+// place of Cloud Scheduler, and a front server with the page and the API on one origin. A child
+// that crashes is restarted; the console shows the URL, errors, restarts and one line per job,
+// and the logs are in data/logs.
 //
 //	localstack                  start everything, print the URL, stop everything on Ctrl-C
 //	localstack function NAME    serve one function (Query or Predict) on $PORT: how the stack runs
@@ -16,6 +18,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
@@ -65,6 +69,7 @@ func run() int {
 		return 1
 	}
 	fmt.Printf("text2brain is running at %s (Ctrl-C to stop)\n", stack.URL)
+	fmt.Printf("logs: %s\n", shortPath(stack.LogDir))
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(os.Stderr, "[localstack] stopping")
@@ -78,6 +83,17 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "localstack:", stack.Err())
 		return 1
 	}
+}
+
+// shortPath is a directory's path, relative to the working directory when it is under it, with a
+// trailing slash.
+func shortPath(dir string) string {
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, dir); err == nil && !strings.HasPrefix(rel, "..") {
+			dir = rel
+		}
+	}
+	return dir + string(filepath.Separator)
 }
 
 // function serves one registered function, as the buildpack's generated main does: with
