@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -41,8 +43,9 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) (int, error) {
 	// Short limits so that the failure tests finish quickly.
 	// Every test is one client: the limits of new maps, warm-ups and feedback are tested apart.
+	// A short read timeout, so that the slow body's test ends soon.
 	s, stop, err := stacktest.Start("T2B_BACKEND_TIMEOUT=3s", "T2B_STALE_AFTER=1h", "T2B_RATE=1000", "T2B_RATE_BURST=1000",
-		"T2B_PREDICT_EVERY=0s", "T2B_WARMUP_CLIENT_EVERY=0s", "T2B_FEEDBACK_EVERY=0s", "T2B_MAX_PENDING=0")
+		"T2B_PREDICT_EVERY=0s", "T2B_WARMUP_CLIENT_EVERY=0s", "T2B_FEEDBACK_EVERY=0s", "T2B_MAX_PENDING=0", "T2B_READ_TIMEOUT=2s")
 	if err != nil {
 		return 0, err
 	}
@@ -513,5 +516,88 @@ func TestFirestoreDownThenBack(t *testing.T) {
 			t.Fatalf("no recovery after Firestore came back: %d %s", r.status, r.body)
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// rawRequest sends request as it is (no client cleans its path or checks its headers) to the
+// server at base and reads the answer.
+func rawRequest(t *testing.T, base, request string) (*http.Response, []byte) {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimRight(base, "/"), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go io.WriteString(c, request)
+	c.SetReadDeadline(time.Now().Add(60 * time.Second)) // a bound for a broken stack only
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to %.60q: %v", request, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body
+}
+
+// The answers of the hardened edges on the real stack: every /api error JSON with the security
+// headers, an unmapped text answered at once without a document, strict bodies, a slow body cut
+// off. What Query's own server answers (oversized headers, a stalled body) is asked of the Query
+// process directly: the local stack's front server has its own limits (a 1 MB header limit, no
+// read timeout, so a stalled body holds it).
+func TestHardenedEdges(t *testing.T) {
+	errorCode := func(t *testing.T, status int, header http.Header, body []byte) string {
+		t.Helper()
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		if !strings.HasPrefix(header.Get("Content-Type"), "application/json") || json.Unmarshal(body, &e) != nil {
+			t.Errorf("%d is not the API's JSON error: %v %s", status, header, body)
+		}
+		if header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%d without nosniff: %v", status, header)
+		}
+		return e.Error.Code
+	}
+
+	version := get(t, "/api/v1/version").json(t)["model_version"].(string)
+	r := get(t, query("abscess", 5))
+	if code := errorCode(t, r.status, r.header, r.body); r.status != 422 || code != "no_mapped_terms" || !bytes.Contains(r.body, []byte(`\"abscess\"`)) {
+		t.Errorf("an unmapped term: %d %s", r.status, r.body)
+	}
+	if _, err := openStore(t).Get(context.Background(), querytext.Key(version, "abscess")); err == nil {
+		t.Error("an unmapped term made a document")
+	}
+	if h := r.header; !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") || h.Get("Referrer-Policy") == "" {
+		t.Errorf("security headers: %v", h)
+	}
+
+	post := func(body string) string {
+		return fmt.Sprintf("POST /api/v1/maps HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	}
+	for _, tc := range []struct {
+		name, base, request string
+		status              int
+		code                string
+	}{
+		{"headers over 64 kB", stack.QueryURL, "GET /api/v1/version HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("x", 70<<10) + "\r\n\r\n", 431, "headers_too_large"},
+		// The body stops after 10 of its 100 bytes: Query's read deadline ends the wait.
+		{"a stalled body", stack.QueryURL, "POST /api/v1/maps HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"query\": ", 408, "request_timeout"},
+		{"dot dot under /api", stack.URL, "GET /api/v1/maps/../x HTTP/1.1\r\nHost: x\r\n\r\n", 404, "not_found"},
+		{"trailing data", stack.URL, post(`{"query":"face"}xyz`), 400, "invalid_json"},
+		{"wait as a string", stack.URL, post(`{"query":"face","wait":"5"}`), 400, "invalid_wait"},
+		{"a lone surrogate", stack.URL, post(`{"query":"face\ud800"}`), 400, "invalid_query"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := rawRequest(t, tc.base, tc.request)
+			if code := errorCode(t, resp.StatusCode, resp.Header, body); resp.StatusCode != tc.status || code != tc.code {
+				t.Errorf("%d %v %s, want %d %s", resp.StatusCode, resp.Header, body, tc.status, tc.code)
+			}
+		})
+	}
+
+	// A page path with nothing is a small HTML page, without CORS headers.
+	r = get(t, "/no/such/page")
+	if r.status != 404 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") || r.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("a missing page: %d %v %s", r.status, r.header, r.body)
 	}
 }
