@@ -579,7 +579,9 @@ func TestHardenedEdges(t *testing.T) {
 		status              int
 		code                string
 	}{
-		{"headers over 64 kB", stack.QueryURL, "GET /api/v1/version HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("x", 70<<10) + "\r\n\r\n", 431, "headers_too_large"},
+		// Over net/http's slack of 4 kB past the limit (8 kB on a kept-alive connection).
+		// Well over the limit: net/http reads up to 4 kB past it (8 kB on a kept-alive connection).
+		{"headers over 64 kB", stack.QueryURL, "GET /api/v1/version HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("x", 80<<10) + "\r\n\r\n", 431, "headers_too_large"},
 		// The body stops after 10 of its 100 bytes: Query's read deadline ends the wait.
 		{"a stalled body", stack.QueryURL, "POST /api/v1/maps HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"query\": ", 408, "request_timeout"},
 		{"dot dot under /api", stack.URL, "GET /api/v1/maps/../x HTTP/1.1\r\nHost: x\r\n\r\n", 404, "not_found"},

@@ -18,7 +18,8 @@ import (
 
 // MaxHeaderBytes bounds a request's line and headers on the servers this repository starts: room
 // for the longest query the API takes (querytext.MaxRawBytes, 16 kB, percent-encoded: up to
-// 48 kB) and ordinary headers. Larger requests are answered 431 (JSON, through JSONErrors).
+// 48 kB) and ordinary headers. Larger requests are answered 431 (JSON, through JSONErrors); net/http
+// reads up to 4 kB past the limit before it refuses (8 kB on a kept-alive connection).
 const MaxHeaderBytes = 64 << 10
 
 // NewHTTPServer is the server that runs Query's handler where this repository starts the server
