@@ -219,7 +219,9 @@ func jsonAnswer(code int, errCode, message string) []byte {
 	body = append(body, '\n')
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", code, http.StatusText(code))
-	b.WriteString("Content-Type: application/json; charset=utf-8\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n")
+	b.WriteString("Content-Type: application/json; charset=utf-8\r\nCache-Control: no-store\r\n")
+	// The headers of every answer (SecurityHeaders).
+	fmt.Fprintf(&b, "X-Content-Type-Options: nosniff\r\nReferrer-Policy: strict-origin-when-cross-origin\r\nContent-Security-Policy: %s\r\nX-Frame-Options: DENY\r\n", APIContentSecurityPolicy)
 	fmt.Fprintf(&b, "Content-Length: %d\r\nConnection: close\r\n\r\n", len(body))
 	b.Write(body)
 	return b.Bytes()

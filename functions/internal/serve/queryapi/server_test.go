@@ -112,8 +112,8 @@ func TestServerAnswersEveryErrorAsJSON(t *testing.T) {
 			if code := errorCode(t, resp, body); code != tc.code {
 				t.Errorf("code %q, want %q", code, tc.code)
 			}
-			if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
-				t.Errorf("no nosniff: %v", resp.Header)
+			if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Content-Security-Policy") != APIContentSecurityPolicy {
+				t.Errorf("no security headers: %v", resp.Header)
 			}
 		})
 	}
