@@ -60,6 +60,23 @@ export function explainError(e: ErrorInfo): Explained {
         retry: false,
         examples: true,
       }
+    case 'no_mapped_terms':
+      return {
+        // the model knows these words but has no brain map for any of them
+        text: /\btry\b/i.test(server) ? server : `${server || 'The model knows these words but has no brain map for them.'} Try other words, or one of the examples.`,
+        retry: false,
+        examples: true,
+      }
+    case 'busy':
+      return {
+        text: `${server || 'Many maps are being computed right now.'} Wait ${wait ? `${wait} second${wait === 1 ? '' : 's'}` : 'a few seconds'} and try again.`,
+        retry: true,
+        examples: false,
+      }
+    case 'request_timeout':
+    case 'headers_too_large':
+    case 'bad_request':
+      return { text: `${server || 'The server could not read the request.'} Reload the page and try again.`, retry: true, examples: false }
     case 'prediction_failed':
       return { text: `${server || 'The map could not be computed.'} Try again, or try other words.`, retry: true, examples: true }
     case 'rate_limited':

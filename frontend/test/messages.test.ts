@@ -41,6 +41,16 @@ describe('explainError', () => {
     expect(e.retry).toBe(false)
   })
 
+  it('explains terms without a map and a busy service', () => {
+    const m = explainError({ code: 'no_mapped_terms', status: 422, message: 'The model knows "abscess" but has no brain map for it' })
+    expect(m.text).toMatch(/abscess/)
+    expect(m.text).toMatch(/other words/)
+    expect(m.examples).toBe(true)
+    const b = explainError({ code: 'busy', status: 503, message: 'Too many maps are being computed.', retryAfter: 3 } as never)
+    expect(b.text).toMatch(/Wait|wait/)
+    expect(b.retry).toBe(true)
+  })
+
   it('does not suggest twice when the server already says what to try', () => {
     const server =
       '"zzqx wvvb" contains no term the model knows, so there is no map to show. Try words from neuroimaging papers, such as "working memory", "faces" or "reading".'
