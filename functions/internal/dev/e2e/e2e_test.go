@@ -485,7 +485,8 @@ func TestPubSubDownThenBack(t *testing.T) {
 }
 
 // With Firestore down the API answers 503 with a message in bounded time, and recovers.
-// Runs last (Go runs tests in source order): it empties Firestore.
+// Runs last (Go runs tests in source order): it stops and restarts Firestore, which comes back
+// with its last export.
 func TestFirestoreDownThenBack(t *testing.T) {
 	if err := stack.Firestore.Stop(); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package queryapi
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -427,4 +428,15 @@ func slug(s string) string {
 		return "map"
 	}
 	return out
+}
+
+// gunzipTo copies a gzip stream to w inflated.
+func gunzipTo(w io.Writer, r io.Reader) error {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	_, err = io.Copy(w, zr)
+	return err
 }

@@ -1,7 +1,6 @@
 package queryapi
 
 import (
-	"compress/gzip"
 	_ "embed"
 	"fmt"
 	"html"
@@ -130,17 +129,6 @@ func acceptsGzip(r *http.Request) bool {
 		return true
 	}
 	return false
-}
-
-// gunzipTo copies a gzip stream to w inflated.
-func gunzipTo(w io.Writer, r io.Reader) error {
-	zr, err := gzip.NewReader(r)
-	if err != nil {
-		return err
-	}
-	defer zr.Close()
-	_, err = io.Copy(w, zr)
-	return err
 }
 
 func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
