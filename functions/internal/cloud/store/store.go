@@ -14,7 +14,10 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/firestore/apiv1/firestorepb"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/text2brain/text2brain/functions/internal/serve/jobs"
@@ -52,6 +55,32 @@ func New(ctx context.Context, projectID, collection string) (*Store, error) {
 	}
 	return &Store{client: client, col: client.Collection(collection)}, nil
 }
+
+// NewEmulator opens the collection on the Firestore emulator at host ("127.0.0.1:port"), as New does
+// with FIRESTORE_EMULATOR_HOST=host, for a process that talks to more than one emulator (the
+// local stack, which its tests start many times). It signs in as the emulator's admin.
+func NewEmulator(ctx context.Context, host, projectID, collection string) (*Store, error) {
+	conn, err := grpc.NewClient(host, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(emulatorAdmin{}))
+	if err != nil {
+		return nil, fmt.Errorf("firestore emulator at %s: %w", host, err)
+	}
+	client, err := firestore.NewClient(ctx, projectID, option.WithGRPCConn(conn))
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("firestore.NewClient: %w", err)
+	}
+	return &Store{client: client, col: client.Collection(collection)}, nil
+}
+
+// emulatorAdmin is the Firestore emulator's admin credential ("Bearer owner"), which the client
+// sends itself when FIRESTORE_EMULATOR_HOST is set.
+type emulatorAdmin struct{}
+
+func (emulatorAdmin) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer owner"}, nil
+}
+func (emulatorAdmin) RequireTransportSecurity() bool { return false }
 
 // Close releases the client.
 func (s *Store) Close() error { return s.client.Close() }
@@ -232,4 +261,23 @@ func (s *Store) Wait(ctx context.Context, id string) (*Doc, error) {
 			return last, nil
 		}
 	}
+}
+
+// Unfinished is every pending document (its job not done yet), at most limit of them. The local
+// stack uses it to publish their jobs again after the Pub/Sub emulator, which keeps its messages
+// in memory only, lost them in a crash; Pub/Sub itself does not lose messages.
+func (s *Store) Unfinished(ctx context.Context, limit int) ([]*Doc, error) {
+	snaps, err := s.col.Where("status", "==", string(Pending)).Limit(limit).Documents(ctx).GetAll()
+	if err != nil {
+		return nil, classify("list unfinished", err)
+	}
+	docs := make([]*Doc, 0, len(snaps))
+	for _, snap := range snaps {
+		d, err := decode(snap)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, d)
+	}
+	return docs, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -356,5 +357,48 @@ func TestUnavailableAndRecovery(t *testing.T) {
 	}
 	if _, err := s.CreatePending(context.Background(), pending("back")); err != nil {
 		t.Errorf("after restart: %v", err)
+	}
+}
+
+// Unfinished lists the pending documents and no others, through a client made with NewEmulator
+// (no environment variable), which sees what New's client wrote.
+func TestUnfinishedThroughNewEmulator(t *testing.T) {
+	ctx := context.Background()
+	collection := "unfinished-" + fmt.Sprint(time.Now().UnixNano())
+	s, err := New(ctx, "store-test", collection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, id := range []string{"p1", "p2", "d1"} {
+		if _, err := s.CreatePending(ctx, pending(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Transact(ctx, "d1", func(d *Doc) *Doc {
+		d.Status = jobs.Done
+		return d
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEmulator(ctx, firestoreEmu.Host(), "store-test", collection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	docs, err := e.Unfinished(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, d := range docs {
+		ids = append(ids, d.ID)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, []string{"p1", "p2"}) {
+		t.Errorf("Unfinished = %v, want [p1 p2]", ids)
+	}
+	if docs, err := e.Unfinished(ctx, 1); err != nil || len(docs) != 1 {
+		t.Errorf("Unfinished with limit 1: %d documents, %v", len(docs), err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/storage"
+	"google.golang.org/api/googleapi"
 )
 
 // These tests start the real emulators of the Google Cloud CLI on this machine image; they do not
@@ -248,6 +249,65 @@ func TestStorage(t *testing.T) {
 	}
 	if attrs.Size != 6<<20 {
 		t.Fatalf("after a restart the object has %d bytes", attrs.Size)
+	}
+}
+
+// FailWrites fails the writes it names, as many times as it says, with its status, as the Go
+// client sees a real failure; reads and other objects are untouched.
+func TestStorageFaults(t *testing.T) {
+	s, err := StartStorage(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	t.Setenv("STORAGE_EMULATOR_HOST", s.Host())
+	client, err := storage.NewClient(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	bucket := client.Bucket("faults")
+	if err := bucket.Create(ctx, "emulator-test", nil); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string) error {
+		w := bucket.Object(name).NewWriter(ctx)
+		w.ChunkSize = 0 // one request, as Predict writes its maps
+		w.Write([]byte("map"))
+		return w.Close()
+	}
+	s.FailWrites("maps/bad", -1, http.StatusForbidden)
+	s.FailWrites("maps/flaky", 2, http.StatusServiceUnavailable)
+	for i := range 3 {
+		var gerr *googleapi.Error
+		if err := write("maps/bad.nii.gz"); !errors.As(err, &gerr) || gerr.Code != http.StatusForbidden {
+			t.Fatalf("write %d of a failing object: %v, want a 403", i, err)
+		}
+	}
+	if err := write("maps/good.nii.gz"); err != nil {
+		t.Fatalf("another object: %v", err)
+	}
+	// Two 503s, then the write goes through (the client does not retry a write without a
+	// precondition: each try is one write).
+	for i := range 2 {
+		if err := write("maps/flaky.nii.gz"); err == nil {
+			t.Fatalf("write %d of a flaky object succeeded", i)
+		}
+	}
+	if err := write("maps/flaky.nii.gz"); err != nil {
+		t.Fatalf("the third write of a flaky object: %v", err)
+	}
+	if n := s.FailedWrites(); n != 5 {
+		t.Errorf("%d writes failed, want 5", n)
+	}
+	s.ClearFaults()
+	if err := write("maps/bad.nii.gz"); err != nil {
+		t.Fatalf("after ClearFaults: %v", err)
+	}
+	if _, err := bucket.Object("maps/good.nii.gz").Attrs(ctx); err != nil {
+		t.Fatalf("reading the written object's attributes: %v", err)
 	}
 }
 

@@ -7,7 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsouza/fake-gcs-server/fakestorage"
@@ -34,6 +38,18 @@ type Storage struct {
 	srv  *http.Server
 	host string
 	done chan struct{}
+
+	mu     sync.Mutex
+	faults []*fault
+	failed atomic.Int64
+}
+
+// fault makes some writes fail: those of objects whose name contains match, n more times (or for
+// ever while n < 0), with status.
+type fault struct {
+	match  string
+	n      int
+	status int
 }
 
 // StartStorage starts the fake Cloud Storage on a free port with its buckets under root.
@@ -68,12 +84,11 @@ func StartStorageWith(o StorageOptions) (*Storage, error) {
 		ln.Close()
 		return nil, fmt.Errorf("fake Cloud Storage (root %q): %w", o.Root, err)
 	}
-	s := &Storage{
-		fake: fake,
-		srv:  &http.Server{Handler: fake.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second},
-		host: host,
-		done: make(chan struct{}),
-	}
+	s := &Storage{fake: fake, host: host, done: make(chan struct{})}
+	// Bounds on slow clients like every server here runs (writes of a whole model bundle, and
+	// reads of it, take seconds on 127.0.0.1).
+	s.srv = &http.Server{Handler: s.withFaults(fake.HTTPHandler()), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 2 * time.Minute, WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute}
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -81,6 +96,73 @@ func StartStorageWith(o StorageOptions) (*Storage, error) {
 		}
 	}()
 	return s, nil
+}
+
+// FailWrites makes the next n writes (n < 0: every write, until ClearFaults) of objects whose name
+// contains match fail with the HTTP status (503: a transient failure the client may retry; 403: a
+// bucket it may not write). Reads are untouched. The reliability script and tests use it to see
+// what a failed Cloud Storage write does to a job.
+func (s *Storage) FailWrites(match string, n, status int) {
+	if n == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, &fault{match: match, n: n, status: status})
+}
+
+// ClearFaults ends every FailWrites.
+func (s *Storage) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
+// FailedWrites is how many writes a fault has failed so far.
+func (s *Storage) FailedWrites() int64 { return s.failed.Load() }
+
+// withFaults answers the writes a fault names with its status, in the JSON API's error form, and
+// passes everything else to next.
+func (s *Storage) withFaults(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if status := s.faultFor(r); status != 0 {
+			s.failed.Add(1)
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.WriteHeader(status)
+			fmt.Fprintf(w, `{"error":{"code":%d,"message":"a write failed on purpose (fake Cloud Storage fault)"}}`, status)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// faultFor is the status a request must fail with, 0 for none. Writes are the JSON API's uploads
+// (POST /upload/storage/v1/b/B/o?name=N, which the Go client sends) and the XML API's PUT /B/N.
+func (s *Storage) faultFor(r *http.Request) int {
+	var name string
+	switch {
+	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/upload/storage/v1/b/"):
+		name = r.URL.Query().Get("name")
+	case r.Method == http.MethodPut && !strings.HasPrefix(r.URL.Path, "/upload/") && !strings.HasPrefix(r.URL.Path, "/storage/"):
+		name = r.URL.Path
+	default:
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, f := range s.faults {
+		if !strings.Contains(name, f.match) {
+			continue
+		}
+		if f.n > 0 {
+			f.n--
+			if f.n == 0 {
+				s.faults = slices.Delete(s.faults, i, i+1)
+			}
+		}
+		return f.status
+	}
+	return 0
 }
 
 // logw is Log or io.Discard.

@@ -59,9 +59,12 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/text2brain/text2brain/functions/internal/cloud/queue"
+	"github.com/text2brain/text2brain/functions/internal/cloud/store"
 	"github.com/text2brain/text2brain/functions/internal/dev/emulators"
 	"github.com/text2brain/text2brain/functions/internal/model"
 	"github.com/text2brain/text2brain/functions/internal/release/publish"
+	"github.com/text2brain/text2brain/functions/internal/serve/config"
+	"github.com/text2brain/text2brain/functions/internal/serve/queryapi"
 )
 
 // WarmupMessage is what the scheduler publishes.
@@ -108,6 +111,7 @@ type Stack struct {
 	push     *pusher
 	topics   *vkit.TopicAdminClient
 	subs     *vkit.SubscriptionAdminClient
+	docs     *store.Store // the map documents, for republishUnfinished
 	logFiles []*os.File
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup
@@ -274,9 +278,12 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	}
 
 	// The front server, the push stand-in, the watchdog and the scheduler.
-	s.front = &http.Server{Handler: s.frontHandler(), ReadHeaderTimeout: 10 * time.Second}
+	// The front server bounds slow clients as Google's front end does, more loosely than Query
+	// (whose own limits, T2B_*_TIMEOUT, are the ones a client meets), and answers its own errors
+	// (431, a header timeout) in the API's JSON.
+	s.front = queryapi.NewHTTPServer(frontTimeouts, s.frontHandler())
 	go func() {
-		if err := s.front.Serve(s.frontLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.front.Serve(queryapi.JSONErrors(s.frontLn)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.frontErr <- err
 		}
 	}()
@@ -457,10 +464,50 @@ func (s *Stack) SetUpPubSub(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("creating subscription %s: %w", s.SubscriptionName, err)
 	}
+	if err := s.republishUnfinished(ctx); err != nil {
+		return err
+	}
 	if s.push != nil {
 		s.push.resubscribe.Notify()
 	}
 	s.backAgain()
+	return nil
+}
+
+// maxRepublish bounds the jobs published again at once; more unfinished documents than that are
+// republished by the queries that ask for them once they are stale (T2B_STALE_AFTER).
+const maxRepublish = 10000
+
+// republishUnfinished publishes the job of every pending document of this model again. The
+// Pub/Sub emulator keeps its messages in memory only, unlike Pub/Sub: after it crashed, or after
+// the whole stack was killed (the documents come back from the Firestore export, the messages do
+// not), the jobs it held are gone. A job published twice costs nothing: Predict runs a
+// document's job once and acknowledges the copy.
+func (s *Stack) republishUnfinished(ctx context.Context) error {
+	if s.docs == nil {
+		var err error
+		if s.docs, err = store.NewEmulator(ctx, s.FirestoreHost, s.ProjectID, config.DefaultCollection); err != nil {
+			return err
+		}
+	}
+	docs, err := s.docs.Unfinished(ctx, maxRepublish)
+	if err != nil {
+		return fmt.Errorf("listing the unfinished maps to publish their jobs again: %w", err)
+	}
+	n := 0
+	for _, d := range docs {
+		if d.ModelVersion != s.ModelVersion {
+			continue // this stack's Predict cannot do it; a run with that model will
+		}
+		data, _ := json.Marshal(queue.Message{ID: d.ID, Text: d.NormalizedQuery, ModelVersion: d.ModelVersion})
+		if err := s.Publish(ctx, data); err != nil {
+			return err
+		}
+		n++
+	}
+	if n > 0 {
+		s.say("[localstack] published the jobs of %d unfinished maps again (the Pub/Sub emulator does not keep messages)", n)
+	}
 	return nil
 }
 
@@ -475,6 +522,13 @@ func (s *Stack) Publish(ctx context.Context, data []byte) error {
 	}
 	return nil
 }
+
+// PredictPID and QueryPID are the process ids (each also its process group) of the running
+// functions, 0 while one is down: for the reliability script and tests, which kill them.
+func (s *Stack) PredictPID() int { return s.predict.pid() }
+
+// QueryPID: see PredictPID.
+func (s *Stack) QueryPID() int { return s.query.pid() }
 
 // PushFailures is how many pushes to Predict were not acknowledged (an error status, or Predict
 // not answering); the push stand-in pushes each message again.
@@ -604,6 +658,9 @@ func (s *Stack) shutdown() error {
 	if s.subs != nil {
 		s.subs.Close()
 	}
+	if s.docs != nil {
+		s.docs.Close()
+	}
 	if s.Firestore != nil {
 		stop(s.Firestore.Stop) // it exports its documents first
 	}
@@ -628,6 +685,10 @@ func (s *Stack) shutdown() error {
 	close(s.done)
 	return s.stopErr
 }
+
+// frontTimeouts are the front server's: each longer than Query's default, so that Query, behind
+// it, is the one that times a slow client out and says so.
+var frontTimeouts = config.Timeouts{ReadHeader: 10 * time.Second, Read: time.Minute, Write: 2 * time.Minute, Idle: 2 * time.Minute}
 
 // frontHandler is the public origin: everything goes to Query, which serves the page and the API,
 // as Cloud Functions' URL does in the cloud. The front server stands where Google's front end does,

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -412,7 +413,7 @@ func TestCrashedChildrenAreRestarted(t *testing.T) {
 	// stale-job republish in the test's time: only the push stand-in can finish that job.
 	opt.SchedulerEvery = -1
 	opt.FirestoreSaveEvery = 200 * time.Millisecond
-	opt.ExtraEnv = []string{"T2B_STALE_AFTER=1h", "T2B_RATE=1000", "T2B_RATE_BURST=1000"}
+	opt.ExtraEnv = []string{"T2B_STALE_AFTER=1h", "T2B_RATE=1000", "T2B_RATE_BURST=1000", "T2B_PREDICT_BURST=100"}
 	s := startStack(t, opt, log)
 
 	// Predict, with a job in flight.
@@ -529,18 +530,47 @@ func TestCrashedChildrenAreRestarted(t *testing.T) {
 		return code == http.StatusOK
 	})
 
-	// The Pub/Sub emulator: a new query goes through it once it is back.
+	// The Pub/Sub emulator, holding jobs that the push stand-in has not taken yet (it takes
+	// pushParallel at a time, and Predict, frozen, finishes none): the emulator keeps messages in
+	// memory only, so the stack publishes the jobs of the unfinished maps again once it is back.
+	// With no stale-job republish in the test's time, only that can finish them.
+	frozen := s.predict.pid()
+	if err := syscall.Kill(frozen, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, q := range []string{"pain", "auditory", "visual", "motor", "language", "memory", "reward", "fear", "emotion",
+		"attention", "speech", "navigation", "taste", "touch", "semantic", "syntax", "inhibition", "faces", "saccades", "grasping"} {
+		code, _, body := get(t, s.URL+"api/v1/maps?q="+url.QueryEscape(q))
+		if code != http.StatusAccepted {
+			syscall.Kill(frozen, syscall.SIGCONT)
+			t.Fatalf("new query %q: %d %s", q, code, body)
+		}
+		ids = append(ids, idOf(t, body))
+	}
+	waitFor(t, "the push stand-in holding all the jobs it takes at once", 30*time.Second, func() bool { return s.push.active.Load() == pushParallel })
 	if err := syscall.Kill(s.PubSub.Pid(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	waitLine(t, log, `(?m)^\[localstack\] Pub/Sub emulator exited \(signal: killed\); restarting in 0\.5 s$`, 0)
+	syscall.Kill(frozen, syscall.SIGCONT)
 	waitLine(t, log, `(?m)^\[localstack\] Pub/Sub emulator is back$`, 0)
 	back = time.Now()
-	waitFor(t, "a new query done after the Pub/Sub emulator's restart", 90*time.Second, func() bool {
-		code, _, _ := get(t, s.URL+"api/v1/maps?q=pain&wait=10")
+	waitLine(t, log, `(?m)^\[localstack\] published the jobs of \d+ unfinished maps again`, 0)
+	waitFor(t, "every job held when the Pub/Sub emulator crashed done", 90*time.Second, func() bool {
+		for _, id := range ids {
+			if code, _, _ := get(t, s.URL+"api/v1/maps/"+id); code != http.StatusOK {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("the %d jobs were done %.1f s after the Pub/Sub emulator was back", len(ids), time.Since(back).Seconds())
+	// And a new query goes through the restarted emulator.
+	waitFor(t, "a new query done after the Pub/Sub emulator's restart", 60*time.Second, func() bool {
+		code, _, _ := get(t, s.URL+"api/v1/maps?q=smell&wait=10")
 		return code == http.StatusOK
 	})
-	t.Logf("a new query was done %.1f s after the Pub/Sub emulator was back", time.Since(back).Seconds())
 
 	select {
 	case <-s.Done():
