@@ -60,7 +60,7 @@ FUNCTION_SOURCE := build/function-source.zip
 # Root is not needed for apt-get when already root (CI and this machine image run as root).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps ort tools model build test bench bench-stack run clean \
+.PHONY: help deps ort tools model build test bench bench-stack run clean fuzz reliability \
 	function-source frontend test-frontend lint terraform-check terraform-provider model-tfvars publish-model
 
 help:
@@ -68,6 +68,8 @@ help:
 	@echo "make test   install what the tests need, then run every test"
 	@echo "make bench  run the benchmarks"
 	@echo "make bench-stack  start the local stack and measure cold, new and cached queries"
+	@echo "make reliability  crash, freeze and attack a local stack: the table of RELIABILITY.md"
+	@echo "make fuzz   run each fuzz target for FUZZTIME (5s)"
 	@echo "make model  build the model bundle into $(MODEL_DIR) from $(DATA)"
 	@echo "make lint   gofmt, go vet and staticcheck"
 	@echo "make frontend  build the web page into frontend/dist/site (npm ci, Vite, the viewer's assets)"
@@ -119,6 +121,25 @@ RACE_PKGS := ./functions/internal/serve/... ./functions/internal/cloud/... ./fun
 test: deps ort tools model frontend lint terraform-check test-frontend
 	go test -count=1 ./...
 	go test -race -count=1 $(RACE_PKGS)
+	$(MAKE) --no-print-directory fuzz
+
+# Each fuzz target for FUZZTIME, from its seed corpus (f.Add and testdata/fuzz): normalisation,
+# the featurizer, request and push-envelope decoding, the NIfTI reader. A failing input is
+# written to the package's testdata/fuzz, where it stays as a regression test.
+FUZZTIME ?= 5s
+FUZZ_TARGETS := querytext:FuzzNormalizeIsIdempotent textfeat:FuzzFeaturize queryapi:FuzzDecodeObject \
+	predictjob:FuzzPushEnvelope brain:FuzzReadNIfTI
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$$(go list ./functions/... | grep "/$${t%%:*}$$"); \
+		go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+# Crashes, freezes, bursts and hostile input against a local stack on 127.0.0.1: the table of
+# RELIABILITY.md (a few minutes; it exits non-zero if anything was lost, duplicated or answered
+# otherwise than expected).
+reliability: ort model $(LOCALSTACK)
+	go run ./functions/cmd/reliability --functions $(LOCALSTACK)
 
 # gofmt, go vet and staticcheck (pinned in go.mod's tool directive).
 lint:

@@ -56,6 +56,10 @@ resource "google_cloudfunctions2_function" "query" {
       T2B_RATE         = tostring(var.rate_limit_per_second)
       T2B_RATE_BURST   = tostring(var.rate_limit_burst)
       T2B_CORS_ORIGINS = join(",", var.cors_allowed_origins)
+      # New maps cost a job each: limited per client, and capped per instance.
+      T2B_PREDICT_EVERY = var.new_maps_per_client.every
+      T2B_PREDICT_BURST = tostring(var.new_maps_per_client.burst)
+      T2B_MAX_PENDING   = tostring(var.max_pending_jobs)
       # How many entries at the end of X-Forwarded-For Google appended: the client's address alone
       # from Cloud Run's front end; behind the load balancer, the client's and then the load
       # balancer's own.

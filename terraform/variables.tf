@@ -288,6 +288,31 @@ variable "rate_limit_burst" {
   }
 }
 
+variable "new_maps_per_client" {
+  description = "How often one client address may ask for a map that does not exist yet (a query that costs a prediction), per Query instance: one every `every` (a Go duration such as \"5s\"; \"0s\" for no limit) in bursts of `burst`. Cached answers count only against rate_limit_per_second."
+  type = object({
+    every = string
+    burst = number
+  })
+  default = { every = "5s", burst = 10 }
+
+  validation {
+    condition     = can(regex("^[0-9]+(ms|s|m|h)$", var.new_maps_per_client.every)) && var.new_maps_per_client.burst >= 1 && floor(var.new_maps_per_client.burst) == var.new_maps_per_client.burst
+    error_message = "new_maps_per_client.every must be a duration such as \"5s\" and burst a whole number of at least 1."
+  }
+}
+
+variable "max_pending_jobs" {
+  description = "Jobs one Query instance may have in flight (published, not seen finish) before a query that would publish another gets 503 busy; 0 for no cap."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.max_pending_jobs >= 0 && floor(var.max_pending_jobs) == var.max_pending_jobs
+    error_message = "max_pending_jobs must be a whole number, 0 or more."
+  }
+}
+
 variable "domain" {
   description = "Optional domain of the site (e.g. text2brain.example.org). With one, an HTTPS load balancer with Cloud CDN, a managed certificate and Cloud Armor fronts Query, and Query takes no traffic from elsewhere; point the domain's A record at the site_ip output."
   type        = string

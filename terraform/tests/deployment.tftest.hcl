@@ -412,6 +412,8 @@ run "query_settings" {
     cors_allowed_origins  = ["https://a.example.org", "https://b.example.org"]
     rate_limit_per_second = 5
     rate_limit_burst      = 12
+    new_maps_per_client   = { every = "2s", burst = 4 }
+    max_pending_jobs      = 7
   }
 
   assert {
@@ -422,6 +424,12 @@ run "query_settings" {
     condition = (google_cloudfunctions2_function.query.service_config[0].environment_variables["T2B_RATE"] == "5" &&
     google_cloudfunctions2_function.query.service_config[0].environment_variables["T2B_RATE_BURST"] == "12")
     error_message = "The rate limits must reach Query."
+  }
+  assert {
+    condition = (google_cloudfunctions2_function.query.service_config[0].environment_variables["T2B_PREDICT_EVERY"] == "2s" &&
+      google_cloudfunctions2_function.query.service_config[0].environment_variables["T2B_PREDICT_BURST"] == "4" &&
+    google_cloudfunctions2_function.query.service_config[0].environment_variables["T2B_MAX_PENDING"] == "7")
+    error_message = "The new-map limit and the pending-job cap must reach Query."
   }
   assert {
     condition     = google_cloudfunctions2_function.query.service_config[0].environment_variables["T2B_TOPIC"] == google_pubsub_topic.jobs.name

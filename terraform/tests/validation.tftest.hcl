@@ -131,6 +131,18 @@ run "rate_limit" {
   expect_failures = [var.rate_limit_per_second]
 }
 
+run "new_maps_per_client" {
+  command = plan
+  variables { new_maps_per_client = { every = "five seconds", burst = 10 } }
+  expect_failures = [var.new_maps_per_client]
+}
+
+run "max_pending_jobs" {
+  command = plan
+  variables { max_pending_jobs = -1 }
+  expect_failures = [var.max_pending_jobs]
+}
+
 run "domain" {
   command = plan
   variables { domain = "https://Example.org/" }

@@ -41,6 +41,11 @@ func main() {
 	}
 }
 
+// unlimited lifts the per-client limits and the cap on pending jobs, which would make one load
+// client a rate-limit test (the limits have their own tests).
+var unlimited = []string{"T2B_RATE=1000000", "T2B_RATE_BURST=1000000", "T2B_PREDICT_EVERY=1ms", "T2B_PREDICT_BURST=1000000",
+	"T2B_MAX_PENDING=100000"}
+
 type run struct {
 	st      *localstack.Stack
 	base    string
@@ -51,12 +56,15 @@ type run struct {
 	next    atomic.Int64
 	rows    [][]string
 	failed  bool
+	cachedQ string   // a query whose map is done
+	done    []string // queries of the burst, done
 }
 
 func realMain(ctx context.Context) (bool, error) {
 	bin := flag.String("functions", "build/bin/localstack", "build of functions/cmd/localstack that serves the functions")
 	cachedN := flag.Int("cached", 3000, "cached requests per concurrency level")
 	burstN := flag.Int("burst", 200, "distinct new queries in the burst")
+	crashes := flag.Bool("crashes", true, "also crash and freeze the stack's parts")
 	flag.Parse()
 
 	opt, err := localstack.OptionsFromEnv()
@@ -69,8 +77,7 @@ func realMain(ctx context.Context) (bool, error) {
 	}
 	defer os.RemoveAll(tmp)
 	opt.DataDir, opt.Port, opt.FunctionBinary, opt.SchedulerEvery, opt.Log = filepath.Join(tmp, "data"), 0, *bin, -1, io.Discard
-	// The per-client limit would make one load client a rate-limit test.
-	opt.ExtraEnv = append(opt.ExtraEnv, "T2B_RATE=1000000", "T2B_RATE_BURST=1000000")
+	opt.ExtraEnv = append(opt.ExtraEnv, unlimited...)
 	st, err := localstack.Start(ctx, opt)
 	if err != nil {
 		return false, err
@@ -98,7 +105,18 @@ func realMain(ctx context.Context) (bool, error) {
 	r.cached(ctx, *cachedN)
 	r.burst(ctx, *burstN)
 	r.mix(ctx, 20*time.Second)
+	if *crashes {
+		r.killPredict(ctx, 60)
+		r.killPubSub(ctx, 60)
+		r.killFirestore(ctx, r.done)
+		r.freezeFirestore(ctx, r.cachedQ)
+		r.failedWrites(ctx)
+		r.poison(ctx)
+	}
 	r.hostile(ctx)
+	if *crashes {
+		r.killGroup(ctx, *bin, tmp, 40)
+	}
 
 	fmt.Println("| scenario | how much | what clients saw | lost | duplicated |")
 	fmt.Println("| --- | --- | --- | --- | --- |")
@@ -191,6 +209,7 @@ func (r *run) cached(ctx context.Context, n int) {
 		r.row("cached reads", "-", fmt.Sprintf("the first query answered %d", code), "-", "-")
 		return
 	}
+	r.cachedQ = q
 	id := querytext.Key(r.version, q)
 	before := r.hits(ctx, id)
 	total := 0
@@ -276,6 +295,7 @@ func (r *run) burst(ctx context.Context, n int) {
 	wg.Wait()
 	took := time.Since(start)
 	notDone, dup := r.checkOnce(ctx, qs)
+	r.done = qs
 	r.row(fmt.Sprintf("burst of %d distinct new queries", n), fmt.Sprintf("%d queries at once", n),
 		fmt.Sprintf("%d finished; the last after %.1f s; p50 %s, p90 %s", done.Load(), took.Seconds(), msStr(pct(lat, 50)), msStr(pct(lat, 90))),
 		fmt.Sprint(notDone), fmt.Sprint(dup))

@@ -481,8 +481,9 @@ const maxRepublish = 10000
 // republishUnfinished publishes the job of every pending document of this model again. The
 // Pub/Sub emulator keeps its messages in memory only, unlike Pub/Sub: after it crashed, or after
 // the whole stack was killed (the documents come back from the Firestore export, the messages do
-// not), the jobs it held are gone. A job published twice costs nothing: Predict runs a
-// document's job once and acknowledges the copy.
+// not), the jobs it held are gone. The jobs the push stand-in is delivering are not among them:
+// it holds their messages and delivers them until Predict takes them. (A job published twice
+// would still have one result, but could be computed twice if both copies arrive together.)
 func (s *Stack) republishUnfinished(ctx context.Context) error {
 	if s.docs == nil {
 		var err error
@@ -498,6 +499,9 @@ func (s *Stack) republishUnfinished(ctx context.Context) error {
 	for _, d := range docs {
 		if d.ModelVersion != s.ModelVersion {
 			continue // this stack's Predict cannot do it; a run with that model will
+		}
+		if s.push != nil && s.push.holds(d.ID) {
+			continue // the push stand-in delivers it still: a second copy would be computed twice
 		}
 		data, _ := json.Marshal(queue.Message{ID: d.ID, Text: d.NormalizedQuery, ModelVersion: d.ModelVersion})
 		if err := s.Publish(ctx, data); err != nil {

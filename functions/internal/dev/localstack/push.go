@@ -40,10 +40,11 @@ type pusher struct {
 	active   atomic.Int64 // messages being delivered
 
 	mu        sync.Mutex
-	lastNote  time.Time // of the last push failure on the console
-	quiet     int       // failures since, not shown
-	receiveOK bool      // the last Receive worked (its failures are shown once)
-	failingAt time.Time // when Receive started failing
+	held      map[string]int // ids of the jobs being delivered, with their count
+	lastNote  time.Time      // of the last push failure on the console
+	quiet     int            // failures since, not shown
+	receiveOK bool           // the last Receive worked (its failures are shown once)
+	failingAt time.Time      // when Receive started failing
 }
 
 // pushParallel bounds the jobs being pushed at once.
@@ -136,6 +137,10 @@ func (p *pusher) deliver(ctx context.Context, m *pubsub.Message) {
 	defer p.active.Add(-1)
 	p.receiving()
 	label := describeMessage(m.Data)
+	if label.job {
+		p.hold(label.id, 1)
+		defer p.hold(label.id, -1)
+	}
 	backoff := emulators.Backoff{Min: 500 * time.Millisecond, Max: 10 * time.Second}
 	for attempt := 1; ; attempt++ {
 		// While Predict is known to be down (restarting), wait for it rather than knock.
@@ -180,6 +185,26 @@ func (p *pusher) deliver(ctx context.Context, m *pubsub.Message) {
 		case <-time.After(delay):
 		}
 	}
+}
+
+// hold counts a job in (n = 1) or out (n = -1) of delivery.
+func (p *pusher) hold(id string, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held == nil {
+		p.held = map[string]int{}
+	}
+	if p.held[id] += n; p.held[id] <= 0 {
+		delete(p.held, id)
+	}
+}
+
+// holds says whether a job of this id is being delivered: its message outlived the emulator it
+// came from, and Predict gets it without publishing it again.
+func (p *pusher) holds(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held[id] > 0
 }
 
 // post makes one push; it returns why Predict did not take the message ("" when it did), and

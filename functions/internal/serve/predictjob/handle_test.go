@@ -76,7 +76,7 @@ type worker struct {
 }
 
 // newWorker is a worker on in-memory backends; with m nil its model never loads.
-func newWorker(t *testing.T, m *model.Model) worker {
+func newWorker(t testing.TB, m *model.Model) worker {
 	t.Helper()
 	w := worker{st: jobstest.NewStore(), bucket: &memBucket{objects: map[string]blobs.Object{}}, loads: &atomic.Int32{}}
 	w.Worker = New(w.st, w.bucket, "results", func(context.Context) (*model.Model, error) {
@@ -90,7 +90,7 @@ func newWorker(t *testing.T, m *model.Model) worker {
 }
 
 // queued makes the document of text as Query does and returns its job.
-func (w worker) queued(t *testing.T, version, text string) queue.Message {
+func (w worker) queued(t testing.TB, version, text string) queue.Message {
 	t.Helper()
 	n, err := querytext.Normalize(text)
 	if err != nil {

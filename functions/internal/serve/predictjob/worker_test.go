@@ -110,3 +110,44 @@ func TestPushJob(t *testing.T) {
 		t.Errorf("a job for another model version: %d %s, want a redelivery", rec.Code, rec.Body)
 	}
 }
+
+// Whatever a push body holds, Predict answers in bounded, short JSON (or 204 for an acked
+// message), never echoes it, never panics, and changes no document it did not make: the only
+// document in the store, pending, stays pending unless the body is exactly its job (which a model
+// that never loads then fails transiently, a redelivery).
+func FuzzPushEnvelope(f *testing.F) {
+	w := newWorker(f, nil)
+	job := w.queued(f, "nq-fuzz", "viewing faces")
+	raw, _ := json.Marshal(job)
+	for _, seed := range []string{
+		push(raw), push([]byte(`{"warmup":true}`)), push([]byte("hello")), "not an envelope", "{}", `{"message":{}}`,
+		`{"message":{"data":"!!"}}`, push(raw) + "{}", `{"message":{"data":"e30="},"deliveryAttempt":"5"}`,
+		`[{"message":{}}]`, push([]byte(`{"id":"` + job.ID + `","text":"viewing face","model_version":"nq-fuzz"}`)),
+	} {
+		f.Add([]byte(seed))
+	}
+	var stats Stats
+	h := PushHandler(func(context.Context) (*Worker, error) { return w.Worker, nil }, &stats)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/", strings.NewReader(string(body))))
+		switch rec.Code {
+		case http.StatusNoContent:
+			if rec.Body.Len() != 0 {
+				t.Fatalf("204 with a body: %q", rec.Body)
+			}
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusInternalServerError:
+			var e struct {
+				Error struct{ Code, Message string }
+			}
+			if json.Unmarshal(rec.Body.Bytes(), &e) != nil || e.Error.Code == "" || rec.Body.Len() > 300 {
+				t.Fatalf("%d %q: not a short JSON error", rec.Code, rec.Body)
+			}
+		default:
+			t.Fatalf("status %d for %q", rec.Code, body)
+		}
+		if d := w.st.Doc(job.ID); d == nil || d.Status != jobs.Pending {
+			t.Fatalf("the pending document changed: %+v", d)
+		}
+	})
+}
