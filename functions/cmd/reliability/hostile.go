@@ -58,20 +58,25 @@ func (r *run) hostile(ctx context.Context) {
 		{name: "an unknown API path", method: "GET", target: "/api/v1/nope", status: 404, codes: []string{"not_found"}},
 		{name: "DELETE on the maps", method: "DELETE", target: "/api/v1/maps?q=face", status: 405, codes: []string{"method_not_allowed"}},
 		{name: "a page that does not exist", method: "GET", target: "/nope", status: 404, codes: []string{""}},
-		{name: "2 MB of headers", method: "GET", target: "/api/v1/version", header: bigHeader, status: 431, codes: []string{"headers_too_large", ""}},
+		{name: "2 MB of headers", method: "GET", target: "/api/v1/version", header: bigHeader, status: 431, codes: []string{"headers_too_large"}},
 		{name: "feedback on no map", method: "POST", target: "/api/v1/feedback", body: `{"map_id":"` + strings.Repeat("0", 32) + `","text":"hi"}`, status: 404, codes: []string{"not_found"}},
 		{name: "feedback too long", method: "POST", target: "/api/v1/feedback", body: `{"map_id":"` + strings.Repeat("0", 32) + `","text":"` + strings.Repeat("é", 1001) + `"}`, status: 413, codes: []string{"too_long"}},
 	}
 	var wrong []string
 	for _, a := range attempts {
-		if msg := r.try(ctx, r.base, a); msg != "" {
+		msg := r.try(ctx, r.base, a)
+		if msg != "" {
 			wrong = append(wrong, a.name+": "+msg)
 		}
+		r.hostileRow(a.name, expected(a), msg)
 	}
 	// The one normalisation: invisible characters do not make another map.
+	msg := ""
 	if a, b := r.idOf(ctx, "face"), r.idOf(ctx, "fa\u00adce\u200b"); a == "" || a != b {
-		wrong = append(wrong, fmt.Sprintf("face and fa(soft hyphen)ce(zero-width space) have ids %q and %q", a, b))
+		msg = fmt.Sprintf("face and fa(soft hyphen)ce(zero-width space) have ids %q and %q", a, b)
+		wrong = append(wrong, msg)
 	}
+	r.hostileRow("`fa\\u00adce\\u200b` (a soft hyphen and a zero-width space)", "the same map id as `face`", msg)
 	// Predict, reached directly (in the cloud only the push subscription can): a 50 MB body gets
 	// a short error, not an echo.
 	if msg := r.try(ctx, r.st.PredictURL, attempt{name: "50 MB to Predict", method: "POST", target: "/",
@@ -83,18 +88,48 @@ func (r *run) hostile(ctx context.Context) {
 			return ""
 		}}); msg != "" {
 		wrong = append(wrong, "50 MB to Predict: "+msg)
+		r.hostileRow("50 MB posted to Predict", "413 `too_large`, an answer under 500 bytes", msg)
+	} else {
+		r.hostileRow("50 MB posted to Predict", "413 `too_large`, an answer under 500 bytes", "")
 	}
+	forged := r.forgedJob(ctx)
+	if forged != "" {
+		wrong = append(wrong, "a forged job: "+forged)
+	}
+	r.hostileRow("a forged job posted to Predict (an id of a real map, a text that does not hash to it)", "204 (acked, so never redelivered), the map's document unchanged", forged)
 	slow := r.slowBody(ctx)
 	if slow != "" {
 		wrong = append(wrong, "a body sent a byte a second: "+slow)
 	}
-	seen := fmt.Sprintf("%d of %d answered as expected", len(attempts)+3-len(wrong), len(attempts)+3)
+	r.hostileRow("a POST body sent a byte a second", "the connection ended within T2B_READ_TIMEOUT (15 s), not read for ever", slow)
+	seen := fmt.Sprintf("%d of %d answered as expected", len(attempts)+4-len(wrong), len(attempts)+4)
 	if len(wrong) > 0 {
 		seen += "; wrong: " + strings.Join(wrong, "; ")
 		r.failed = true
 	}
 	r.row("hostile inputs (invalid UTF-8, lenient JSON, oversize, unknown paths, invisible characters, unmapped terms, a slow body, 50 MB to Predict)",
-		fmt.Sprintf("%d requests", len(attempts)+3), seen, "0", "0")
+		fmt.Sprintf("%d requests", len(attempts)+4), seen, "0", "0")
+}
+
+// expected describes the answer an attempt must get.
+func expected(a attempt) string {
+	var codes []string
+	for _, c := range a.codes {
+		if c == "" {
+			codes = append(codes, "a page")
+		} else {
+			codes = append(codes, "`"+c+"`")
+		}
+	}
+	return fmt.Sprintf("%d %s", a.status, strings.Join(codes, " or "))
+}
+
+func (r *run) hostileRow(name, want, wrong string) {
+	got := "as expected"
+	if wrong != "" {
+		got = "WRONG: " + wrong
+	}
+	r.hostileRows = append(r.hostileRows, []string{name, want, got})
 }
 
 // try sends an attempt and says what is wrong with its answer ("" when nothing).
@@ -157,6 +192,33 @@ func (r *run) idOf(ctx context.Context, q string) string {
 	var v struct{ ID string }
 	json.NewDecoder(resp.Body).Decode(&v)
 	return v.ID
+}
+
+// forgedJob posts Predict a push envelope whose job names a finished map's id with another text:
+// it must be acked and change nothing.
+func (r *run) forgedJob(ctx context.Context) string {
+	id := querytext.Key(r.version, r.cachedQ)
+	before, err := r.store.Get(ctx, id)
+	if err != nil {
+		return err.Error()
+	}
+	job, _ := json.Marshal(map[string]string{"id": id, "text": "something else", "model_version": r.version})
+	env, _ := json.Marshal(map[string]any{"message": map[string]any{"data": job, "messageId": "forged"}, "subscription": r.st.SubscriptionName})
+	resp, err := r.client.Post(r.st.PushEndpoint, "application/json", bytes.NewReader(env))
+	if err != nil {
+		return err.Error()
+	}
+	resp.Body.Close()
+	after, err := r.store.Get(ctx, id)
+	switch {
+	case err != nil:
+		return err.Error()
+	case resp.StatusCode != http.StatusNoContent:
+		return fmt.Sprintf("status %d, want 204", resp.StatusCode)
+	case after.Status != before.Status || after.Deliveries != before.Deliveries || after.Predictions != before.Predictions || !after.CompletedAt.Equal(before.CompletedAt):
+		return fmt.Sprintf("the document changed: %+v → %+v", before, after)
+	}
+	return ""
 }
 
 // slowBody sends a POST body a byte a second: the server must give up on it within its read

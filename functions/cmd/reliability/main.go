@@ -55,9 +55,11 @@ type run struct {
 	queries []string // distinct, known and mapped
 	next    atomic.Int64
 	rows    [][]string
-	failed  bool
-	cachedQ string   // a query whose map is done
-	done    []string // queries of the burst, done
+	// hostileRows: each hostile input, the answer it must get, and what it got.
+	hostileRows [][]string
+	failed      bool
+	cachedQ     string   // a query whose map is done
+	done        []string // queries of the burst, done
 }
 
 func realMain(ctx context.Context) (bool, error) {
@@ -121,6 +123,12 @@ func realMain(ctx context.Context) (bool, error) {
 	fmt.Println("| scenario | how much | what clients saw | lost | duplicated |")
 	fmt.Println("| --- | --- | --- | --- | --- |")
 	for _, row := range r.rows {
+		fmt.Println("| " + strings.Join(row, " | ") + " |")
+	}
+	fmt.Println()
+	fmt.Println("| hostile input | expected answer | answer |")
+	fmt.Println("| --- | --- | --- |")
+	for _, row := range r.hostileRows {
 		fmt.Println("| " + strings.Join(row, " | ") + " |")
 	}
 	return r.failed, nil
