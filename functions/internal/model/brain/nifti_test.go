@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -50,14 +52,19 @@ func mustTemplate(tb testing.TB) *Volume {
 	return v
 }
 
-// testImage describes a small NIfTI-1 file for the reader's tests.
+// testImage describes a small NIfTI file for the reader's tests.
 type testImage struct {
 	dims     [3]int
 	datatype int16
 	big      bool
 	gz       bool
 	values   []float64 // C order, stored as datatype
-	edit     func(h *header)
+	// nifti2 writes a NIfTI-2 header; edit2 edits it (edit edits a NIfTI-1 header).
+	nifti2 bool
+	// volumes > 1 writes a 4D image: values, then volumes − 1 volumes of 99s.
+	volumes int
+	edit    func(h *header)
+	edit2   func(h *header2)
 }
 
 func (ti testImage) encode(tb testing.TB) []byte {
@@ -67,62 +74,96 @@ func (ti testImage) encode(tb testing.TB) []byte {
 		order = binary.BigEndian
 	}
 	dt := datatypes[ti.datatype]
-	h := &header{
-		SizeofHdr: headerSize,
-		Dim:       [8]int16{3, int16(ti.dims[0]), int16(ti.dims[1]), int16(ti.dims[2]), 1, 1, 1, 1},
-		Datatype:  ti.datatype,
-		Bitpix:    int16(8 * dt.size),
-		Pixdim:    [8]float32{1, 2, 2, 2},
-		VoxOffset: dataOffset,
-		SformCode: 1,
-		SrowX:     [4]float32{2, 0, 0, -10},
-		SrowY:     [4]float32{0, 2, 0, -20},
-		SrowZ:     [4]float32{0, 0, 2, -30},
-		Magic:     magicSingle,
-	}
-	if ti.edit != nil {
-		ti.edit(h)
+	nd, nt := 3, max(ti.volumes, 1)
+	if ti.volumes > 1 {
+		nd = 4
 	}
 	var buf bytes.Buffer
-	if err := binary.Write(&buf, order, h); err != nil {
-		tb.Fatal(err)
-	}
-	pad := 4 // the extension flag, where offsets below 352 put the data
-	if h.VoxOffset >= dataOffset {
-		pad = int(h.VoxOffset) - headerSize
+	var pad int // the extension flag, where offsets below the minimum put the data, or more
+	if ti.nifti2 {
+		h := &header2{
+			SizeofHdr: nifti2HeaderSize,
+			Magic:     magic2Single,
+			Datatype:  ti.datatype,
+			Bitpix:    int16(8 * dt.size),
+			Dim:       [8]int64{int64(nd), int64(ti.dims[0]), int64(ti.dims[1]), int64(ti.dims[2]), int64(nt), 1, 1, 1},
+			Pixdim:    [8]float64{1, 2, 2, 2},
+			VoxOffset: dataOffset2,
+			SformCode: 1,
+			SrowX:     [4]float64{2, 0, 0, -10},
+			SrowY:     [4]float64{0, 2, 0, -20},
+			SrowZ:     [4]float64{0, 0, 2, -30},
+		}
+		if ti.edit2 != nil {
+			ti.edit2(h)
+		}
+		if err := binary.Write(&buf, order, h); err != nil {
+			tb.Fatal(err)
+		}
+		// An offset too large to be valid gets no padding: the reader refuses the header.
+		pad = max(int(min(h.VoxOffset, 1<<20)), dataOffset2) - nifti2HeaderSize
+	} else {
+		h := &header{
+			SizeofHdr: headerSize,
+			Dim:       [8]int16{int16(nd), int16(ti.dims[0]), int16(ti.dims[1]), int16(ti.dims[2]), int16(nt), 1, 1, 1},
+			Datatype:  ti.datatype,
+			Bitpix:    int16(8 * dt.size),
+			Pixdim:    [8]float32{1, 2, 2, 2},
+			VoxOffset: dataOffset,
+			SformCode: 1,
+			SrowX:     [4]float32{2, 0, 0, -10},
+			SrowY:     [4]float32{0, 2, 0, -20},
+			SrowZ:     [4]float32{0, 0, 2, -30},
+			Magic:     magicSingle,
+		}
+		if ti.edit != nil {
+			ti.edit(h)
+		}
+		if err := binary.Write(&buf, order, h); err != nil {
+			tb.Fatal(err)
+		}
+		pad = 4
+		if h.VoxOffset >= dataOffset {
+			pad = int(h.VoxOffset) - headerSize
+		}
 	}
 	buf.Write(make([]byte, pad))
 	nx, ny, nz := ti.dims[0], ti.dims[1], ti.dims[2]
 	b := make([]byte, 8)
-	for k := 0; k < nz; k++ {
-		for j := 0; j < ny; j++ {
-			for i := 0; i < nx; i++ {
-				x := ti.values[(i*ny+j)*nz+k]
-				switch ti.datatype {
-				case 2:
-					b[0] = uint8(x)
-				case 256:
-					b[0] = uint8(int8(x))
-				case 4:
-					order.PutUint16(b, uint16(int16(x)))
-				case 512:
-					order.PutUint16(b, uint16(x))
-				case 8:
-					order.PutUint32(b, uint32(int32(x)))
-				case 768:
-					order.PutUint32(b, uint32(x))
-				case 1024:
-					order.PutUint64(b, uint64(int64(x)))
-				case 1280:
-					order.PutUint64(b, uint64(x))
-				case 16:
-					order.PutUint32(b, math.Float32bits(float32(x)))
-				case 64:
-					order.PutUint64(b, math.Float64bits(x))
-				default:
-					tb.Fatalf("no test encoder for datatype %d", ti.datatype)
+	for t := range nt {
+		for k := 0; k < nz; k++ {
+			for j := 0; j < ny; j++ {
+				for i := 0; i < nx; i++ {
+					x := 99.0
+					if t == 0 {
+						x = ti.values[(i*ny+j)*nz+k]
+					}
+					switch ti.datatype {
+					case 2:
+						b[0] = uint8(x)
+					case 256:
+						b[0] = uint8(int8(x))
+					case 4:
+						order.PutUint16(b, uint16(int16(x)))
+					case 512:
+						order.PutUint16(b, uint16(x))
+					case 8:
+						order.PutUint32(b, uint32(int32(x)))
+					case 768:
+						order.PutUint32(b, uint32(x))
+					case 1024:
+						order.PutUint64(b, uint64(int64(x)))
+					case 1280:
+						order.PutUint64(b, uint64(x))
+					case 16:
+						order.PutUint32(b, math.Float32bits(float32(x)))
+					case 64:
+						order.PutUint64(b, math.Float64bits(x))
+					default:
+						tb.Fatalf("no test encoder for datatype %d", ti.datatype)
+					}
+					buf.Write(b[:dt.size])
 				}
-				buf.Write(b[:dt.size])
 			}
 		}
 	}
@@ -168,31 +209,179 @@ func TestReadNIfTIDatatypes(t *testing.T) {
 		{"uint64", 1280, false},
 	}
 	for _, tc := range testCases {
-		for _, big := range []bool{false, true} {
-			for _, gz := range []bool{false, true} {
-				t.Run(fmt.Sprintf("%s/big=%v/gz=%v", tc.name, big, gz), func(t *testing.T) {
-					t.Parallel()
-					ti := testImage{dims: [3]int{3, 4, 5}, datatype: tc.datatype, big: big, gz: gz, values: smallValues(tc.signed)}
-					v, err := ReadNIfTI(bytes.NewReader(ti.encode(t)))
-					if err != nil {
-						t.Fatal(err)
-					}
-					if v.Dims != ti.dims {
-						t.Errorf("Dims = %v, want %v", v.Dims, ti.dims)
-					}
-					if diff := cmp.Diff(ti.values, v.Data); diff != "" {
-						t.Errorf("Data (-want +got):\n%s", diff)
-					}
-					if got, want := v.At(2, 3, 4), ti.values[len(ti.values)-1]; got != want {
-						t.Errorf("At(2, 3, 4) = %v, want %v", got, want)
-					}
-					wantAffine := [4][4]float64{{2, 0, 0, -10}, {0, 2, 0, -20}, {0, 0, 2, -30}, {0, 0, 0, 1}}
-					if v.Affine != wantAffine {
-						t.Errorf("Affine = %v, want %v", v.Affine, wantAffine)
-					}
-				})
+		for _, nifti2 := range []bool{false, true} {
+			for _, big := range []bool{false, true} {
+				for _, gz := range []bool{false, true} {
+					t.Run(fmt.Sprintf("%s/nifti2=%v/big=%v/gz=%v", tc.name, nifti2, big, gz), func(t *testing.T) {
+						t.Parallel()
+						ti := testImage{dims: [3]int{3, 4, 5}, datatype: tc.datatype, nifti2: nifti2, big: big, gz: gz, values: smallValues(tc.signed)}
+						v, err := ReadNIfTI(bytes.NewReader(ti.encode(t)))
+						if err != nil {
+							t.Fatal(err)
+						}
+						if v.Dims != ti.dims {
+							t.Errorf("Dims = %v, want %v", v.Dims, ti.dims)
+						}
+						if diff := cmp.Diff(ti.values, v.Data); diff != "" {
+							t.Errorf("Data (-want +got):\n%s", diff)
+						}
+						if got, want := v.At(2, 3, 4), ti.values[len(ti.values)-1]; got != want {
+							t.Errorf("At(2, 3, 4) = %v, want %v", got, want)
+						}
+						wantAffine := [4][4]float64{{2, 0, 0, -10}, {0, 2, 0, -20}, {0, 0, 2, -30}, {0, 0, 0, 1}}
+						if v.Affine != wantAffine {
+							t.Errorf("Affine = %v, want %v", v.Affine, wantAffine)
+						}
+						if v.Transform != TransformSform || v.Volumes != 1 || v.NonFinite != 0 {
+							t.Errorf("Transform, Volumes, NonFinite = %q, %d, %d; want sform, 1, 0", v.Transform, v.Volumes, v.NonFinite)
+						}
+					})
+				}
 			}
 		}
+	}
+}
+
+// TestReadNIfTIWith checks the limit and the error kinds a caller tells apart.
+func TestReadNIfTIWith(t *testing.T) {
+	t.Parallel()
+	file := func(edit func(h *header)) []byte {
+		return testImage{dims: [3]int{3, 4, 5}, datatype: 16, values: smallValues(true), volumes: 2, edit: edit}.encode(t)
+	}
+	testCases := []struct {
+		name     string
+		input    []byte
+		opt      ReadOptions
+		wantKind error
+		want     string
+	}{
+		{"at the limit", file(nil), ReadOptions{MaxVoxels: 60}, nil, ""},
+		{"no limit", file(nil), ReadOptions{}, nil, ""},
+		{"limit above the reader's own", file(nil), ReadOptions{MaxVoxels: math.MaxInt}, nil, ""},
+		// The limit is on what is held, one volume, not on the file's volumes.
+		{"over the limit", file(nil), ReadOptions{MaxVoxels: 59}, ErrTooManyVoxels, "nifti: the image has 3×4×5 voxels, more than the 59 allowed"},
+		{"over the reader's own limit", file(func(h *header) { h.Dim[1], h.Dim[2], h.Dim[3] = 2048, 2048, 1024 }), ReadOptions{}, ErrTooManyVoxels, "2048×2048×1024 voxels, more than the 1073741824 allowed"},
+		{"2D", file(func(h *header) { h.Dim[0] = 2 }), ReadOptions{}, ErrNotVolume, "a 2D image"},
+		{"one slice", file(func(h *header) { h.Dim[3] = 1 }), ReadOptions{}, ErrNotVolume, "a 2D image: 3×4×1 voxels"},
+		{"not NIfTI", []byte(strings.Repeat("not a brain ", 50)), ReadOptions{}, nil, "not a NIfTI file"},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			v, err := ReadNIfTIWith(bytes.NewReader(tc.input), tc.opt)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v.Dims != [3]int{3, 4, 5} || v.Volumes != 2 {
+					t.Errorf("Dims, Volumes = %v, %d", v.Dims, v.Volumes)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("ReadNIfTIWith = %v, want an error", v.Dims)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not contain %q", err, tc.want)
+			}
+			for _, kind := range []error{ErrTooManyVoxels, ErrNotVolume, ErrNoTransform} {
+				if got, want := errors.Is(err, kind), kind == tc.wantKind; got != want {
+					t.Errorf("errors.Is(%q, %q) = %v, want %v", err, kind, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestReadNIfTI4D(t *testing.T) {
+	t.Parallel()
+	testCases := []struct {
+		name        string
+		ti          testImage
+		wantVolumes int
+	}{
+		{"NIfTI-1 4D", testImage{volumes: 3}, 3},
+		{"NIfTI-1 4D gzip big-endian", testImage{volumes: 7, gz: true, big: true}, 7},
+		{"NIfTI-2 4D", testImage{volumes: 2, nifti2: true}, 2},
+		{"NIfTI-2 4D gzip", testImage{volumes: 4, nifti2: true, gz: true}, 4},
+		{"4D with one volume", testImage{edit: func(h *header) { h.Dim[0] = 4 }}, 1},
+		// Two volumes along the 5th dimension: dims 3×4×5×1×2, as NIfTI's vector intents store them.
+		{"5D", testImage{volumes: 2, edit: func(h *header) { h.Dim[0], h.Dim[4], h.Dim[5] = 5, 1, 2 }}, 2},
+		{"7D", testImage{volumes: 24, edit: func(h *header) { h.Dim[0], h.Dim[4], h.Dim[5], h.Dim[6], h.Dim[7] = 7, 2, 3, 1, 4 }}, 24},
+		// Unused dimensions are often 0; they count as 1.
+		{"zero unused dimensions", testImage{volumes: 2, edit: func(h *header) { h.Dim[0], h.Dim[5], h.Dim[6] = 6, 0, -1 }}, 2},
+		{"dims beyond dim[0] ignored", testImage{edit: func(h *header) { h.Dim[4], h.Dim[5] = 10, 3 }}, 1},
+		// A corrupt count is not read, only reported.
+		{"NIfTI-2 huge count saturates", testImage{nifti2: true, edit2: func(h *header2) { h.Dim[0], h.Dim[4], h.Dim[5] = 5, 1<<40, 1<<40 }}, math.MaxInt},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ti := tc.ti
+			ti.dims, ti.datatype, ti.values = [3]int{3, 4, 5}, 4, smallValues(true)
+			v, err := ReadNIfTI(bytes.NewReader(ti.encode(t)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(ti.values, v.Data); diff != "" {
+				t.Errorf("Data is not the first volume (-want +got):\n%s", diff)
+			}
+			if v.Dims != ti.dims || v.Volumes != tc.wantVolumes {
+				t.Errorf("Dims, Volumes = %v, %d; want %v, %d", v.Dims, v.Volumes, ti.dims, tc.wantVolumes)
+			}
+		})
+	}
+}
+
+func TestReadNIfTINonFinite(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		datatype int16
+		nifti2   bool
+		edit     func(h *header)
+	}{
+		{"float32", 16, false, nil},
+		{"float64 NIfTI-2", 64, true, nil},
+		{"float32 scaled", 16, false, func(h *header) { h.SclSlope, h.SclInter = 2, 1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			vals := smallValues(true)
+			want := slices.Clone(vals)
+			if tc.edit != nil {
+				for n := range want {
+					want[n] = 2*want[n] + 1
+				}
+			}
+			for _, n := range []int{0, 7, 59} {
+				vals[n], want[n] = math.NaN(), 0
+			}
+			vals[10], want[10] = math.Inf(1), 0
+			vals[11], want[11] = math.Inf(-1), 0
+			ti := testImage{dims: [3]int{3, 4, 5}, datatype: tc.datatype, nifti2: tc.nifti2, values: vals, edit: tc.edit}
+			v, err := ReadNIfTI(bytes.NewReader(ti.encode(t)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, v.Data); diff != "" {
+				t.Errorf("Data (-want +got):\n%s", diff)
+			}
+			if v.NonFinite != 5 {
+				t.Errorf("NonFinite = %d, want 5", v.NonFinite)
+			}
+		})
+	}
+	// Finite values that scaling takes beyond float64 count too.
+	ti := testImage{dims: [3]int{3, 4, 5}, datatype: 64, values: smallValues(false), nifti2: true,
+		edit2: func(h *header2) { h.SclSlope = 1e300 }}
+	ti.values[5] = 1e10
+	v, err := ReadNIfTI(bytes.NewReader(ti.encode(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.NonFinite != 1 || v.Data[5] != 0 {
+		t.Errorf("NonFinite = %d and Data[5] = %v, want 1 and 0", v.NonFinite, v.Data[5])
 	}
 }
 
@@ -211,36 +400,41 @@ func TestReadNIfTIScaling(t *testing.T) {
 		{"NaN intercept is 0", 2, float32(math.NaN()), func(x float64) float64 { return 2 * x }},
 	}
 	for _, tc := range testCases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			ti := testImage{dims: [3]int{3, 4, 5}, datatype: 4, values: smallValues(true),
-				edit: func(h *header) { h.SclSlope, h.SclInter = tc.slope, tc.inter }}
-			v, err := ReadNIfTI(bytes.NewReader(ti.encode(t)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := make([]float64, len(ti.values))
-			for n, x := range ti.values {
-				want[n] = tc.want(x)
-			}
-			if diff := cmp.Diff(want, v.Data); diff != "" {
-				t.Errorf("Data (-want +got):\n%s", diff)
-			}
-		})
+		for _, nifti2 := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/nifti2=%v", tc.name, nifti2), func(t *testing.T) {
+				t.Parallel()
+				ti := testImage{dims: [3]int{3, 4, 5}, datatype: 4, values: smallValues(true), nifti2: nifti2,
+					edit:  func(h *header) { h.SclSlope, h.SclInter = tc.slope, tc.inter },
+					edit2: func(h *header2) { h.SclSlope, h.SclInter = float64(tc.slope), float64(tc.inter) }}
+				v, err := ReadNIfTI(bytes.NewReader(ti.encode(t)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := make([]float64, len(ti.values))
+				for n, x := range ti.values {
+					want[n] = tc.want(x)
+				}
+				if diff := cmp.Diff(want, v.Data); diff != "" {
+					t.Errorf("Data (-want +got):\n%s", diff)
+				}
+			})
+		}
 	}
 }
 
 func TestReadNIfTIAffine(t *testing.T) {
 	t.Parallel()
 	testCases := []struct {
-		name string
-		edit func(h *header)
-		want [4][4]float64
+		name          string
+		edit          func(h *header)
+		want          [4][4]float64
+		wantTransform string
 	}{
 		{
-			name: "sform wins over qform",
-			edit: func(h *header) { h.QformCode, h.QuaternD = 1, 1 },
-			want: [4][4]float64{{2, 0, 0, -10}, {0, 2, 0, -20}, {0, 0, 2, -30}, {0, 0, 0, 1}},
+			name:          "sform wins over qform",
+			edit:          func(h *header) { h.QformCode, h.QuaternD = 1, 1 },
+			want:          [4][4]float64{{2, 0, 0, -10}, {0, 2, 0, -20}, {0, 0, 2, -30}, {0, 0, 0, 1}},
+			wantTransform: TransformSform,
 		},
 		{
 			name: "qform identity",
@@ -248,12 +442,14 @@ func TestReadNIfTIAffine(t *testing.T) {
 				h.SformCode, h.QformCode = 0, 4
 				h.QoffsetX, h.QoffsetY, h.QoffsetZ = -90, -126, -72
 			},
-			want: [4][4]float64{{2, 0, 0, -90}, {0, 2, 0, -126}, {0, 0, 2, -72}, {0, 0, 0, 1}},
+			want:          [4][4]float64{{2, 0, 0, -90}, {0, 2, 0, -126}, {0, 0, 2, -72}, {0, 0, 0, 1}},
+			wantTransform: TransformQform,
 		},
 		{
-			name: "qform with qfac -1 flips k",
-			edit: func(h *header) { h.SformCode, h.QformCode, h.Pixdim[0] = 0, 1, -1 },
-			want: [4][4]float64{{2, 0, 0, 0}, {0, 2, 0, 0}, {0, 0, -2, 0}, {0, 0, 0, 1}},
+			name:          "qform with qfac -1 flips k",
+			edit:          func(h *header) { h.SformCode, h.QformCode, h.Pixdim[0] = 0, 1, -1 },
+			want:          [4][4]float64{{2, 0, 0, 0}, {0, 2, 0, 0}, {0, 0, -2, 0}, {0, 0, 0, 1}},
+			wantTransform: TransformQform,
 		},
 		{
 			// b = c = 0, d = 1: a half turn about z, the LPI → RAS flip of radiological files.
@@ -263,7 +459,8 @@ func TestReadNIfTIAffine(t *testing.T) {
 				h.Pixdim[1], h.Pixdim[2], h.Pixdim[3] = 1, 2, 3
 				h.QoffsetX = 90
 			},
-			want: [4][4]float64{{-1, 0, 0, 90}, {0, -2, 0, 0}, {0, 0, 3, 0}, {0, 0, 0, 1}},
+			want:          [4][4]float64{{-1, 0, 0, 90}, {0, -2, 0, 0}, {0, 0, 3, 0}, {0, 0, 0, 1}},
+			wantTransform: TransformQform,
 		},
 		{
 			// b = sin(45°): a quarter turn about x takes j to z and k to −y.
@@ -272,12 +469,14 @@ func TestReadNIfTIAffine(t *testing.T) {
 				h.SformCode, h.QformCode, h.QuaternB = 0, 1, float32(math.Sqrt(0.5))
 				h.Pixdim[1], h.Pixdim[2], h.Pixdim[3] = 1, 1, 1
 			},
-			want: [4][4]float64{{1, 0, 0, 0}, {0, 0, -1, 0}, {0, 1, 0, 0}, {0, 0, 0, 1}},
+			want:          [4][4]float64{{1, 0, 0, 0}, {0, 0, -1, 0}, {0, 1, 0, 0}, {0, 0, 0, 1}},
+			wantTransform: TransformQform,
 		},
 		{
-			name: "voxel sizes when neither is set",
-			edit: func(h *header) { h.SformCode, h.QformCode, h.Pixdim[3] = 0, 0, 0 },
-			want: [4][4]float64{{2, 0, 0, 0}, {0, 2, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}},
+			name:          "voxel sizes when neither is set",
+			edit:          func(h *header) { h.SformCode, h.QformCode, h.Pixdim[3] = 0, 0, 0 },
+			want:          [4][4]float64{{2, 0, 0, 0}, {0, 2, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}},
+			wantTransform: TransformNone,
 		},
 	}
 	for _, tc := range testCases {
@@ -290,6 +489,62 @@ func TestReadNIfTIAffine(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, v.Affine, cmpopts.EquateApprox(0, 1e-6)); diff != "" {
 				t.Errorf("Affine (-want +got):\n%s", diff)
+			}
+			if v.Transform != tc.wantTransform {
+				t.Errorf("Transform = %q, want %q", v.Transform, tc.wantTransform)
+			}
+		})
+	}
+}
+
+// TestReadNIfTI2Affine checks that NIfTI-2's 64-bit transforms are read as such: the values
+// below have no float32 representation.
+func TestReadNIfTI2Affine(t *testing.T) {
+	t.Parallel()
+	testCases := []struct {
+		name          string
+		edit          func(h *header2)
+		want          [4][4]float64
+		wantTransform string
+	}{
+		{
+			name: "sform",
+			edit: func(h *header2) {
+				h.SrowX, h.SrowY, h.SrowZ = [4]float64{0.1, 0, 0, -90.1}, [4]float64{0, 0.3, 0.01, -126.3}, [4]float64{0, -0.01, 0.7, 1e-9}
+			},
+			want:          [4][4]float64{{0.1, 0, 0, -90.1}, {0, 0.3, 0.01, -126.3}, {0, -0.01, 0.7, 1e-9}, {0, 0, 0, 1}},
+			wantTransform: TransformSform,
+		},
+		{
+			name: "qform half turn about z",
+			edit: func(h *header2) {
+				h.SformCode, h.QformCode, h.QuaternD = 0, 2, 1
+				h.Pixdim[1], h.Pixdim[2], h.Pixdim[3] = 0.1, 0.2, 0.3
+				h.QoffsetX = 90.1
+			},
+			want:          [4][4]float64{{-0.1, 0, 0, 90.1}, {0, -0.2, 0, 0}, {0, 0, 0.3, 0}, {0, 0, 0, 1}},
+			wantTransform: TransformQform,
+		},
+		{
+			name:          "none",
+			edit:          func(h *header2) { h.SformCode = 0 },
+			want:          [4][4]float64{{2, 0, 0, 0}, {0, 2, 0, 0}, {0, 0, 2, 0}, {0, 0, 0, 1}},
+			wantTransform: TransformNone,
+		},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ti := testImage{dims: [3]int{3, 4, 5}, datatype: 2, values: smallValues(false), nifti2: true, big: true, edit2: tc.edit}
+			v, err := ReadNIfTI(bytes.NewReader(ti.encode(t)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, v.Affine, cmpopts.EquateApprox(0, 1e-15)); diff != "" {
+				t.Errorf("Affine (-want +got):\n%s", diff)
+			}
+			if v.Transform != tc.wantTransform {
+				t.Errorf("Transform = %q, want %q", v.Transform, tc.wantTransform)
 			}
 		})
 	}
@@ -337,6 +592,11 @@ func TestReadNIfTIErrors(t *testing.T) {
 	badCRC[len(badCRC)-6] ^= 0xff // the CRC-32 in the gzip trailer
 	offsetPastEnd := bytes.Clone(good)
 	binary.LittleEndian.PutUint32(offsetPastEnd[108:], math.Float32bits(1e6))
+	valid2 := func(edit func(h *header2)) []byte {
+		return testImage{dims: [3]int{3, 4, 5}, datatype: 16, values: smallValues(true), nifti2: true, edit2: edit}.encode(t)
+	}
+	good2 := valid2(nil)
+	gz4D := testImage{dims: [3]int{3, 4, 5}, datatype: 16, values: smallValues(true), volumes: 5, gz: true}.encode(t)
 	testCases := []struct {
 		name  string
 		input []byte
@@ -345,15 +605,25 @@ func TestReadNIfTIErrors(t *testing.T) {
 		{"empty", nil, "file is empty"},
 		{"one byte", good[:1], "truncated header: 1 of 348 bytes"},
 		{"short header", good[:100], "truncated header: 100 of 348 bytes"},
-		{"not NIfTI", bytes.Repeat([]byte("hello world "), 40), "not a NIfTI-1 file"},
-		{"NIfTI-2", append([]byte{0x1c, 2, 0, 0}, good[4:]...), "NIfTI-2"},
+		{"not NIfTI", bytes.Repeat([]byte("hello world "), 40), "nifti: not a NIfTI file (sizeof_hdr is 1819043176, want 348 or 540)"},
+		{"PNG", append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 600)...), "not a NIfTI file"},
+		{"NIfTI-1 claiming the NIfTI-2 size", append([]byte{0x1c, 2, 0, 0}, good[4:]...), `bad magic "", want "n+2"`},
 		{"bad magic", valid(func(h *header) { h.Magic = [4]byte{'x', 'y', 'z', 0} }), `bad magic "xyz"`},
 		{"header/image pair", valid(func(h *header) { h.Magic = magicPair }), "header/image pairs"},
 		{"RGB24", valid(func(h *header) { h.Datatype = 128 }), "nifti: datatype 128 (RGB24) is not supported"},
-		{"unknown datatype", valid(func(h *header) { h.Datatype = 3 }), "datatype 3 is not a NIfTI-1 datatype"},
-		{"2D", valid(func(h *header) { h.Dim[0] = 2 }), "2 dimensions"},
-		{"4D", valid(func(h *header) { h.Dim[0], h.Dim[4] = 4, 10 }), "dim[4] is 10"},
+		{"COMPLEX64", valid(func(h *header) { h.Datatype = 32 }), "nifti: datatype 32 (COMPLEX64) is not supported: complex values"},
+		{"BINARY", valid(func(h *header) { h.Datatype = 1 }), "(BINARY) is not supported"},
+		{"unknown datatype", valid(func(h *header) { h.Datatype = 3 }), "datatype 3 is not a NIfTI datatype"},
+		{"2D", valid(func(h *header) { h.Dim[0] = 2 }), "nifti: a 2D image: dim[0] is 2; a brain map is a 3D volume"},
+		{"1D", valid(func(h *header) { h.Dim[0] = 1 }), "a 1D image"},
+		{"no dimensions", valid(func(h *header) { h.Dim[0] = 0 }), "dim[0] is 0, want 3 to 7"},
+		{"8 dimensions", valid(func(h *header) { h.Dim[0] = 8 }), "dim[0] is 8, want 3 to 7"},
+		{"one slice", valid(func(h *header) { h.Dim[3] = 1 }), "nifti: a 2D image: 3×4×1 voxels; a brain map is a 3D volume"},
+		{"one sagittal slice", valid(func(h *header) { h.Dim[1] = 1 }), "a 2D image: 1×4×5 voxels"},
+		{"one line", valid(func(h *header) { h.Dim[1], h.Dim[2] = 1, 1 }), "a 1D image: 1×1×5 voxels"},
+		{"one voxel", valid(func(h *header) { h.Dim[1], h.Dim[2], h.Dim[3] = 1, 1, 1 }), "nifti: a single voxel (1×1×1)"},
 		{"zero size", valid(func(h *header) { h.Dim[2] = 0 }), "dim[2] is 0"},
+		{"negative size", valid(func(h *header) { h.Dim[3] = -5 }), "dim[3] is -5"},
 		{"negative offset", valid(func(h *header) { h.VoxOffset = -1 }), "vox_offset"},
 		{"offset past the end", offsetPastEnd, "truncated before the data"},
 		{"truncated data", good[:len(good)-7], "truncated data"},
@@ -363,6 +633,21 @@ func TestReadNIfTIErrors(t *testing.T) {
 		{"truncated gzip trailer", gz(good)[:len(gz(good))-12], "truncated"},
 		{"truncated gzip data", gz(good)[:len(gz(good))/2+10], "truncated data"},
 		{"bad gzip checksum", badCRC, "checksum"},
+
+		{"NIfTI-2 short header", good2[:400], "truncated header: 400 of 540 bytes"},
+		{"NIfTI-2 bad magic", valid2(func(h *header2) { copy(h.Magic[:], "n+1\x00") }), `bad magic "n+1", want "n+2"`},
+		{"NIfTI-2 header/image pair", valid2(func(h *header2) { copy(h.Magic[:], "ni2\x00") }), `header/image pairs (.hdr + .img, magic "ni2")`},
+		{"NIfTI-2 line endings converted", valid2(func(h *header2) { copy(h.Magic[4:], "\n\x1a\n\x00") }), "changed in transfer"},
+		{"NIfTI-2 2D", valid2(func(h *header2) { h.Dim[3] = 1 }), "a 2D image: 3×4×1 voxels"},
+		{"NIfTI-2 dim beyond int32", valid2(func(h *header2) { h.Dim[1] = 1 << 40 }), "the image has 1099511627776×4×5 voxels, more than the 1073741824 allowed"},
+		{"NIfTI-2 too many voxels", valid2(func(h *header2) { h.Dim[1], h.Dim[2], h.Dim[3] = 1<<20, 1<<20, 1<<20 }), "1048576×1048576×1048576 voxels, more than"},
+		{"NIfTI-2 negative dim", valid2(func(h *header2) { h.Dim[2] = -1 << 62 }), "dim[2] is -4611686018427387904"},
+		{"NIfTI-2 huge vox_offset", valid2(func(h *header2) { h.VoxOffset = 1 << 40 }), "vox_offset 1.099511627776e+12 is not a valid offset"},
+		{"NIfTI-2 negative vox_offset", valid2(func(h *header2) { h.VoxOffset = -1 }), "vox_offset -1"},
+		{"NIfTI-2 truncated data", good2[:len(good2)-7], "truncated data: 3×4×5 FLOAT32 needs 240 bytes, file has 233"},
+		{"NIfTI-2 truncated gzip", gz(good2)[:len(gz(good2))/2], "truncated"},
+		{"NIfTI-2 unknown datatype", valid2(func(h *header2) { h.Datatype = 3 }), "datatype 3 is not a NIfTI datatype"},
+		{"4D gzip truncated in a later volume", gz4D[:len(gz4D)-10], "gzip: truncated stream"},
 	}
 	for _, tc := range testCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -376,16 +661,25 @@ func TestReadNIfTIErrors(t *testing.T) {
 			}
 		})
 	}
+
+	// nibabel accepts a NIfTI-2 magic whose line-ending check is all zeros, which an early
+	// writer left; so does ReadNIfTI.
+	if _, err := ReadNIfTI(bytes.NewReader(valid2(func(h *header2) { copy(h.Magic[4:], "\x00\x00\x00\x00") }))); err != nil {
+		t.Errorf("NIfTI-2 with a zero line-ending check: %v", err)
+	}
 }
 
 // TestReadNIfTICorruptNoPanic damages a valid file in many ways: the reader may accept some
 // (a changed voxel is still a valid file) but must never panic.
 func TestReadNIfTICorruptNoPanic(t *testing.T) {
 	t.Parallel()
-	for _, gz := range []bool{false, true} {
-		t.Run(fmt.Sprintf("gz=%v", gz), func(t *testing.T) {
+	for _, tc := range []struct {
+		gz, nifti2 bool
+		volumes    int
+	}{{false, false, 0}, {true, false, 0}, {false, true, 0}, {true, true, 2}, {false, false, 3}} {
+		t.Run(fmt.Sprintf("gz=%v/nifti2=%v/volumes=%d", tc.gz, tc.nifti2, tc.volumes), func(t *testing.T) {
 			t.Parallel()
-			good := testImage{dims: [3]int{3, 4, 5}, datatype: 4, gz: gz, values: smallValues(true)}.encode(t)
+			good := testImage{dims: [3]int{3, 4, 5}, datatype: 4, gz: tc.gz, nifti2: tc.nifti2, volumes: tc.volumes, values: smallValues(true)}.encode(t)
 			for n := 0; n < len(good); n++ {
 				ReadNIfTI(bytes.NewReader(good[:n]))
 			}
@@ -404,13 +698,43 @@ func TestReadNIfTICorruptNoPanic(t *testing.T) {
 func FuzzReadNIfTI(f *testing.F) {
 	f.Add(testImage{dims: [3]int{3, 4, 5}, datatype: 4, values: smallValues(true)}.encode(f))
 	f.Add(testImage{dims: [3]int{3, 4, 5}, datatype: 64, big: true, gz: true, values: smallValues(true)}.encode(f))
+	f.Add(testImage{dims: [3]int{3, 4, 5}, datatype: 16, nifti2: true, values: smallValues(true)}.encode(f))
+	f.Add(testImage{dims: [3]int{3, 4, 5}, datatype: 512, nifti2: true, big: true, gz: true, values: smallValues(false)}.encode(f))
+	f.Add(testImage{dims: [3]int{3, 4, 5}, datatype: 8, volumes: 3, values: smallValues(true)}.encode(f))
+	f.Add(testImage{dims: [3]int{3, 4, 5}, datatype: 16, nifti2: true, volumes: 2, gz: true, values: smallValues(true)}.encode(f))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		v, err := ReadNIfTI(bytes.NewReader(b))
-		if err == nil && len(v.Data) != v.Dims[0]*v.Dims[1]*v.Dims[2] {
+		if err != nil {
+			return
+		}
+		if len(v.Data) != v.Dims[0]*v.Dims[1]*v.Dims[2] {
 			t.Errorf("%d values for dims %v", len(v.Data), v.Dims)
+		}
+		// Every caller relies on finite values.
+		for _, x := range v.Data {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				t.Fatalf("non-finite value %v in Data", x)
+			}
+		}
+		if v.Volumes < 1 {
+			t.Errorf("Volumes = %d", v.Volumes)
+		}
+		// Resampling whatever was read must not panic either; refusing it is fine.
+		if m := fuzzMask(); m != nil {
+			ResampleToMask(v, m)
 		}
 	})
 }
+
+// fuzzMask is a sparse mask (1 voxel in 97) that keeps the fuzz target's resampling fast.
+var fuzzMask = sync.OnceValue(func() *Mask {
+	in := make([]bool, NVoxels)
+	for idx := range in {
+		in[idx] = idx%97 == 0
+	}
+	m, _ := NewMask(in)
+	return m
+})
 
 func TestSampleMNI(t *testing.T) {
 	t.Parallel()
