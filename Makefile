@@ -32,7 +32,8 @@ NODE_MODULES := frontend/node_modules/.package-lock.json
 # What the bundle is made by: a change elsewhere (the API, the page) does not rebuild the model.
 BUNDLE_SOURCES := $(shell find functions/internal/model functions/internal/modelbuild -name '*.go' -not -name '*_test.go')
 MODEL_INPUTS := $(wildcard $(DATA)/neuroquery_model/* $(DATA)/neuroquery_model/*/* \
-	$(DATA)/neuroquery_corpus/coordinates.tsv.gz $(DATA)/neurosynth/metadata.tsv.gz \
+	$(DATA)/neuroquery_corpus/coordinates.tsv.gz $(DATA)/neuroquery_corpus/counts_*.npz \
+	$(DATA)/neuroquery_corpus/vocabulary.txt $(DATA)/neuroquery_corpus/pmids.txt $(DATA)/neurosynth/metadata.tsv.gz \
 	$(DATA)/templates/mni152_t1_1mm.nii.gz $(wildcard $(DATA)/templates/fsaverage5/*))
 
 # Terraform, checked offline here: Terraform itself validates and tests the configuration against
@@ -60,7 +61,7 @@ FUNCTION_SOURCE := build/function-source.zip
 # Root is not needed for apt-get when already root (CI and this machine image run as root).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps ort tools model build test bench bench-stack run clean fuzz reliability \
+.PHONY: help deps ort tools model build test bench bench-stack run clean fuzz reliability decode-eval \
 	function-source frontend test-frontend lint terraform-check terraform-provider model-tfvars publish-model
 
 help:
@@ -70,6 +71,7 @@ help:
 	@echo "make bench-stack  start the local stack and measure cold, new and cached queries"
 	@echo "make reliability  crash, freeze and attack a local stack: the table of RELIABILITY.md"
 	@echo "make fuzz   run each fuzz target for FUZZTIME (5s)"
+	@echo "make decode-eval  measure the decoder of uploaded maps against its baselines"
 	@echo "make model  build the model bundle into $(MODEL_DIR) from $(DATA)"
 	@echo "make lint   gofmt, go vet and staticcheck"
 	@echo "make frontend  build the web page into frontend/dist/site (npm ci, Vite, the viewer's assets)"
@@ -134,6 +136,11 @@ fuzz:
 		pkg=$$(go list ./functions/... | grep "/$${t%%:*}$$"); \
 		go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
+
+# The decoder's quality (precision@10 against each article's key terms, the issue's protocol) and
+# its baselines, in one run: the figures of the README's "Decoding a map".
+decode-eval: model
+	go run ./functions/cmd/decodeeval --model $(MODEL_DIR) --data $(DATA)
 
 # Crashes, freezes, bursts and hostile input against a local stack on 127.0.0.1: the table of
 # RELIABILITY.md (a few minutes; it exits non-zero if anything was lost, duplicated or answered

@@ -1,7 +1,7 @@
 // Package modelbuild builds the serving bundle offline (`text2brain model build`): it reads the
 // NeuroQuery model and corpus, writes the whole numeric path as an ONNX graph, indexes the
-// articles, and writes the files with their manifest. The functions never link it: they read the
-// bundle with package bundle.
+// articles, trains the brain → text decoder on them, and writes the files with their manifest.
+// The functions never link it: they read the bundle with package bundle.
 package modelbuild
 
 import (
@@ -14,7 +14,9 @@ import (
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/text2brain/text2brain/functions/internal/model/articles"
 	"github.com/text2brain/text2brain/functions/internal/model/bundle"
+	"github.com/text2brain/text2brain/functions/internal/model/decode"
 	"github.com/text2brain/text2brain/functions/internal/modelbuild/corpus"
 	"github.com/text2brain/text2brain/functions/internal/modelbuild/neuroquery"
 )
@@ -23,7 +25,8 @@ import (
 type BuildOptions struct {
 	// NeuroQuery is a model directory in the NeuroQuery layout.
 	NeuroQuery string
-	// Corpus is the NeuroQuery corpus directory (coordinates.tsv.gz).
+	// Corpus is the NeuroQuery corpus directory (coordinates.tsv.gz, and the term counts the
+	// decoder learns from: counts_{abstract,title,keywords}.npz, vocabulary.txt, pmids.txt).
 	Corpus string
 	// Metadata is Neurosynth's metadata.tsv.gz (authors, year, journal, DOI); optional.
 	Metadata string
@@ -87,6 +90,10 @@ func Build(opt BuildOptions) (*bundle.Manifest, error) {
 	}
 	files[bundle.ArticlesFile] = buf.Bytes()
 
+	if files[bundle.DecoderFile], err = decoderFile(nq, ix, opt.Corpus); err != nil {
+		return nil, err
+	}
+
 	s := bundle.Specs(len(nq.Vocabulary.Features), nq.Mask.Len())
 	man := bundle.Manifest{FormatVersion: bundle.FormatVersion, Kind: "neuroquery", Input: s.Input, Outputs: s.Outputs,
 		Grid: bundle.GridOf(nq.Mask), Features: len(nq.Vocabulary.Features), Articles: ix.Len(), Files: map[string]bundle.FileInfo{}}
@@ -123,4 +130,39 @@ func Build(opt BuildOptions) (*bundle.Manifest, error) {
 		return nil, fmt.Errorf("model build: %w", err)
 	}
 	return &man, nil
+}
+
+// decoderFile trains the brain → text decoder on every indexed article and encodes it.
+func decoderFile(nq *neuroquery.Model, ix *articles.Index, corpusDir string) ([]byte, error) {
+	keyTerms, err := KeyTerms(corpusDir, nq, ix)
+	if err != nil {
+		return nil, err
+	}
+	data, err := TrainDecoder(nq, ix, keyTerms, DecoderOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := data.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// KeyTerms returns each indexed article's key terms, its decode.KeyTerms features of highest
+// TF-IDF (corpus.ReadTFIDF), in index order.
+func KeyTerms(corpusDir string, nq *neuroquery.Model, ix *articles.Index) ([][]int32, error) {
+	pmids := make([]int64, ix.Len())
+	for i := range pmids {
+		pmids[i] = ix.Article(i).PMID
+	}
+	tfidf, err := corpus.ReadTFIDF(corpusDir, nq.Vocabulary, pmids)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([][]int32, len(tfidf))
+	for i, v := range tfidf {
+		keys[i] = v.Top(decode.KeyTerms)
+	}
+	return keys, nil
 }

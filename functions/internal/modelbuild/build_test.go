@@ -38,7 +38,7 @@ func TestBuildIsDeterministicAndLoads(t *testing.T) {
 	if manA.ModelVersion != manB.ModelVersion {
 		t.Errorf("model versions differ: %s, %s", manA.ModelVersion, manB.ModelVersion)
 	}
-	for _, name := range []string{bundle.ManifestFile, bundle.ModelFile, bundle.VocabularyFile, bundle.MaskFile, bundle.ArticlesFile, bundle.TemplateFile, bundle.SurfaceFile} {
+	for _, name := range []string{bundle.ManifestFile, bundle.ModelFile, bundle.VocabularyFile, bundle.MaskFile, bundle.ArticlesFile, bundle.TemplateFile, bundle.SurfaceFile, bundle.DecoderFile} {
 		x, errA := os.ReadFile(filepath.Join(a, name))
 		y, errB := os.ReadFile(filepath.Join(b, name))
 		if errA != nil || errB != nil {

@@ -204,7 +204,7 @@ func TestStack(t *testing.T) {
 	}
 	sort.Strings(names)
 	var want []string
-	for _, f := range []string{"model.onnx", "vocabulary.json", "mask.nii.gz", "articles.bin", "template.nii.gz", "surface.bin", "manifest.json"} {
+	for _, f := range []string{"model.onnx", "vocabulary.json", "mask.nii.gz", "articles.bin", "template.nii.gz", "surface.bin", "decoder.bin", "manifest.json"} {
 		want = append(want, "models/"+s.ModelVersion+"/"+f)
 	}
 	sort.Strings(want)

@@ -239,3 +239,31 @@ func (s *sparseMap) stats(m *brain.Mask) (mean, norm float64) {
 	ss += (nm - float64(in)) * mean * mean
 	return mean, math.Sqrt(ss)
 }
+
+// Peaks returns article i's peaks as C-order voxel indices of the prediction grid, one entry per
+// reported peak, in file order. The slice is the index's own: do not modify it.
+func (ix *Index) Peaks(i int) []int32 { return ix.articlePeaks(i) }
+
+// Map materialises article i's map in mask order on m, the index's mask (model.md: count image,
+// 9 mm FWHM blur, masked, divided by its mean over the mask). Lookups never need it; it is for
+// evaluating what is computed from maps, such as decoding an article's own map.
+func (ix *Index) Map(m *brain.Mask, i int) []float32 {
+	if m == nil || m.Len() != ix.maskLen || maskFingerprint(m) != ix.maskHash {
+		panic("articles: Map: the mask is not the one the index was built on")
+	}
+	s := newSparseMap()
+	s.accumulate(ix.articlePeaks(i), kernelResponses())
+	out := make([]float32, m.Len())
+	for _, v := range s.touched {
+		if p := m.Position(int(v)); p >= 0 {
+			out[p] = float32(s.vol[v] / ix.mean[i])
+		}
+	}
+	return out
+}
+
+// MapStats returns the mean over the mask and the centred norm, sqrt(Σ (a_v − mean)²), of article
+// i's blurred count map before its division by the mean: what a correlation with the map needs
+// besides its peaks. The offline decoder build uses them to describe every article's map without
+// materialising it.
+func (ix *Index) MapStats(i int) (mean, norm float64) { return ix.mean[i], ix.norm[i] }

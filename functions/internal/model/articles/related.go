@@ -23,21 +23,52 @@ import (
 // each correlation costs one addition per peak. Bᵀ is applied with brain.Kernel's own 1D responses
 // rather than assumed equal to B; for this symmetric kernel the two coincide (see the tests).
 func (ix *Index) Related(m *brain.Mask, values []float32, k int) []Match {
-	if m == nil || m.Len() != ix.maskLen || maskFingerprint(m) != ix.maskHash {
-		panic("articles: Related: the mask is not the one the index was built on")
-	}
-	if len(values) != m.Len() {
-		panic(fmt.Sprintf("articles: Related: %d values for a mask of %d voxels", len(values), m.Len()))
-	}
-	if k <= 0 || ix.Len() == 0 {
+	ix.checkInput("Related", m, values)
+	if k <= 0 {
 		return nil
 	}
+	top := topK{ix: ix, k: k}
+	if !ix.correlate(m, values, top.offer) {
+		return nil
+	}
+	return top.matches()
+}
 
+// Correlations returns the Pearson correlation of the prediction with every article's map, in
+// index order (Article(i)'s at i), the pass Related ranks; an article whose map is constant over
+// the mask gets 0. It reuses dst when it has room. It returns nil, as Related does, when no
+// correlation is defined (a constant prediction, a NaN or infinite value), and panics on the same
+// wiring errors.
+func (ix *Index) Correlations(m *brain.Mask, values []float32, dst []float64) []float64 {
+	ix.checkInput("Correlations", m, values)
+	dst = slices.Grow(dst[:0], ix.Len())[:ix.Len()]
+	clear(dst)
+	if !ix.correlate(m, values, func(i int, r float64) { dst[i] = r }) {
+		return nil
+	}
+	return dst
+}
+
+func (ix *Index) checkInput(fn string, m *brain.Mask, values []float32) {
+	if m == nil || m.Len() != ix.maskLen || maskFingerprint(m) != ix.maskHash {
+		panic("articles: " + fn + ": the mask is not the one the index was built on")
+	}
+	if len(values) != m.Len() {
+		panic(fmt.Sprintf("articles: %s: %d values for a mask of %d voxels", fn, len(values), m.Len()))
+	}
+}
+
+// correlate calls emit with the correlation of every article whose map is not constant, in index
+// order, and reports whether the prediction has correlations at all.
+func (ix *Index) correlate(m *brain.Mask, values []float32, emit func(i int, r float64)) bool {
+	if ix.Len() == 0 {
+		return false
+	}
 	lo, hi := values[0], values[0]
 	var sum float64
 	for _, v := range values {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil
+			return false
 		}
 		lo, hi = min(lo, v), max(hi, v)
 		sum += float64(v)
@@ -45,7 +76,7 @@ func (ix *Index) Related(m *brain.Mask, values []float32, k int) []Match {
 	// Testing constancy exactly: after subtracting a rounded mean, a constant map would leave
 	// tiny residues whose "correlations" are noise.
 	if lo == hi {
-		return nil
+		return false
 	}
 	n := float64(len(values))
 	mean := sum / n
@@ -62,11 +93,10 @@ func (ix *Index) Related(m *brain.Mask, values []float32, k int) []Match {
 	}
 	pnorm := math.Sqrt(ss)
 	if pnorm == 0 {
-		return nil
+		return false
 	}
 	blurred := adjointBlur(s.a, s.b, kernelResponses())
 
-	top := topK{ix: ix, k: k}
 	for i := range ix.articles {
 		if ix.norm[i] == 0 {
 			continue // a map constant over the mask has no correlation
@@ -77,9 +107,9 @@ func (ix *Index) Related(m *brain.Mask, values []float32, k int) []Match {
 		}
 		// ⟨p_c, a⟩ = ⟨p_c, a − ā⟩ only if Σ p_c is 0, which rounding of the mean breaks slightly.
 		dot -= ix.mean[i] * residue
-		top.offer(i, dot/(pnorm*ix.norm[i]))
+		emit(i, dot/(pnorm*ix.norm[i]))
 	}
-	return top.matches()
+	return true
 }
 
 type blurScratch struct{ a, b []float64 }

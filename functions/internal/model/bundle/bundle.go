@@ -10,6 +10,7 @@
 //	articles.bin      the related-article index
 //	template.nii.gz   the 1 mm T1 template the preview is drawn over
 //	surface.bin       where maps are sampled for each vertex of fsaverage5 (brain.Surface)
+//	decoder.bin       the brain → text decoder (decode.Data)
 package bundle
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/text2brain/text2brain/functions/internal/model/articles"
 	"github.com/text2brain/text2brain/functions/internal/model/brain"
 	"github.com/text2brain/text2brain/functions/internal/model/bundle/manifest"
+	"github.com/text2brain/text2brain/functions/internal/model/decode"
 )
 
 // The manifest's names, so that a caller of the whole bundle needs this package alone.
@@ -47,6 +49,7 @@ const (
 	ArticlesFile   = manifest.ArticlesFile
 	TemplateFile   = manifest.TemplateFile
 	SurfaceFile    = manifest.SurfaceFile
+	DecoderFile    = manifest.DecoderFile
 	InputName      = manifest.InputName
 	OutputZ        = manifest.OutputZ
 	OutputSmooth   = manifest.OutputSmooth
@@ -71,6 +74,9 @@ type Bundle struct {
 	Articles   *articles.Index
 	Template   *brain.Volume
 	Surface    *brain.Surface
+	// Decoder ranks terms for a map (brain → text). nil for a bundle built before decoders were
+	// (its manifest lists no decoder.bin): such a bundle still predicts, and has no decoder.
+	Decoder *decode.Decoder
 }
 
 // GridOf is the grid of maps on mask m.
@@ -92,7 +98,9 @@ func Load(dir string) (*Bundle, error) {
 
 // LoadFS reads and verifies a bundle from a file system.
 func LoadFS(fsys fs.FS) (*Bundle, error) {
-	h, files, err := manifest.ReadHeader(fsys, requiredFiles)
+	// The decoder is required of every bundle whose manifest lists it; one built before decoders
+	// loads without it, so that this program runs on an older bundle until the next `make model`.
+	h, files, err := manifest.ReadHeaderOptional(fsys, requiredFiles, []string{DecoderFile})
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +116,18 @@ func LoadFS(fsys fs.FS) (*Bundle, error) {
 	}
 	if b.Surface, err = brain.ReadSurface(bytes.NewReader(files[SurfaceFile])); err != nil {
 		return nil, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", SurfaceFile, err)
+	}
+	if raw, ok := files[DecoderFile]; ok {
+		data, err := decode.ParseData(raw)
+		if err != nil {
+			return nil, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", DecoderFile, err)
+		}
+		if data.MaskLen != b.Mask.Len() {
+			return nil, fmt.Errorf("bundle: %s: a decoder for %d mask voxels, the mask has %d; rebuild it with `make model`", DecoderFile, data.MaskLen, b.Mask.Len())
+		}
+		if b.Decoder, err = decode.New(data, b.Vocabulary.Features); err != nil {
+			return nil, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", DecoderFile, err)
+		}
 	}
 	if err := b.check(); err != nil {
 		return nil, fmt.Errorf("bundle: %w; rebuild it with `make model`", err)

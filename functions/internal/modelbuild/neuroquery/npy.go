@@ -25,7 +25,12 @@ func readNPY(path string) (*array, error) {
 		return nil, err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
+	return decodeNPY(f, path)
+}
+
+// decodeNPY is readNPY on a stream; path names it in errors.
+func decodeNPY(in io.Reader, path string) (*array, error) {
+	br := bufio.NewReaderSize(in, 1<<20)
 	r, err := npy.NewReader(br)
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a valid .npy file: %w", path, err)

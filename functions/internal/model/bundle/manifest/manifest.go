@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strings"
 
@@ -36,6 +37,7 @@ const (
 	ArticlesFile   = "articles.bin"
 	TemplateFile   = "template.nii.gz"
 	SurfaceFile    = "surface.bin"
+	DecoderFile    = "decoder.bin"
 )
 
 // Names of the graph's input and outputs: the runtime and the manifest use these.
@@ -209,9 +211,22 @@ func LoadHeader(fsys fs.FS) (*Header, error) {
 // against the manifest, and decodes the vocabulary; package bundle reads the rest of the files
 // with it.
 func ReadHeader(fsys fs.FS, names []string) (*Header, map[string][]byte, error) {
+	return ReadHeaderOptional(fsys, names, nil)
+}
+
+// ReadHeaderOptional is ReadHeader that also reads each file of optional that the manifest lists,
+// checked like the others: a file added to the bundle format after some bundles were built is
+// required of the bundles that have it, and absent from the others.
+func ReadHeaderOptional(fsys fs.FS, names, optional []string) (*Header, map[string][]byte, error) {
 	man, err := readManifest(fsys)
 	if err != nil {
 		return nil, nil, err
+	}
+	names = slices.Clip(names)
+	for _, name := range optional {
+		if _, listed := man.Files[name]; listed {
+			names = append(names, name)
+		}
 	}
 	files, err := readFiles(fsys, man, names)
 	if err != nil {
