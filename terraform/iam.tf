@@ -61,6 +61,19 @@ resource "google_storage_bucket_iam_member" "query_results" {
   member = data.google_service_account.query.member
 }
 
+# Query stores the maps people upload to decode, under uploads/ only (create, never overwrite).
+resource "google_storage_bucket_iam_member" "query_uploads" {
+  bucket = google_storage_bucket.results.name
+  role   = "roles/storage.objectCreator"
+  member = data.google_service_account.query.member
+
+  condition {
+    title       = "uploads-only"
+    description = "Uploaded maps to decode, nothing else in the results bucket."
+    expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.results.name}/objects/uploads/\")"
+  }
+}
+
 # Predict: claims and completes map documents.
 resource "google_project_iam_member" "predict_firestore" {
   project = var.project_id

@@ -73,6 +73,7 @@ output "iam_grants" {
       { name = "query_publisher", on = google_pubsub_topic.jobs.name, role = google_pubsub_topic_iam_member.query_publisher.role, member = google_pubsub_topic_iam_member.query_publisher.member },
       { name = "query_models", on = google_storage_bucket.models.name, role = google_storage_bucket_iam_member.query_models.role, member = google_storage_bucket_iam_member.query_models.member },
       { name = "query_results", on = google_storage_bucket.results.name, role = google_storage_bucket_iam_member.query_results.role, member = google_storage_bucket_iam_member.query_results.member },
+      { name = "query_uploads", on = google_storage_bucket.results.name, role = google_storage_bucket_iam_member.query_uploads.role, member = google_storage_bucket_iam_member.query_uploads.member },
       { name = "predict_firestore", on = "project", role = google_project_iam_member.predict_firestore.role, member = google_project_iam_member.predict_firestore.member },
       { name = "predict_models", on = google_storage_bucket.models.name, role = google_storage_bucket_iam_member.predict_models.role, member = google_storage_bucket_iam_member.predict_models.member },
       { name = "predict_results", on = google_storage_bucket.results.name, role = google_storage_bucket_iam_member.predict_results.role, member = google_storage_bucket_iam_member.predict_results.member },

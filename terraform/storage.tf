@@ -22,7 +22,8 @@ resource "google_storage_bucket" "models" {
 
 # The maps and previews Predict writes; private, Query serves them (with long cache headers).
 # Each object is immutable and named by its model version and query hash, and a done Firestore
-# document points at it, so no rule deletes them: a deleted map would be a 404 for good.
+# document points at it, so no rule deletes them: a deleted map would be a 404 for good. Only the
+# uploads (maps people send to decode, under uploads/) expire.
 resource "google_storage_bucket" "results" {
   name                        = "${var.project_id}-${local.prefix}-results"
   location                    = var.region
@@ -36,6 +37,18 @@ resource "google_storage_bucket" "results" {
     }
     action {
       type = "AbortIncompleteMultipartUpload"
+    }
+  }
+
+  # Uploaded maps are needed only until their decoding is done (its resampled map and result
+  # stay); people's files are not kept longer than that needs.
+  lifecycle_rule {
+    condition {
+      age            = var.upload_retention_days
+      matches_prefix = ["uploads/"]
+    }
+    action {
+      type = "Delete"
     }
   }
 

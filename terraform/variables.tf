@@ -302,6 +302,17 @@ variable "new_maps_per_client" {
   }
 }
 
+variable "upload_retention_days" {
+  description = "Days an uploaded map (to decode) is kept in the results bucket; its decoding's result stays."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.upload_retention_days >= 1 && floor(var.upload_retention_days) == var.upload_retention_days
+    error_message = "upload_retention_days must be a whole number of days, at least 1."
+  }
+}
+
 variable "max_pending_jobs" {
   description = "Jobs one Query instance may have in flight (published, not seen finish) before a query that would publish another gets 503 busy; 0 for no cap."
   type        = number

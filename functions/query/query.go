@@ -3,6 +3,7 @@
 package query
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/text2brain/text2brain/frontend"
+	"github.com/text2brain/text2brain/functions/internal/model/brain"
 	"github.com/text2brain/text2brain/functions/internal/model/bundle/manifest"
 	"github.com/text2brain/text2brain/functions/internal/serve/backends"
 	"github.com/text2brain/text2brain/functions/internal/serve/config"
@@ -83,7 +85,13 @@ func newServer(ctx context.Context) (_ http.Handler, err error) {
 			set.Close()
 		}
 	}()
-	h, err := manifest.LoadHeader(set.Blobs.URIFS(ctx, cfg.ModelURI))
+	// The manifest, the vocabulary and the mask (12 kB): enough to answer, and to check an
+	// uploaded map on the model's grid before a decoding's job goes out.
+	h, files, err := manifest.ReadHeader(set.Blobs.URIFS(ctx, cfg.ModelURI), []string{manifest.VocabularyFile, manifest.MaskFile})
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", cfg.ModelURI, err)
+	}
+	mask, err := brain.ReadMask(bytes.NewReader(files[manifest.MaskFile]))
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", cfg.ModelURI, err)
 	}
@@ -91,6 +99,7 @@ func newServer(ctx context.Context) (_ http.Handler, err error) {
 	if err != nil {
 		return nil, err
 	}
+	s.EnableDecoding(mask)
 	slog.Info("Query ready", "model_version", s.ModelVersion())
 	return s.Handler(), nil
 }

@@ -227,8 +227,20 @@ run "least_privilege" {
       "roles/pubsub.publisher@text2brain-jobs",
       "roles/storage.objectViewer@t2b-test-project-text2brain-models",
       "roles/storage.objectViewer@t2b-test-project-text2brain-results",
+      "roles/storage.objectCreator@t2b-test-project-text2brain-results",
     ])
-    error_message = "Query's roles must be exactly: Firestore user, publisher on the job topic, object viewer on the two buckets."
+    error_message = "Query's roles must be exactly: Firestore user, publisher on the job topic, object viewer on the two buckets, creator of uploads."
+  }
+  assert {
+    condition     = google_storage_bucket_iam_member.query_uploads.condition[0].expression == "resource.name.startsWith(\"projects/_/buckets/t2b-test-project-text2brain-results/objects/uploads/\")"
+    error_message = "Query may create objects under uploads/ only."
+  }
+  assert {
+    condition = (
+      tolist(one([for r in google_storage_bucket.results.lifecycle_rule : one(r.condition) if one(r.action).type == "Delete"]).matches_prefix) == tolist(["uploads/"]) &&
+      one([for r in google_storage_bucket.results.lifecycle_rule : one(r.condition) if one(r.action).type == "Delete"]).age == 7
+    )
+    error_message = "Uploads, and only they, must be deleted after upload_retention_days (7)."
   }
   assert {
     condition = toset([for g in output.iam_grants : "${g.role}@${g.on}" if g.member == data.google_service_account.predict.member]) == toset([

@@ -137,6 +137,12 @@ run "new_maps_per_client" {
   expect_failures = [var.new_maps_per_client]
 }
 
+run "upload_retention_days" {
+  command = plan
+  variables { upload_retention_days = 0 }
+  expect_failures = [var.upload_retention_days]
+}
+
 run "max_pending_jobs" {
   command = plan
   variables { max_pending_jobs = -1 }

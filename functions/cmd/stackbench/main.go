@@ -5,11 +5,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/text2brain/text2brain/functions/internal/dev/localstack"
+	"github.com/text2brain/text2brain/functions/internal/model/brain"
 	"github.com/text2brain/text2brain/functions/internal/model/bundle"
 )
 
@@ -36,6 +39,7 @@ func realMain(ctx context.Context) error {
 	bin := flag.String("functions", "build/bin/localstack", "build of functions/cmd/localstack that serves the functions")
 	nCached := flag.Int("cached", 1000, "cached queries to time")
 	nNew := flag.Int("new", 30, "new queries to time")
+	nDecode := flag.Int("decode", 10, "decodings of distinct uploaded maps to time")
 	flag.Parse()
 
 	opt, err := localstack.OptionsFromEnv()
@@ -110,11 +114,51 @@ func realMain(ctx context.Context) error {
 	}
 	report("cached query", cached)
 
+	// Decodings: distinct 4 mm maps (a blob at another place each time), uploaded as the page does,
+	// from the request to the finished result.
+	mask, err := brain.ReadMaskFile(filepath.Join(opt.BundleDir, bundle.MaskFile))
+	if err != nil {
+		return err
+	}
+	var decodes []time.Duration
+	for i := range *nDecode {
+		file, err := blobMap(mask, float64(-60+120*i/max(1, *nDecode-1)), -40, 20)
+		if err != nil {
+			return err
+		}
+		t := time.Now()
+		resp, err := client.Post(strings.TrimRight(st.URL, "/")+"/api/v1/decodings?wait=10", "application/gzip", bytes.NewReader(file))
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			return fmt.Errorf("decoding %d: %d %v", i, resp.StatusCode, err)
+		}
+		decodes = append(decodes, time.Since(t))
+	}
+	report("decoding end to end, upload to result (wait=10)", decodes)
+
 	// The same figures as a machine-readable line.
 	out, _ := json.Marshal(map[string]any{"cold_ms": ms(cold), "new_median_ms": ms(pct(news, 50)), "new_p99_ms": ms(pct(news, 99)),
-		"cached_median_ms": ms(pct(cached, 50)), "cached_p99_ms": ms(pct(cached, 99))})
+		"cached_median_ms": ms(pct(cached, 50)), "cached_p99_ms": ms(pct(cached, 99)), "decode_median_ms": ms(pct(decodes, 50))})
 	fmt.Println(string(out))
 	return nil
+}
+
+// blobMap is a .nii.gz on the model's grid, as the service's downloads are: a Gaussian blob
+// (σ 8 mm) at (x, y, z) mm.
+func blobMap(m *brain.Mask, x, y, z float64) ([]byte, error) {
+	values := make([]float32, m.Len())
+	for p, idx := range m.Voxels {
+		i, j, k := brain.Coords(int(idx))
+		dx, dy, dz := float64(4*i-90)-x, float64(4*j-126)-y, float64(4*k-72)-z
+		values[p] = float32(6 * math.Exp(-(dx*dx+dy*dy+dz*dz)/128))
+	}
+	var buf bytes.Buffer
+	err := brain.WriteMap(&buf, m, values, "stackbench")
+	return buf.Bytes(), err
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -4,6 +4,7 @@
 //	text2brain model build --neuroquery DIR --corpus DIR [--metadata FILE] --template FILE --surface DIR --out DIR
 //	text2brain model publish --bucket BUCKET [--model DIR] [--ort LIB] [--json] [--dry-run] [--tfvars FILE]
 //	text2brain predict [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] QUERY…
+//	text2brain decode [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] FILE
 //	text2brain source-zip --out FILE [--root DIR]
 //	text2brain site-assets --templates DIR --site DIR
 //
@@ -15,6 +16,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -36,12 +38,14 @@ import (
 	"cloud.google.com/go/storage"
 
 	"github.com/text2brain/text2brain/functions/internal/model"
+	"github.com/text2brain/text2brain/functions/internal/model/brain"
 	"github.com/text2brain/text2brain/functions/internal/model/bundle"
 	"github.com/text2brain/text2brain/functions/internal/model/textfeat"
 	"github.com/text2brain/text2brain/functions/internal/modelbuild"
 	"github.com/text2brain/text2brain/functions/internal/release/deploy"
 	"github.com/text2brain/text2brain/functions/internal/release/publish"
 	"github.com/text2brain/text2brain/functions/internal/release/siteassets"
+	"github.com/text2brain/text2brain/functions/internal/serve/queryapi"
 	"github.com/text2brain/text2brain/functions/internal/serve/querytext"
 )
 
@@ -51,12 +55,18 @@ Usage:
   text2brain model build --neuroquery DIR --corpus DIR [--metadata FILE] --template FILE --surface DIR --out DIR
   text2brain model publish --bucket BUCKET [--model DIR] [--ort LIB] [--json] [--dry-run] [--tfvars FILE]
   text2brain predict [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] QUERY…
+  text2brain decode [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] FILE
   text2brain source-zip --out FILE [--root DIR]
   text2brain site-assets --templates DIR --site DIR
 
   predict        print the map's recognised terms, peaks, related terms and articles; --json
                  prints one JSON object whatever happens: the result, or {query,
                  recognized_terms, error: {code, message}} with exit status 1
+  decode         the other way: read a statistical map in MNI space (.nii or .nii.gz, NIfTI-1 or
+                 -2, any grid), resample it onto the model's 4 mm grid and print its peaks, the
+                 terms the decoder ranks highest (with their scores) and the related articles;
+                 --out writes the resampled map; --json prints one JSON object whatever happens:
+                 the result, or {file, error: {code, message}} with exit status 1
   model publish  verify the bundle, upload it to gs://BUCKET/models/VERSION/ and the ONNX Runtime
                  library to gs://BUCKET/onnxruntime/SHA256/ (what is there already is skipped);
                  print T2B_MODEL_URI and ONNXRUNTIME_LIB for the functions
@@ -92,6 +102,8 @@ func realMain(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return publishCmd(ctx, args[2:], out, errOut)
 	case len(args) >= 1 && args[0] == "predict":
 		return predictCmd(ctx, args[1:], out)
+	case len(args) >= 1 && args[0] == "decode":
+		return decodeCmd(ctx, args[1:], out)
 	case len(args) >= 1 && args[0] == "source-zip":
 		return sourceZipCmd(args[1:], out)
 	case len(args) >= 1 && args[0] == "site-assets":
@@ -460,4 +472,93 @@ func printResult(out io.Writer, r *model.Result, t cliTimings) {
 		fmt.Fprintf(out, "; PNG %.1f ms", t.PNGMS)
 	}
 	fmt.Fprintf(out, "; peak memory %.0f MB\n", t.PeakRSSMB)
+}
+
+// decodeCmd decodes a map file: the API's decodings, on this machine.
+func decodeCmd(ctx context.Context, args []string, out io.Writer) error {
+	fl := flag.NewFlagSet("text2brain decode", flag.ContinueOnError)
+	dir := fl.String("model", envOr(bundle.DirEnv, bundle.DefaultDir), "model bundle directory")
+	ortLib := fl.String("ort", envOr(model.ORTLibraryEnv, model.DefaultORTLibrary), "path of libonnxruntime.so")
+	niiPath := fl.String("out", "", "write the map resampled onto the model's grid as NIfTI (.nii.gz) to this file")
+	pngPath := fl.String("png", "", "write a preview PNG to this file")
+	asJSON := fl.Bool("json", false, "print JSON instead of text: the result, or {file, error: {code, message}}")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	fail := func(file, code, message string) error {
+		if *asJSON {
+			enc := json.NewEncoder(out)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(map[string]any{"file": file, "error": map[string]string{"code": code, "message": message}})
+		}
+		return errors.New("decode: " + message)
+	}
+	if fl.NArg() != 1 {
+		return fail("", "usage", "give one NIfTI file, e.g. text2brain decode zstat1.nii.gz")
+	}
+	file := fl.Arg(0)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return fail(file, "unreadable", err.Error())
+	}
+	start := time.Now()
+	m, err := model.Open(*dir, model.Options{ORTLibrary: *ortLib})
+	if err != nil {
+		return fail(file, "model_unavailable", err.Error())
+	}
+	defer m.Close()
+	loadMS := msSince(start)
+	// The checks of the API, with its words.
+	if status, code, msg := queryapi.CheckUpload(data, m.Bundle().Mask); status != 0 {
+		return fail(file, code, msg)
+	}
+	vol, err := brain.ReadNIfTI(bytes.NewReader(data))
+	if err != nil {
+		_, code, msg := queryapi.UploadError(err)
+		return fail(file, code, msg)
+	}
+	res, err := m.Decode(ctx, vol, filepath.Base(file))
+	if err != nil {
+		return fail(file, "decoding_failed", err.Error())
+	}
+	if *niiPath != "" {
+		if err := writeFile(*niiPath, func(w io.Writer) error { return m.WriteNIfTI(w, res) }); err != nil {
+			return fail(file, "write_failed", err.Error())
+		}
+	}
+	if *pngPath != "" {
+		if err := writeFile(*pngPath, func(w io.Writer) error { return m.WritePreview(w, res) }); err != nil {
+			return fail(file, "write_failed", err.Error())
+		}
+	}
+	timings := cliTimings{Timings: res.Timings, LoadMS: loadMS, PeakRSSMB: peakRSSMB()}
+	terms := make([]queryapi.DecodedTerm, 0, len(res.RelatedTerms))
+	for _, t := range res.RelatedTerms {
+		terms = append(terms, queryapi.DecodedTerm{Term: t.Term, Score: t.Weight})
+	}
+	if *asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"file": file, "model_version": res.ModelVersion, "related_terms": terms,
+			"related_articles": res.RelatedArticles, "peaks": res.Peaks, "timings": timings})
+	}
+	fmt.Fprintf(out, "file:   %s\nmodel:  %s\n", file, res.ModelVersion)
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(out, "\npeaks (MNI mm):")
+	fmt.Fprintln(tw, "x\ty\tz\tvalue\t")
+	for _, p := range res.Peaks {
+		fmt.Fprintf(tw, "%.0f\t%.0f\t%.0f\t%.3g\t\n", p.MNI[0], p.MNI[1], p.MNI[2], p.Z)
+	}
+	tw.Flush()
+	fmt.Fprintln(out, "\nrelated terms (decoder score):")
+	for _, t := range terms {
+		fmt.Fprintf(out, "  %-32s %.4f\n", t.Term, t.Score)
+	}
+	fmt.Fprintln(out, "\nrelated articles (Pearson r):")
+	for _, a := range res.RelatedArticles {
+		fmt.Fprintf(out, "  %.3f  %s\n         %s\n", a.Correlation, a.Title, a.URL())
+	}
+	fmt.Fprintf(out, "\ntimings: load %.0f ms; resampling %.2f ms, articles+peaks %.2f ms, terms %.2f ms, total %.2f ms\n",
+		timings.LoadMS, timings.FeaturesMS, timings.ArticlesMS, timings.TermsMS, timings.TotalMS)
+	return nil
 }

@@ -141,8 +141,10 @@ type Result struct {
 	RelatedArticles []articles.Match `json:"related_articles"`
 	RelatedTerms    []Term           `json:"related_terms"`
 	Timings         Timings          `json:"timings"`
-	// Map is the z-map in mask order.
+	// Map is the z-map in mask order (of a decoding: the uploaded map, resampled).
 	Map []float32 `json:"-"`
+	// decoded marks a Decode's result.
+	decoded bool
 }
 
 // Predict computes the map of text and what goes with it. Text with no known term gives
@@ -279,7 +281,7 @@ func (m *Model) WritePreview(w io.Writer, r *Result) error {
 	if len(r.Peaks) > 0 {
 		at = r.Peaks[0].MNI
 	}
-	return brain.RenderPreview(w, m.b.Template, m.b.Mask, r.Map, at, brain.PreviewOptions{Threshold: PreviewZ, Title: r.Query})
+	return brain.RenderPreview(w, m.b.Template, m.b.Mask, r.Map, at, brain.PreviewOptions{Threshold: r.previewThreshold(), Title: r.Query})
 }
 
 // WriteSurface writes the result's map sampled on the template's cortical surface (each vertex's

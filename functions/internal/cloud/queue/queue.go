@@ -13,13 +13,22 @@ import (
 	"google.golang.org/api/option"
 )
 
-// Message is the body of every message on the jobs topic: either a warm-up ping or a job.
+// Message is the body of every message on the jobs topic: a warm-up ping, a query's job (the
+// map of a text) or a decoding's job (the terms and studies of an uploaded map).
 type Message struct {
-	Warmup       bool   `json:"warmup,omitempty"`
-	ID           string `json:"id,omitempty"`
+	Warmup bool   `json:"warmup,omitempty"`
+	ID     string `json:"id,omitempty"`
+	// Kind is empty for a query's job and KindDecoding for a decoding's.
+	Kind         string `json:"kind,omitempty"`
 	Text         string `json:"text,omitempty"`
 	ModelVersion string `json:"model_version,omitempty"`
+	// Upload is a decoding's uploaded file: the SHA-256 of its bytes, in hex, which names it in the
+	// results bucket.
+	Upload string `json:"upload,omitempty"`
 }
+
+// KindDecoding marks a decoding's job.
+const KindDecoding = "decoding"
 
 // Decode parses a message body.
 func Decode(data []byte) (Message, error) {
@@ -27,7 +36,15 @@ func Decode(data []byte) (Message, error) {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return m, fmt.Errorf("message is not JSON: %w", err)
 	}
-	if !m.Warmup && (m.ID == "" || m.Text == "" || m.ModelVersion == "") {
+	switch {
+	case m.Warmup:
+	case m.Kind == KindDecoding:
+		if m.ID == "" || m.Upload == "" || m.ModelVersion == "" {
+			return m, errors.New("a decoding's job needs id, upload and model_version")
+		}
+	case m.Kind != "":
+		return m, fmt.Errorf("a job of unknown kind %q", m.Kind)
+	case m.ID == "" || m.Text == "" || m.ModelVersion == "":
 		return m, errors.New("message is neither a warm-up nor a job with id, text and model_version")
 	}
 	return m, nil

@@ -503,7 +503,7 @@ func (s *Stack) republishUnfinished(ctx context.Context) error {
 		if s.push != nil && s.push.holds(d.ID) {
 			continue // the push stand-in delivers it still: a second copy would be computed twice
 		}
-		data, _ := json.Marshal(queue.Message{ID: d.ID, Text: d.NormalizedQuery, ModelVersion: d.ModelVersion})
+		data, _ := json.Marshal(d.Message())
 		if err := s.Publish(ctx, data); err != nil {
 			return err
 		}

@@ -354,8 +354,9 @@ func TestTerraformGrantsListed(t *testing.T) {
 }
 
 // Each function links only what it runs: never the offline bundle builder, its numerics or the
-// ONNX protobufs; Query not even the model runtime, the maps or ONNX Runtime (it reads only the
-// bundle's manifest and vocabulary).
+// ONNX protobufs; Query not even the model runtime, the article lookup or ONNX Runtime (it reads
+// only the bundle's manifest, vocabulary and mask). Query does link the grid package (brain): it
+// reads and resamples an uploaded map to check it before a decoding is accepted.
 func TestFunctionsLinkOnlyWhatTheyRun(t *testing.T) {
 	root := repoRoot(t)
 	const mod = "github.com/text2brain/text2brain/"
@@ -366,7 +367,7 @@ func TestFunctionsLinkOnlyWhatTheyRun(t *testing.T) {
 	}{
 		{"./functions/predict", never},
 		{"./functions/query", append([]string{mod + "functions/internal/model\n", mod + "functions/internal/model/bundle\n",
-			mod + "functions/internal/model/articles", mod + "functions/internal/model/brain", "github.com/yalue/onnxruntime_go"}, never...)},
+			mod + "functions/internal/model/articles", mod + "functions/internal/model/decode", "github.com/yalue/onnxruntime_go"}, never...)},
 	} {
 		cmd := exec.CommandContext(t.Context(), "go", "list", "-deps", tc.pkg)
 		cmd.Dir = root

@@ -3,6 +3,8 @@ package jobs
 import (
 	"errors"
 	"time"
+
+	"github.com/text2brain/text2brain/functions/internal/cloud/queue"
 )
 
 // Status is what a map document stores of its state.
@@ -64,8 +66,15 @@ type Doc struct {
 	Query           string `firestore:"query"`
 	NormalizedQuery string `firestore:"normalized_query"`
 	ModelVersion    string `firestore:"model_version"`
-	Status          Status `firestore:"status"`
-	Error           string `firestore:"error,omitempty"`
+	// Kind is empty for a query's map, KindDecoding for a decoding of an uploaded map, whose file
+	// is Upload (its SHA-256, hex; the object uploads/Upload in the results bucket), named
+	// UploadName by its sender, UploadBytes long. A decoding has no query.
+	Kind        string `firestore:"kind,omitempty"`
+	Upload      string `firestore:"upload,omitempty"`
+	UploadName  string `firestore:"upload_name,omitempty"`
+	UploadBytes int64  `firestore:"upload_bytes,omitempty"`
+	Status      Status `firestore:"status"`
+	Error       string `firestore:"error,omitempty"`
 	// Retryable marks a failure that a new query may retry (a job that never completed), as
 	// opposed to one the text itself caused.
 	Retryable bool      `firestore:"retryable,omitempty"`
@@ -79,6 +88,22 @@ type Doc struct {
 	// ran the model: the evidence that duplicates and redeliveries cost no second result.
 	Deliveries  int64 `firestore:"deliveries"`
 	Predictions int64 `firestore:"predictions"`
+}
+
+// KindDecoding is the Kind of a decoding's document.
+const KindDecoding = queue.KindDecoding
+
+// UploadObject names a decoding's uploaded file in the results bucket: by its content (SHA-256,
+// hex), so that the same file twice is one object.
+func UploadObject(sha string) string { return "uploads/" + sha }
+
+// MaxUploadVoxels bounds the voxels of an uploaded image (a 0.5 mm whole-head volume is about 60
+// million): its reader holds a float64 per voxel.
+const MaxUploadVoxels = 64 << 20
+
+// Message is the job that computes the document.
+func (d *Doc) Message() queue.Message {
+	return queue.Message{ID: d.ID, Kind: d.Kind, Text: d.NormalizedQuery, ModelVersion: d.ModelVersion, Upload: d.Upload}
 }
 
 // Feedback is what a visitor wrote about a map: stored beside the map's document, never read by

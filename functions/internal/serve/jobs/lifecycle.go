@@ -64,7 +64,7 @@ func New(st Store, pub Publisher, opts Options) *Lifecycle {
 
 func (l *Lifecycle) input() Input { return Input{Now: l.opts.Now(), StaleAfter: l.opts.StaleAfter} }
 
-// apply runs an event on the stored document in one transaction and returns the step taken on the
+// apply runs an event on the stored document in one conditional write (store.Transact) and returns the step taken on the
 // document as it was at the attempt that committed.
 func (l *Lifecycle) apply(ctx context.Context, id string, e Event, in Input) (Step, error) {
 	var step Step
@@ -134,7 +134,7 @@ func (l *Lifecycle) create(ctx context.Context, s Spec) (*Doc, error) {
 func (l *Lifecycle) advance(ctx context.Context, d *Doc, e Event) (*Doc, error) {
 	in := l.input()
 	// Decided first on the document read, so that the usual cases, a fresh job or a final failure,
-	// cost no transaction; the transaction decides again on the document as it is then.
+	// cost no write; the write decides again on the document as it is then.
 	if step, err := Next(d, e, in); err != nil || !step.Writes() {
 		return d, nil
 	}
@@ -159,7 +159,7 @@ func (l *Lifecycle) publish(ctx context.Context, d *Doc) error {
 	if l.pub == nil {
 		return errors.New("jobs: this lifecycle has no publisher")
 	}
-	err := l.pub.Publish(ctx, queue.Message{ID: d.ID, Text: d.NormalizedQuery, ModelVersion: d.ModelVersion})
+	err := l.pub.Publish(ctx, d.Message())
 	if err == nil {
 		return nil
 	}

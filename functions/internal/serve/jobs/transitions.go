@@ -26,7 +26,7 @@
 // "published" are both stored as status pending; published is a pending document whose
 // published_at is set.
 //
-// Next is the table as a pure function; a Store applies it inside its transactions, and Lifecycle
+// Next is the table as a pure function; a Store applies it in its conditional writes, and Lifecycle
 // runs the steps that follow a transition (publish the job, run the model).
 package jobs
 
@@ -122,6 +122,9 @@ const (
 // Spec is the document a query asks for, created when it is absent.
 type Spec struct {
 	ID, Query, NormalizedQuery, ModelVersion string
+	// Kind, Upload and UploadName are a decoding's (Doc's fields of the same names).
+	Kind, Upload, UploadName string
+	UploadBytes              int64
 }
 
 // Input is what an event brings: the time it happens at and what its rows use.
@@ -175,7 +178,8 @@ func (t Transition) String() string {
 func create(d *Doc, in Input) {
 	now := in.Now.UTC()
 	*d = Doc{ID: in.Spec.ID, Query: in.Spec.Query, NormalizedQuery: in.Spec.NormalizedQuery,
-		ModelVersion: in.Spec.ModelVersion, CreatedAt: now, PublishedAt: now}
+		ModelVersion: in.Spec.ModelVersion, Kind: in.Spec.Kind, Upload: in.Spec.Upload,
+		UploadName: in.Spec.UploadName, UploadBytes: in.Spec.UploadBytes, CreatedAt: now, PublishedAt: now}
 }
 
 func publish(d *Doc, in Input) { d.PublishedAt = in.Now.UTC() }

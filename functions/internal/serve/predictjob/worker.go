@@ -5,6 +5,8 @@ package predictjob
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +19,7 @@ import (
 	"github.com/text2brain/text2brain/functions/internal/cloud/blobs"
 	"github.com/text2brain/text2brain/functions/internal/cloud/queue"
 	"github.com/text2brain/text2brain/functions/internal/model"
+	"github.com/text2brain/text2brain/functions/internal/model/brain"
 	"github.com/text2brain/text2brain/functions/internal/model/bundle"
 	"github.com/text2brain/text2brain/functions/internal/serve/jobs"
 	"github.com/text2brain/text2brain/functions/internal/serve/lazy"
@@ -134,14 +137,10 @@ func (w *Worker) handleDelivery(ctx context.Context, msg queue.Message, attempt 
 		return nil
 	}
 	// Only Query publishes jobs, and its id is the hash of the model version and the normalised
-	// text: a job that does not hash to its id was not made by Query, whatever it says.
-	switch normalized, err := querytext.Normalize(msg.Text); {
-	case !querytext.ValidKey(msg.ID):
-		return &rejection{"the id is not a map id"}
-	case err != nil || normalized != msg.Text:
-		return &rejection{"the text is not a normalised query"}
-	case querytext.Key(msg.ModelVersion, msg.Text) != msg.ID:
-		return &rejection{"the id is not the hash of the job's model version and text"}
+	// text (of a decoding: the uploaded file's SHA-256): a job that does not hash to its id was not
+	// made by Query, whatever it says.
+	if rej := forged(msg); rej != nil {
+		return rej
 	}
 	// A job that hashes to its id names its document's model version: an absent document is
 	// one no Query made.
@@ -165,11 +164,15 @@ func (w *Worker) handleDelivery(ctx context.Context, msg queue.Message, attempt 
 		// instance with the job's version takes it on a redelivery, so this is not final.
 		return fmt.Errorf("the job is for model %s and this instance serves model %s", msg.ModelVersion, m.Version())
 	}
-	if d.NormalizedQuery != msg.Text || d.ModelVersion != msg.ModelVersion {
+	if d.Kind != msg.Kind || d.NormalizedQuery != msg.Text || d.Upload != msg.Upload || d.ModelVersion != msg.ModelVersion {
 		// The id matches but the document says otherwise: not this job's document.
 		return &rejection{"the map document holds another query"}
 	}
-	err = w.predict(ctx, m, msg)
+	if msg.Kind == queue.KindDecoding {
+		err = w.decode(ctx, m, msg, d.UploadName)
+	} else {
+		err = w.predict(ctx, m, msg)
+	}
 	if err == nil {
 		return nil
 	}
@@ -182,6 +185,92 @@ func (w *Worker) handleDelivery(ctx context.Context, msg queue.Message, attempt 
 		return nil
 	}
 	return err
+}
+
+// forged says why a job cannot be one Query published (nil when it can be).
+func forged(msg queue.Message) *rejection {
+	if !querytext.ValidKey(msg.ID) {
+		return &rejection{"the id is not a map id"}
+	}
+	if msg.Kind == queue.KindDecoding {
+		switch {
+		case msg.Text != "":
+			return &rejection{"a decoding's job has no text"}
+		case !querytext.ValidSHA256(msg.Upload):
+			return &rejection{"the upload is not named by a SHA-256"}
+		case querytext.DecodingKey(msg.ModelVersion, msg.Upload) != msg.ID:
+			return &rejection{"the id is not the hash of the job's model version and upload"}
+		}
+		return nil
+	}
+	switch normalized, err := querytext.Normalize(msg.Text); {
+	case msg.Kind != "" || msg.Upload != "":
+		return &rejection{"a job of an unknown kind"}
+	case err != nil || normalized != msg.Text:
+		return &rejection{"the text is not a normalised query"}
+	case querytext.Key(msg.ModelVersion, msg.Text) != msg.ID:
+		return &rejection{"the id is not the hash of the job's model version and text"}
+	}
+	return nil
+}
+
+// BlobReader reads an uploaded file back; the worker's blobs must be one to decode.
+type BlobReader interface {
+	ReadAll(ctx context.Context, bucket, name string) ([]byte, error)
+}
+
+// decode decodes the uploaded map of a started decoding's job and stores its result. A file that
+// cannot be decoded fails the document for good (Query checked it before storing it, so this
+// means it changed); a missing one too.
+func (w *Worker) decode(ctx context.Context, m *model.Model, msg queue.Message, name string) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			slog.ErrorContext(ctx, "decoding panicked", "id", msg.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("the decoding panicked: %v", p)
+		}
+	}()
+	start := time.Now()
+	rd, ok := w.blobs.(BlobReader)
+	if !ok {
+		return errors.New("this worker's storage cannot read uploads")
+	}
+	data, err := rd.ReadAll(ctx, w.resultsBucket, jobs.UploadObject(msg.Upload))
+	if errors.Is(err, blobs.ErrNotFound) {
+		return w.fail(ctx, msg.ID, "the uploaded file is no longer stored; upload it again")
+	}
+	if err != nil {
+		return err
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != msg.Upload {
+		return w.fail(ctx, msg.ID, "the stored upload does not match its SHA-256; upload it again")
+	}
+	if err := w.jobs.CountPrediction(ctx, msg.ID); err != nil {
+		return err
+	}
+	vol, err := brain.ReadNIfTIWith(bytes.NewReader(data), brain.ReadOptions{MaxVoxels: jobs.MaxUploadVoxels})
+	if err != nil {
+		return w.fail(ctx, msg.ID, err.Error())
+	}
+	res, err := m.Decode(ctx, vol, name)
+	if errors.Is(err, model.ErrUndecodable) {
+		return w.fail(ctx, msg.ID, err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	names, err := w.writeObjects(ctx, m, res, "decodings/"+m.Version()+"/"+msg.ID)
+	if err != nil {
+		return err
+	}
+	r := toResult(res)
+	r.MapObject, r.PreviewObject, r.SurfaceObject = names.nifti, names.preview, names.surface
+	r.ComputeMS = float64(time.Since(start).Microseconds()) / 1000
+	wrote, err := w.jobs.Complete(ctx, msg.ID, r)
+	if err != nil {
+		return err
+	}
+	slog.InfoContext(ctx, "prediction", "id", msg.ID, "kind", msg.Kind, "ms", r.ComputeMS, "first", wrote)
+	return nil
 }
 
 // predict runs the model for a started job and stores its result. A panic is an error of this

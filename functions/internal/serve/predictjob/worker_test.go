@@ -13,6 +13,7 @@ import (
 
 	"github.com/text2brain/text2brain/functions/internal/model"
 	"github.com/text2brain/text2brain/functions/internal/serve/jobs"
+	"github.com/text2brain/text2brain/functions/internal/serve/querytext"
 )
 
 // push is a Pub/Sub push request body carrying data.
@@ -150,4 +151,33 @@ func FuzzPushEnvelope(f *testing.F) {
 			t.Fatalf("the pending document changed: %+v", d)
 		}
 	})
+}
+
+// A decoding's job that Query cannot have made is acked and changes nothing: its id must be the
+// hash of its model version and upload, the upload a SHA-256, and it has no text; nor may a
+// query's job claim a decoding's fields.
+func TestForgedDecodingJobs(t *testing.T) {
+	w := newWorker(t, nil)
+	var stats Stats
+	h := PushHandler(func(context.Context) (*Worker, error) { return w.Worker, nil }, &stats)
+	sha := strings.Repeat("ab", 32)
+	id := querytext.DecodingKey("nq-1", sha)
+	for name, data := range map[string]string{
+		"id not the hash":   `{"kind":"decoding","id":"0123456789abcdef0123456789abcdef","upload":"` + sha + `","model_version":"nq-1"}`,
+		"upload not a hash": `{"kind":"decoding","id":"` + id + `","upload":"../../etc/passwd","model_version":"nq-1"}`,
+		"with a text":       `{"kind":"decoding","id":"` + id + `","upload":"` + sha + `","text":"faces","model_version":"nq-1"}`,
+		"no such document":  `{"kind":"decoding","id":"` + id + `","upload":"` + sha + `","model_version":"nq-1"}`,
+		"a query's, upload": `{"id":"` + querytext.Key("nq-1", "faces") + `","text":"faces","upload":"` + sha + `","model_version":"nq-1"}`,
+		"an unknown kind":   `{"kind":"other","id":"` + id + `","upload":"` + sha + `","model_version":"nq-1"}`,
+	} {
+		if rec := post(h, "POST", push([]byte(data))); rec.Code != http.StatusNoContent {
+			t.Errorf("%s: %d %s, want the message acked", name, rec.Code, rec.Body)
+		}
+	}
+	if n := stats.Rejected.Load(); n != 6 {
+		t.Errorf("%d rejected, want 6", n)
+	}
+	if w.loads.Load() != 0 {
+		t.Error("a forged job loaded the model")
+	}
 }

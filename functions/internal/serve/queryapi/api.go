@@ -21,6 +21,7 @@ import (
 	"github.com/text2brain/text2brain/functions/internal/cloud/blobs"
 	"github.com/text2brain/text2brain/functions/internal/cloud/queue"
 	"github.com/text2brain/text2brain/functions/internal/cloud/store"
+	"github.com/text2brain/text2brain/functions/internal/model/brain"
 	"github.com/text2brain/text2brain/functions/internal/model/bundle/manifest"
 	"github.com/text2brain/text2brain/functions/internal/model/textfeat"
 	"github.com/text2brain/text2brain/functions/internal/serve/config"
@@ -44,6 +45,11 @@ type BlobReader interface {
 	Open(ctx context.Context, bucket, name string) (*blobs.Reader, error)
 }
 
+// BlobWriter stores uploads (decodings' files) in the results bucket.
+type BlobWriter interface {
+	Create(ctx context.Context, bucket, name string, o blobs.Object) error
+}
+
 // Server answers the API and serves the web page.
 type Server struct {
 	static fs.FS
@@ -52,8 +58,12 @@ type Server struct {
 	jobs   *jobs.Lifecycle
 	queue  jobs.Publisher
 	blobs  BlobReader
-	header *manifest.Header
-	feat   *textfeat.Featurizer
+	// uploads is blobs when it can write (the real bucket can); mask is the model's, set by
+	// EnableDecoding. Without both, decodings are refused.
+	uploads BlobWriter
+	mask    *brain.Mask
+	header  *manifest.Header
+	feat    *textfeat.Featurizer
 	// unmapped are the terms of the model's features that have no brain map.
 	unmapped map[string]bool
 	// clients limits every API request of each client; predictLimit, warmupLimit and
@@ -94,6 +104,9 @@ func New(cfg *config.Config, st Store, q jobs.Publisher, b BlobReader, h *manife
 		anyOrigin:     len(cfg.CORSOrigins) == 0,
 		origins:       map[string]bool{},
 	}
+	if bw, ok := b.(BlobWriter); ok {
+		s.uploads = bw
+	}
 	if s.staleAfter <= 0 {
 		s.staleAfter = 2 * time.Minute // the lifecycle's default
 	}
@@ -131,6 +144,11 @@ func (s *Server) Handler() http.Handler {
 	route("/api/v1/maps/{id}/map.nii.gz", map[string]http.HandlerFunc{http.MethodGet: s.object(mapObject)})
 	route("/api/v1/maps/{id}/preview.png", map[string]http.HandlerFunc{http.MethodGet: s.object(previewObject)})
 	route("/api/v1/maps/{id}/surface.json", map[string]http.HandlerFunc{http.MethodGet: s.object(surfaceObject)})
+	route("/api/v1/decodings", map[string]http.HandlerFunc{http.MethodPost: s.postDecodings})
+	route("/api/v1/decodings/{id}", map[string]http.HandlerFunc{http.MethodGet: s.getDecoding})
+	route("/api/v1/decodings/{id}/map.nii.gz", map[string]http.HandlerFunc{http.MethodGet: s.object(mapObject | decodingObject)})
+	route("/api/v1/decodings/{id}/preview.png", map[string]http.HandlerFunc{http.MethodGet: s.object(previewObject | decodingObject)})
+	route("/api/v1/decodings/{id}/surface.json", map[string]http.HandlerFunc{http.MethodGet: s.object(surfaceObject | decodingObject)})
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is nothing at %s. The API lives under /api/v1 (see /api/v1/version and openapi.yaml).", r.URL.Path))
 	}

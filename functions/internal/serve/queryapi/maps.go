@@ -294,6 +294,9 @@ func (s *Server) getMap(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	// Clients poll here: a lost job is republished for them too.
 	d, err := s.jobs.Poll(ctx, id)
+	if err == nil && d.Kind != "" {
+		err = jobs.ErrNotFound // a decoding: under /api/v1/decodings
+	}
 	if err != nil {
 		docError(w, r, id, err)
 		return
@@ -347,25 +350,41 @@ const (
 	mapObject objectKind = iota
 	previewObject
 	surfaceObject
+	// decodingObject, or'ed with one of the above, is that file of a decoding.
+	decodingObject objectKind = 8
 )
 
 // object streams a stored map or preview.
 func (s *Server) object(kind objectKind) http.HandlerFunc {
+	decoding := kind&decodingObject != 0
+	kind &^= decodingObject
 	return func(w http.ResponseWriter, r *http.Request) {
 		d, ok := s.doc(w, r, r.PathValue("id"))
 		if !ok {
 			return
 		}
-		if d.Status != jobs.Done || d.Result == nil {
-			s.respond(w, d, d.Query, "", nil)
+		if (d.Kind == jobs.KindDecoding) != decoding {
+			docError(w, r, d.ID, jobs.ErrNotFound)
 			return
 		}
-		name, filename, disposition := d.Result.MapObject, "text2brain-"+slug(d.NormalizedQuery)+".nii.gz", "attachment"
+		if d.Status != jobs.Done || d.Result == nil {
+			if decoding {
+				s.respondDecoding(w, d, "", nil)
+			} else {
+				s.respond(w, d, d.Query, "", nil)
+			}
+			return
+		}
+		base := slug(d.NormalizedQuery)
+		if decoding {
+			base = "decoded-" + slug(strings.TrimSuffix(strings.TrimSuffix(d.UploadName, ".gz"), ".nii"))
+		}
+		name, filename, disposition := d.Result.MapObject, "text2brain-"+base+".nii.gz", "attachment"
 		switch kind {
 		case previewObject:
-			name, filename, disposition = d.Result.PreviewObject, "text2brain-"+slug(d.NormalizedQuery)+".png", "inline"
+			name, filename, disposition = d.Result.PreviewObject, "text2brain-"+base+".png", "inline"
 		case surfaceObject:
-			name, filename, disposition = d.Result.SurfaceObject, "text2brain-"+slug(d.NormalizedQuery)+".surface.json", "inline"
+			name, filename, disposition = d.Result.SurfaceObject, "text2brain-"+base+".surface.json", "inline"
 			if name == "" {
 				WriteError(w, http.StatusNotFound, "not_found", "This map was made without surface values.")
 				return

@@ -113,6 +113,27 @@ func Key(modelVersion, normalized string) string {
 	return hex.EncodeToString(h[:16])
 }
 
+// DecodingKey is the id of the decoding of an uploaded file by a model version: a hash of the
+// version and the file's SHA-256 (hex). It cannot be a Key: a normalised text has no control
+// character, and the decoding's has one.
+func DecodingKey(modelVersion, fileSHA256 string) string {
+	h := sha256.Sum256([]byte(modelVersion + "\x00decoding\x01" + fileSHA256))
+	return hex.EncodeToString(h[:16])
+}
+
+// ValidSHA256 reports whether s is a SHA-256 in lower-case hex, as uploads are named.
+func ValidSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // ValidKey reports whether s has the form of a Key, so that ids from URLs and messages can be
 // checked before they reach the database or a bucket path.
 func ValidKey(s string) bool {

@@ -130,3 +130,16 @@ func TestProblemMessages(t *testing.T) {
 		t.Error("a plain error's message is its text")
 	}
 }
+
+// A decoding's id is its own key space: not the id of any text, not another version's, and a
+// function of the file's hash alone.
+func TestDecodingKey(t *testing.T) {
+	sha := strings.Repeat("ab", 32)
+	k := DecodingKey("nq-1", sha)
+	if !ValidKey(k) || k == Key("nq-1", sha) || k == DecodingKey("nq-2", sha) || k != DecodingKey("nq-1", sha) {
+		t.Errorf("DecodingKey = %q", k)
+	}
+	if !ValidSHA256(sha) || ValidSHA256(sha[:63]) || ValidSHA256(strings.ToUpper(sha)) || ValidSHA256("../"+sha[3:]) {
+		t.Error("ValidSHA256")
+	}
+}
