@@ -303,13 +303,24 @@ describe('the page', { concurrency: false }, () => {
     const spec = await fetch(BASE + '/openapi.yaml')
     assert.equal(spec.status, 200)
     let tried = 0
+    // the decode example sends the file the download example wrote (curl -o map.nii.gz)
+    let downloaded = null
     for (const cmd of commands) {
       const url = cmd.match(/'(https?:\/\/[^']+)'/)?.[1]
       assert.ok(url, `no URL in ${cmd}`)
       assert.equal(new URL(url).origin, ORIGIN, cmd)
       const post = cmd.match(/-d '([^']+)'/)?.[1]
-      const r = await fetch(url, post ? { method: 'POST', body: post, headers: { 'Content-Type': 'application/json' } } : {})
+      const upload = cmd.match(/--data-binary @(\S+)/)?.[1]
+      let init = post ? { method: 'POST', body: post, headers: { 'Content-Type': 'application/json' } } : {}
+      if (upload) {
+        assert.equal(upload, 'map.nii.gz', cmd)
+        assert.ok(downloaded, `${cmd}: no command before it downloads ${upload}`)
+        init = { method: 'POST', body: downloaded, headers: { 'X-File-Name': cmd.match(/-H 'X-File-Name: ([^']+)'/)?.[1] ?? '' } }
+      }
+      const r = await fetch(url, init)
       assert.ok(r.status === 200 || r.status === 202, `${cmd} → ${r.status}`)
+      if (/-o map\.nii\.gz /.test(cmd)) downloaded = Buffer.from(await r.arrayBuffer())
+      if (upload) assert.equal((await r.json()).kind, 'decoding', cmd)
       tried++
     }
     assert.equal(tried, commands.length)
@@ -486,6 +497,150 @@ describe('the page', { concurrency: false }, () => {
     await page.evaluate(() => scrollTo(0, 0))
     await page.screenshot({ path: path.join(ART, 'phone.png'), fullPage: true })
     await page.context().close()
+  })
+
+  test('decode a map: upload a NIfTI file, get its terms and studies, search a term; wrong files are explained', async () => {
+    // A real map to upload: the stack's own map of "viewing faces", saved as a file.
+    let answer = await (await fetch(BASE + '/api/v1/maps?q=' + encodeURIComponent('viewing faces') + '&wait=10')).json()
+    for (let i = 0; answer.status !== 'done' && i < 30; i++) {
+      answer = await (await fetch(new URL(answer.poll, BASE + '/') + '?wait=5')).json()
+    }
+    assert.equal(answer.status, 'done')
+    const mapBytes = Buffer.from(await (await fetch(new URL(answer.map_url, BASE + '/'))).arrayBuffer())
+    const uploads = path.join(ART, 'uploads')
+    await mkdir(uploads, { recursive: true })
+    const mapFile = path.join(uploads, 'viewing-faces.nii.gz')
+    await writeFile(mapFile, mapBytes)
+
+    const page = await newPage()
+    const posts = []
+    page.on('request', (r) => r.method() === 'POST' && new URL(r.url()).pathname === '/api/v1/decodings' && posts.push(r.url()))
+    await page.goto(BASE + '/?q=' + encodeURIComponent('working memory'))
+    await waitReady(page)
+
+    // The mode is a tab, reached and switched with the keyboard; its button is the next Tab stop.
+    await page.focus('#tab-search')
+    await page.keyboard.press('ArrowRight')
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'tab-decode')
+    assert.equal(await page.getAttribute('#tab-decode', 'aria-selected'), 'true')
+    assert.ok(await page.locator('#panel-decode').isVisible())
+    assert.ok(await page.locator('#panel-search').isHidden())
+    await page.keyboard.press('Tab')
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'decode-choose')
+
+    // Every stage the status line names, as it changes.
+    await page.evaluate(() => {
+      window.__stages = []
+      const label = document.querySelector('#status .label')
+      new MutationObserver(() => window.__stages.push(label.textContent)).observe(label, { childList: true, characterData: true, subtree: true })
+    })
+    const posted = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/api/v1/decodings')
+    await page.setInputFiles('#decode-file', mapFile)
+    const status = (await posted).status()
+    assert.ok([200, 202].includes(status), `POST /api/v1/decodings answered ${status}: ${await (await posted).text()}`)
+    await page.waitForFunction(() => window.__t2b.kind === 'decoding' && document.body.dataset.state === 'ready', null, { timeout: DRAWN })
+    await waitDrawn(page)
+    const stages = await page.evaluate(() => window.__stages)
+    assert.ok(stages.includes('Uploading…'), `stages: ${stages}`)
+    assert.match(await page.textContent('#status'), /Decoding ready/)
+
+    // The result: in the URL, titled with the file, its terms and studies, the map drawn.
+    const id = await page.getAttribute('#result', 'data-map-id')
+    assert.match(id, /^[0-9a-f]{32}$/)
+    assert.equal(await page.getAttribute('#result', 'data-kind'), 'decoding')
+    assert.equal(new URL(page.url()).searchParams.get('decoding'), id)
+    assert.equal(new URL(page.url()).searchParams.get('q'), null)
+    assert.match(await page.textContent('#result-title'), /Decoded: viewing-faces\.nii\.gz/)
+    assert.equal(await page.textContent('#terms-h'), 'Related terms')
+    const terms = await page.locator('#related-terms button.term .label').allTextContents()
+    assert.ok(terms.length >= 5, `terms: ${terms}`)
+    assert.ok(terms.slice(0, 10).some((t) => /face|fusiform|visual/i.test(t)), `a map of faces decodes to ${terms.slice(0, 10)}`)
+    assert.ok((await page.locator('#articles li').count()) >= 5)
+    assert.ok(await page.locator('#articles a[href^="https://pubmed.ncbi.nlm.nih.gov/"]').count() >= 5)
+    assert.ok(await pixelVariance(page, '#viewer') > 100)
+    // the values are the upload's own: no claim of z
+    assert.match(await page.textContent('#threshold-label'), /\|value\|/)
+    assert.equal(await page.textContent('#peaks-value-h'), 'Peak value')
+    assert.match(await page.textContent('#readout'), / value /)
+    assert.doesNotMatch(await page.textContent('#readout'), /z-score/)
+    const [value, max] = [Number(await page.inputValue('#threshold')), Number(await page.getAttribute('#threshold', 'max'))]
+    assert.ok(value > 0 && value <= 3.1 && max > value, `threshold ${value}, max ${max}`)
+    assert.ok((await peakRows(page).count()) >= 1, 'no peak at the default threshold')
+    assert.equal(await page.inputValue('#share-url'), `${BASE}/?decoding=${id}`)
+    const download = page.waitForEvent('download', { timeout: 60_000 })
+    await page.click('#download-map')
+    assert.equal((await download).suggestedFilename(), 'text2brain-decoded-viewing-faces.nii.gz')
+    await page.screenshot({ path: path.join(ART, 'decoding.png'), fullPage: true })
+
+    // A file that is not NIfTI, dropped on the page: refused before anything is sent.
+    const before = posts.length
+    await page.evaluate(() => {
+      const dt = new DataTransfer()
+      dt.items.add(new File(['x,y,z\n1,2,3\n'], 'notes.txt', { type: 'text/plain' }))
+      const drop = document.querySelector('#drop')
+      for (const type of ['dragenter', 'dragover', 'drop']) drop.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }))
+    })
+    await page.waitForSelector('#error:not([hidden])', { timeout: 20_000 })
+    assert.match(await page.textContent('#error p.what'), /“notes\.txt” is not a NIfTI file\. Choose a statistical map/)
+    assert.match(await page.textContent('#error'), /still the decoding of “viewing-faces\.nii\.gz”/)
+    assert.equal(posts.length, before, 'the text file was sent')
+    assert.equal(await page.evaluate(() => document.body.dataset.state), 'error')
+
+    // A gzip stream cut short: the server reads it and says so.
+    const broken = path.join(uploads, 'broken.nii.gz')
+    await writeFile(broken, mapBytes.subarray(0, 400))
+    const refused = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/api/v1/decodings')
+    await page.setInputFiles('#decode-file', broken)
+    assert.equal((await refused).status(), 400)
+    await page.waitForFunction(() => /gzip|NIfTI/.test(document.querySelector('#error:not([hidden]) p.what')?.textContent ?? ''), null, { timeout: 20_000 })
+    const message = await page.textContent('#error p.what')
+    assert.match(message, /Choose a statistical map saved as NIfTI/, message)
+    assert.doesNotMatch(await page.textContent('#status'), /Uploading|Checking|Computing|Queued/)
+
+    // The errors the server answers for a map it cannot decode, as it sends them.
+    for (const [code, want] of [['no_transform', /transform to MNI space/], ['outside_brain', /MNI space/], ['empty_map', /values that vary/],
+      ['too_large', /Compress it/]]) {
+      await page.route((u) => u.pathname === '/api/v1/decodings', (route) => route.fulfill({
+        status: code === 'too_large' ? 413 : 422, headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ error: { code, message: `The server says ${code}.` } }),
+      }), { times: 1 })
+      await page.setInputFiles('#decode-file', mapFile)
+      await page.waitForFunction((c) => document.querySelector('#error p.what')?.textContent.includes(`says ${c}`), code, { timeout: 20_000 })
+      assert.match(await page.textContent('#error p.what'), want, code)
+    }
+
+    // A related term is searched as text, in the search tab.
+    await page.setInputFiles('#decode-file', mapFile)
+    await page.waitForFunction(() => window.__t2b.kind === 'decoding' && document.body.dataset.state === 'ready', null, { timeout: DRAWN })
+    const term = (await page.locator('#related-terms button.term .label').first().textContent()).trim()
+    await page.locator('#related-terms button.term').first().click()
+    await page.waitForFunction((t) => new URL(location.href).searchParams.get('q') === t, term, { timeout: DRAWN })
+    await page.waitForFunction(() => window.__t2b.kind === 'map', null, { timeout: DRAWN })
+    await waitReady(page)
+    assert.equal(await page.inputValue('#q'), term)
+    assert.equal(await page.getAttribute('#tab-search', 'aria-selected'), 'true')
+    assert.match(await page.textContent('#threshold-label'), /\|z\|/)
+    assert.equal(await page.inputValue('#threshold'), '3.1')
+    // back: the decoding again
+    await page.goBack()
+    await page.waitForFunction(() => window.__t2b.kind === 'decoding' && document.body.dataset.state === 'ready', null, { timeout: DRAWN })
+    assert.equal(await page.getAttribute('#tab-decode', 'aria-selected'), 'true')
+    await page.context().close()
+
+    // The share link, on a phone: the decoding comes back, and the page fits the screen.
+    const phone = await newPage({ viewport: { width: 375, height: 667 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true })
+    await phone.goto(`${BASE}/?decoding=${id}`)
+    await waitReady(phone)
+    assert.equal(await phone.getAttribute('#result', 'data-map-id'), id)
+    assert.ok(await phone.locator('#decode-choose').isVisible())
+    const { scroll, client } = await phone.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }))
+    assert.ok(scroll <= client, `the page scrolls sideways: ${scroll} > ${client}`)
+    await phone.screenshot({ path: path.join(ART, 'decoding-phone.png'), fullPage: true })
+    // a malformed link says what to do rather than showing some other map
+    await phone.goto(`${BASE}/?decoding=nope`)
+    await phone.waitForSelector('#error:not([hidden])', { timeout: 20_000 })
+    assert.match(await phone.textContent('#error'), /Upload the map again/)
+    await phone.context().close()
   })
 
   test('no request left the site, no CSP violation, no page error', () => {

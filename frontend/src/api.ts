@@ -1,10 +1,11 @@
-// The API client: JSON requests with time limits, error decoding, and the map request with its
-// polling (202 → poll until done, 60 s at most). No DOM; fetch, the clock and sleep are injectable
-// so the tests drive it with fakes.
+// The API client: JSON requests with time limits, error decoding, the map request with its
+// polling (202 → poll until done, 60 s at most), and the upload of a map to decode (with its upload
+// progress, then the same polling). Fetch, the clock, sleep and the upload's transport are
+// injectable so the tests drive it with fakes.
 
 import type { ErrorInfo } from './messages'
 import { GIVE_UP_SECONDS } from './messages'
-import type { MapResult, Pending, SurfaceValues, TermsAnswer, VersionInfo } from './types'
+import type { Decoding, MapResult, Pending, PendingDecoding, SurfaceValues, TermsAnswer, VersionInfo } from './types'
 
 export class ApiError extends Error implements ErrorInfo {
   code: string
@@ -144,7 +145,7 @@ export async function requestJSON(
 
 export interface MapProgress {
   stage: string
-  pending?: Pending
+  pending?: Pending | PendingDecoding
 }
 
 export interface FetchMapOptions {
@@ -167,15 +168,22 @@ function isResult(b: unknown): b is MapResult {
   return !!r && typeof r === 'object' && r.status === 'done' && typeof r.id === 'string' && typeof r.map_url === 'string'
 }
 
+function isDecoding(b: unknown): b is Decoding {
+  // a decoding has the same fields as a map result that the page needs (id, map_url)
+  return isResult(b)
+}
+
 function isPending(b: unknown): b is Pending {
   const p = b as Pending | null
   return !!p && typeof p === 'object' && p.status === 'pending'
 }
 
-/** A poll URL from the API, kept only when it is a same-origin path. */
-export function safePollPath(poll: unknown, id: unknown): string {
+const ID_RE = /^[0-9a-f]{32}$/
+
+/** A poll URL from the API, kept only when it is a same-origin path; else base + id. */
+export function safePollPath(poll: unknown, id: unknown, base = '/api/v1/maps/'): string {
   if (typeof poll === 'string' && /^\/[^/\\]/.test(poll)) return poll
-  if (typeof id === 'string' && /^[0-9a-f]{32}$/.test(id)) return `/api/v1/maps/${id}`
+  if (typeof id === 'string' && ID_RE.test(id)) return base + id
   throw new ApiError('bad_response', 202)
 }
 
@@ -184,35 +192,43 @@ export function withParam(path: string, key: string, value: string | number): st
 }
 
 /**
- * Asks for the map of q: 200 → the result; 202 → polls `poll` (long polls of pollWait seconds,
- * Retry-After between quick answers) until done; gives up with ApiError('timeout') after giveUpMs.
+ * The first request (made by first, given the time left) and, while the answer is pending, polls
+ * of its `poll` (long polls of pollWait seconds, Retry-After between quick answers) until isDone;
+ * ApiError('timeout') after giveUpMs. With clockAfterFirst, the time limit starts once the first
+ * request has answered: an upload takes as long as the connection needs, and only the computing
+ * after it is bounded.
  */
-export async function fetchMap(q: string, opts: FetchMapOptions = {}): Promise<MapResult> {
+async function untilDone<T>(
+  first: (remainingMs: number) => Promise<JSONResponse>,
+  isDone: (b: unknown) => b is T,
+  base: string,
+  opts: FetchMapOptions,
+  clockAfterFirst = false,
+): Promise<T> {
   const deps = opts.deps ?? defaultDeps
   const giveUpMs = opts.giveUpMs ?? GIVE_UP_SECONDS * 1000
-  const firstWait = opts.firstWait ?? 1
   const pollWait = opts.pollWait ?? 2
-  const start = deps.now()
-  const deadline = start + giveUpMs
-  let url = `/api/v1/maps?q=${encodeURIComponent(q)}&wait=${firstWait}`
-  let first = true
-  for (;;) {
+  let deadline = deps.now() + giveUpMs
+  let url = ''
+  for (let n = 0; ; n++) {
     const remaining = deadline - deps.now()
     if (remaining <= 0) throw new ApiError('timeout', 0)
-    if (!first) {
-      url = withParam(url, 'wait', Math.max(0, Math.min(pollWait, Math.floor(remaining / 1000))))
-    }
     const sent = deps.now()
-    const resp = await requestJSON(url, { method: 'GET' }, { deps, signal: opts.signal, timeoutMs: remaining })
-    if (isResult(resp.body)) {
+    let resp: JSONResponse
+    if (n === 0) {
+      resp = await first(remaining)
+      if (clockAfterFirst) deadline = deps.now() + giveUpMs
+    } else {
+      const wait = Math.max(0, Math.min(pollWait, Math.floor(remaining / 1000)))
+      resp = await requestJSON(withParam(url, 'wait', wait), { method: 'GET' }, { deps, signal: opts.signal, timeoutMs: remaining })
+    }
+    if (isDone(resp.body)) {
       return resp.body
     }
     if (resp.status === 202 || isPending(resp.body)) {
       const pending = resp.body as Pending
       opts.onProgress?.({ stage: typeof pending?.stage === 'string' ? pending.stage : 'queued', pending })
-      const base = safePollPath(pending?.poll, pending?.id)
-      url = base
-      first = false
+      url = safePollPath(pending?.poll, pending?.id, base)
       const retryS = parseRetryAfter(resp.headers.get('Retry-After'), deps.now()) ?? 1
       const retryMs = Math.min(5000, Math.max(250, retryS * 1000))
       const took = deps.now() - sent
@@ -224,6 +240,133 @@ export async function fetchMap(q: string, opts: FetchMapOptions = {}): Promise<M
     }
     throw new ApiError('bad_response', resp.status)
   }
+}
+
+/**
+ * Asks for the map of q: 200 → the result; 202 → polls `poll` (long polls of pollWait seconds,
+ * Retry-After between quick answers) until done; gives up with ApiError('timeout') after giveUpMs.
+ */
+export async function fetchMap(q: string, opts: FetchMapOptions = {}): Promise<MapResult> {
+  const deps = opts.deps ?? defaultDeps
+  const url = `/api/v1/maps?q=${encodeURIComponent(q)}&wait=${opts.firstWait ?? 1}`
+  return untilDone((remaining) => requestJSON(url, { method: 'GET' }, { deps, signal: opts.signal, timeoutMs: remaining }), isResult, '/api/v1/maps/', opts)
+}
+
+// ---------------------------------------------------------------- decodings
+
+/** Sends a request with its body, reporting how much of the body has gone (loaded, total bytes). */
+export type UploadFetch = (url: string, init: RequestInit, onProgress: (loaded: number, total: number) => void) => Promise<Response>
+
+export interface UploadProgress extends MapProgress {
+  /** While uploading: bytes sent and the total (0 when the browser does not say). */
+  loaded?: number
+  total?: number
+}
+
+export interface UploadDecodingOptions extends Omit<FetchMapOptions, 'onProgress'> {
+  onProgress?: (p: UploadProgress) => void
+  /** The transport of the upload (the browser's XMLHttpRequest, for its upload progress). */
+  upload?: UploadFetch
+  /** Time limit of the upload itself (ms): a large file on a slow line takes minutes. */
+  uploadTimeoutMs?: number
+}
+
+/** The response headers of an XMLHttpRequest (getAllResponseHeaders) as Headers. */
+export function parseHeaderLines(raw: string): Headers {
+  const headers = new Headers()
+  for (const line of raw.split(/\r?\n/)) {
+    const i = line.indexOf(':')
+    if (i <= 0) continue
+    try {
+      headers.append(line.slice(0, i).trim(), line.slice(i + 1).trim())
+    } catch {
+      // a header name the Headers class refuses: not one the page reads
+    }
+  }
+  return headers
+}
+
+/**
+ * A fetch made with XMLHttpRequest, which fetch cannot replace here: only it reports the progress
+ * of a request's body in every browser. Network failure → TypeError, abort → AbortError, as fetch.
+ */
+export const xhrUpload: UploadFetch = (url, init, onProgress) =>
+  new Promise<Response>((resolve, reject) => {
+    const signal = init.signal ?? undefined
+    if (signal?.aborted) {
+      reject(abortError())
+      return
+    }
+    const xhr = new XMLHttpRequest()
+    const onAbort = (): void => xhr.abort()
+    const done = (): void => signal?.removeEventListener('abort', onAbort)
+    xhr.open(init.method ?? 'POST', url)
+    xhr.responseType = 'text'
+    for (const [k, v] of Object.entries((init.headers ?? {}) as Record<string, string>)) xhr.setRequestHeader(k, v)
+    xhr.upload.addEventListener('progress', (e) => onProgress(e.loaded, e.lengthComputable ? e.total : 0))
+    xhr.addEventListener('load', () => {
+      done()
+      // statuses without a body cannot be built with one
+      const empty = [204, 205, 304].includes(xhr.status)
+      try {
+        resolve(new Response(empty ? null : xhr.responseText, { status: xhr.status, headers: parseHeaderLines(xhr.getAllResponseHeaders()) }))
+      } catch {
+        reject(new TypeError(`unreadable answer (HTTP ${xhr.status})`))
+      }
+    })
+    xhr.addEventListener('error', () => {
+      done()
+      reject(new TypeError('Network request failed'))
+    })
+    xhr.addEventListener('abort', () => {
+      done()
+      reject(abortError())
+    })
+    signal?.addEventListener('abort', onAbort, { once: true })
+    xhr.send((init.body ?? null) as XMLHttpRequestBodyInit | null)
+  })
+
+/** The transport when none is given: XMLHttpRequest in a browser, plain fetch elsewhere (no progress). */
+function defaultUpload(deps: Deps): UploadFetch {
+  if (typeof XMLHttpRequest !== 'undefined' && deps === defaultDeps) return xhrUpload
+  return (url, init) => deps.fetch(url, init)
+}
+
+/**
+ * Sends a map file to decode (as a multipart form, which carries any file name in UTF-8, where a
+ * header could only take Latin-1) and waits for the decoding: 200 → it; 202 → polls as for a map.
+ * onProgress reports the upload ('uploading' with bytes, then 'checking' while the server reads
+ * the file and holds the answer), then the API's stages. The file is checked by checkUploadFile
+ * first (the caller does it, to say what is wrong before anything is sent).
+ */
+export async function uploadDecoding(file: Blob, name: string, opts: UploadDecodingOptions = {}): Promise<Decoding> {
+  const deps = opts.deps ?? defaultDeps
+  const upload = opts.upload ?? defaultUpload(deps)
+  const url = `/api/v1/decodings?wait=${opts.firstWait ?? 1}`
+  const form = new FormData()
+  form.append('file', file, name)
+  let last = -1
+  const onBytes = (loaded: number, total: number): void => {
+    // once every byte is sent, the server reads and checks the file before it answers
+    const stage = total > 0 && loaded >= total ? 'checking' : 'uploading'
+    if (stage === 'uploading' && loaded === last) return
+    last = loaded
+    opts.onProgress?.({ stage, loaded, total })
+  }
+  const send = (): Promise<JSONResponse> => {
+    opts.onProgress?.({ stage: 'uploading', loaded: 0, total: file.size })
+    const viaUpload: Deps = { ...deps, fetch: (u, init) => upload(u, init ?? {}, onBytes) }
+    return requestJSON(url, { method: 'POST', body: form }, { deps: viaUpload, signal: opts.signal, timeoutMs: opts.uploadTimeoutMs ?? 10 * 60_000 })
+  }
+  return untilDone(send, isDecoding, '/api/v1/decodings/', opts, true)
+}
+
+/** A finished (or pending, then polled) decoding by its id, as a share link names it. */
+export async function fetchDecoding(id: string, opts: FetchMapOptions = {}): Promise<Decoding> {
+  if (!ID_RE.test(id)) throw new ApiError('not_found', 0)
+  const deps = opts.deps ?? defaultDeps
+  const url = `/api/v1/decodings/${id}?wait=${opts.firstWait ?? 1}`
+  return untilDone((remaining) => requestJSON(url, { method: 'GET' }, { deps, signal: opts.signal, timeoutMs: remaining }), isDecoding, '/api/v1/decodings/', opts)
 }
 
 export async function fetchTerms(q: string, signal?: AbortSignal, deps?: Deps): Promise<TermsAnswer> {

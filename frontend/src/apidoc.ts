@@ -12,9 +12,10 @@ export function shellQuote(s: string): string {
   return "'" + s.replace(/'/g, `'\\''`) + "'"
 }
 
-export function curlExamples(origin: string, q: string, id?: string): Example[] {
+export function curlExamples(origin: string, q: string, id?: string, decodingId?: string): Example[] {
   const query = q.trim() || 'working memory'
   const mapId = id && /^[0-9a-f]{32}$/.test(id) ? id : 'ID'
+  const decId = decodingId && /^[0-9a-f]{32}$/.test(decodingId) ? decodingId : ''
   const body = JSON.stringify({ query, wait: 10 })
   return [
     {
@@ -33,6 +34,20 @@ export function curlExamples(origin: string, q: string, id?: string): Example[] 
       label: 'Download the map (NIfTI-1, float32 z-scores, 4 mm MNI)',
       command: `curl -o map.nii.gz ${shellQuote(`${origin}/api/v1/maps/${mapId}/map.nii.gz`)}`,
     },
+    {
+      // the file of the command above: the two in a row decode a predicted map
+      label: 'Decode a map file (NIfTI, .nii or .nii.gz, MNI space, at most 30 MB): related terms and studies',
+      command: `curl --data-binary @map.nii.gz -H 'X-File-Name: map.nii.gz' ${shellQuote(`${origin}/api/v1/decodings?wait=10`)}`,
+    },
+    // with a decoding on the page only: its id is what the example is for
+    ...(decId
+      ? [
+          {
+            label: 'This decoding by its id (poll it while pending)',
+            command: `curl ${shellQuote(`${origin}/api/v1/decodings/${decId}?wait=5`)}`,
+          },
+        ]
+      : []),
     {
       label: 'Terms recognised in a text',
       command: `curl ${shellQuote(`${origin}/api/v1/terms?q=${encodeQueryParam(query)}`)}`,

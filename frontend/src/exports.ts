@@ -51,9 +51,15 @@ export function articlesCSV(articles: readonly Article[]): string {
 
 /** What a peak table was made from: each CSV row carries it, so that a file says what it holds. */
 export interface PeaksMeta {
+  /** The query, or the decoded file's name. */
   query: string
   threshold: number
   modelVersion?: string
+  /**
+   * The table is of an uploaded map: its values are in the upload's units (t, z, beta…), so the
+   * columns say "file", "threshold" and "peak_value" rather than z.
+   */
+  decoded?: boolean
 }
 
 /**
@@ -61,9 +67,10 @@ export interface PeaksMeta {
  * query, the threshold and the model version first, so that the file stays one plain table.
  */
 export function peaksCSV(clusters: readonly Cluster[], meta?: PeaksMeta): string {
-  const head = meta ? ['query', 'threshold_z', 'model_version'] : []
-  const rows: Cell[][] = [[...head, 'sign', 'x_mm', 'y_mm', 'z_mm', 'peak_z', 'voxels', 'volume_mm3']]
-  const pre: Cell[] = meta ? [meta.query, Number(meta.threshold.toFixed(2)), meta.modelVersion ?? ''] : []
+  const decoded = meta?.decoded === true
+  const head = meta ? [decoded ? 'file' : 'query', decoded ? 'threshold' : 'threshold_z', 'model_version'] : []
+  const rows: Cell[][] = [[...head, 'sign', 'x_mm', 'y_mm', 'z_mm', decoded ? 'peak_value' : 'peak_z', 'voxels', 'volume_mm3']]
+  const pre: Cell[] = meta ? [meta.query, Number(meta.threshold.toFixed(decoded ? 4 : 2)), meta.modelVersion ?? ''] : []
   for (const c of clusters) {
     rows.push([
       ...pre,
@@ -71,7 +78,7 @@ export function peaksCSV(clusters: readonly Cluster[], meta?: PeaksMeta): string
       Math.round(c.peakMM[0]) || 0,
       Math.round(c.peakMM[1]) || 0,
       Math.round(c.peakMM[2]) || 0,
-      Number(c.peak.toFixed(2)),
+      Number(c.peak.toFixed(decoded ? 4 : 2)),
       c.size,
       Math.round(c.volumeMM3),
     ])
@@ -174,4 +181,15 @@ export function slugify(q: string, maxLength = 60): string {
 
 export function fileName(q: string, suffix: string, ext: string): string {
   return `text2brain-${slugify(q)}${suffix}.${ext}`
+}
+
+/** The base of the downloads of a decoding: "decoded zstat1" for zstat1.nii.gz (fileName slugs it). */
+export function decodedBase(fileNameOfMap: string): string {
+  const stem = fileNameOfMap
+    .trim()
+    .split(/[\\/]/)
+    .pop()!
+    .replace(/\.nii(\.gz)?$/i, '')
+    .replace(/\.gz$/i, '')
+  return stem ? `decoded ${stem}` : 'decoded map'
 }

@@ -15,9 +15,12 @@ export function formatMM(mm: ArrayLike<number>): string {
   return `x ${signed(Math.round(mm[0]))}, y ${signed(Math.round(mm[1]))}, z ${signed(Math.round(mm[2]))} mm`
 }
 
-/** "x −42, y 20, z 24 mm · z-score 5.31" (the coordinate z and the map's value are not confused) */
-export function formatReadout(mm: ArrayLike<number>, z: number): string {
-  return `${formatMM(mm)} · z-score ${signed(z, 2)}`
+/**
+ * "x −42, y 20, z 24 mm · z-score 5.31" (the coordinate z and the map's value are not confused);
+ * an uploaded map's values are in its own units: "· value 5.31".
+ */
+export function formatReadout(mm: ArrayLike<number>, z: number, label = 'z-score'): string {
+  return `${formatMM(mm)} · ${label} ${signed(z, 2)}`
 }
 
 export function formatInt(n: number): string {

@@ -1,15 +1,17 @@
 // text2brain's page: the search box (with recognised terms highlighted as one types), the map
-// request with its progress, the viewer, the surface, peaks, related terms and studies, exports,
-// share link, feedback and the API examples.
+// request with its progress, the decoding of an uploaded map (chosen or dropped, with the upload's
+// progress), the viewer, the surface, peaks, related terms and studies, exports, share link,
+// feedback and the API examples.
 
 import './style.css'
-import { ApiError, fetchBinary, fetchMap, fetchSurface, fetchTerms, fetchVersion, isAbort, postFeedback, warm } from './api'
+import { ApiError, fetchBinary, fetchDecoding, fetchMap, fetchSurface, fetchTerms, fetchVersion, isAbort, postFeedback, uploadDecoding, warm } from './api'
 import { curlExamples } from './apidoc'
 import { findClusters, globalPeak, maxAbs, valueAtMM, valueRange, type Cluster, type Vec3 } from './clusters'
 import { byId, copyText, downloadBlob, downloadText, h } from './dom'
-import { articlesBibTeX, articlesCSV, doiUrl, fileName, peaksCSV, pubmedUrl } from './exports'
+import { articlesBibTeX, articlesCSV, decodedBase, doiUrl, fileName, peaksCSV, pubmedUrl } from './exports'
 import { formatInt, formatMM, formatReadout, signed } from './format'
 import {
+  explainDecodeError,
   explainError,
   GIVE_UP_SECONDS,
   MAX_FEEDBACK,
@@ -18,15 +20,17 @@ import {
   stageLabel,
   tooLongText,
   type ErrorInfo,
+  type Explained,
 } from './messages'
 import { gunzip, isGzip, parseNifti, type NiftiVolume } from './nifti'
-import { sliderMax, type Display } from './scale'
+import { decodingSlider, sliderMax, Z_THRESHOLD, type Display } from './scale'
 import { retainSpans, segmentsFromSpans, type Span } from './spans'
-import { termBars } from './terms'
+import { decodedTermBars, termBars, type TermBar } from './terms'
 import { codePoints, documentTitle, ellipsize, queryLength } from './text'
 import { letTouchScroll } from './touch'
-import type { MapResult } from './types'
-import { readQuery, searchWithQuery, shareUrl } from './urlstate'
+import type { Decoding, MapResult } from './types'
+import { checkUploadFile, displayName, formatBytes, SNIFF_BYTES, uploadProgressText } from './upload'
+import { readDecoding, readQuery, searchWithDecoding, searchWithQuery, shareDecodingUrl, shareUrl } from './urlstate'
 import type { MapViewer } from './viewer'
 import type { MeshKind, SurfaceViewer } from './surface'
 
@@ -36,6 +40,14 @@ const TOP_PEAKS = 20
 
 // ---------------------------------------------------------------- elements
 
+const tabSearch = byId<HTMLButtonElement>('tab-search')
+const tabDecode = byId<HTMLButtonElement>('tab-decode')
+const panelSearch = byId('panel-search')
+const panelDecode = byId('panel-decode')
+const dropZone = byId('drop')
+const chooseFile = byId<HTMLButtonElement>('decode-choose')
+const fileInput = byId<HTMLInputElement>('decode-file')
+const uploadBar = byId<HTMLProgressElement>('decode-progress')
 const form = byId<HTMLFormElement>('search')
 const qInput = byId<HTMLTextAreaElement>('q')
 const qMirror = byId('q-mirror')
@@ -47,6 +59,7 @@ const errorEl = byId('error')
 const resultEl = byId('result')
 const resultTitle = byId('result-title')
 const resultMeta = byId('result-meta')
+const thresholdLabel = byId('threshold-label')
 const thresholdInput = byId<HTMLInputElement>('threshold')
 const thresholdValue = byId<HTMLOutputElement>('threshold-value')
 const showPos = byId<HTMLInputElement>('show-pos')
@@ -65,7 +78,11 @@ const surfaceNote = byId('surface-note')
 const peaksTable = byId<HTMLTableElement>('peaks')
 const peaksCaption = byId('peaks-caption')
 const peaksEmpty = byId('peaks-empty')
+const peaksValueHead = byId('peaks-value-h')
+const peaksValueNote = byId('peaks-value-note')
 const downloadPeaks = byId<HTMLButtonElement>('download-peaks')
+const termsHeading = byId('terms-h')
+const termsNote = byId('terms-note')
 const relatedTerms = byId('related-terms')
 const articlesEl = byId('articles')
 const exportBib = byId<HTMLButtonElement>('export-bibtex')
@@ -87,15 +104,20 @@ const EXAMPLES = Array.from(document.querySelectorAll<HTMLButtonElement>('button
 
 type State = 'idle' | 'loading' | 'ready' | 'error'
 
+type Kind = 'map' | 'decoding'
+
 interface Current {
+  /** A query's predicted map, or an uploaded map's decoding. */
+  kind: Kind
+  /** The query, or the decoded file's name. */
   q: string
-  result: MapResult
+  result: MapResult | Decoding
   vol: NiftiVolume
   /** The map file's bytes as downloaded (what "Download map" saves). */
   file: ArrayBuffer
   nii: ArrayBuffer
   maxAbs: number
-  /** The map's smallest and largest z (0 for a sign without voxels). */
+  /** The map's smallest and largest value (0 for a sign without voxels). */
   range: { min: number; max: number }
   clusters: Cluster[]
 }
@@ -141,6 +163,9 @@ Object.defineProperty(window, '__t2b', {
     },
     get state(): string {
       return document.body.dataset.state ?? ''
+    },
+    get kind(): string {
+      return current?.kind ?? ''
     },
   }),
 })
@@ -259,27 +284,30 @@ brainyButton.addEventListener('click', () => {
 let progressTimer: ReturnType<typeof setInterval> | undefined
 let progressStage = 'sending'
 let progressStart = 0
+/** What the stage has done so far, such as the bytes uploaded ("1.2 of 3.4 MB (35 %)"). */
+let progressDetail = ''
 
-// #status is a live region: only the stage ("Computing…") is announced, when it changes; the
-// seconds next to it tick in an aria-hidden span.
+// #status is a live region: only the stage ("Computing…", "Uploading…") is announced, when it
+// changes; the bytes and seconds next to it tick in an aria-hidden span.
 const statusLabel = h('span', { class: 'label' })
 const statusSecs = h('span', { class: 'secs', 'aria-hidden': 'true' })
 statusEl.replaceChildren(statusLabel, statusSecs)
 
-function renderStatus(label: string, seconds?: number): void {
+function renderStatus(label: string, seconds?: number, detail = ''): void {
   if (statusLabel.textContent !== label) statusLabel.textContent = label
-  const secs = seconds === undefined ? '' : ` ${seconds} s`
+  const secs = (detail ? ` ${detail}` : '') + (seconds === undefined ? '' : `${detail ? ' ·' : ''} ${seconds} s`)
   if (statusSecs.textContent !== secs) statusSecs.textContent = secs
 }
 
 function renderProgress(): void {
   const secs = Math.floor((Date.now() - progressStart) / 1000)
-  renderStatus(stageLabel(progressStage, secs), secs)
+  renderStatus(stageLabel(progressStage, secs), secs, progressDetail)
 }
 
-function startProgress(): void {
+function startProgress(stage = 'sending'): void {
   stopProgress()
-  progressStage = 'sending'
+  progressStage = stage
+  progressDetail = ''
   progressStart = Date.now()
   renderProgress()
   progressTimer = setInterval(renderProgress, 1000)
@@ -288,12 +316,26 @@ function startProgress(): void {
 
 function setStage(stage: string): void {
   progressStage = stage
+  progressDetail = ''
+  if (stage !== 'uploading') uploadBar.hidden = true
+  renderProgress()
+}
+
+/** The upload's progress: in the status line and in the bar under the drop zone. */
+function setUploaded(loaded: number, total: number): void {
+  progressStage = 'uploading'
+  progressDetail = uploadProgressText(loaded, total)
+  uploadBar.hidden = false
+  if (total > 0) uploadBar.value = Math.min(100, (100 * loaded) / total)
+  else uploadBar.removeAttribute('value') // indeterminate
   renderProgress()
 }
 
 function stopProgress(text = ''): void {
   if (progressTimer !== undefined) clearInterval(progressTimer)
   progressTimer = undefined
+  progressDetail = ''
+  uploadBar.hidden = true
   statusEl.classList.remove('busy')
   renderStatus(text)
 }
@@ -311,12 +353,16 @@ function clearError(): void {
  * The error box: what happened and what to do, a Retry button when retrying makes sense (held
  * back for the server's Retry-After), and which map is still shown below, if any.
  */
-function showError(info: ErrorInfo, retry?: () => void): void {
+function showError(info: ErrorInfo, retry?: () => void, explain: (e: ErrorInfo) => Explained = explainError): void {
   clearError()
-  const ex = explainError(info)
+  const ex = explain(info)
   const children: Node[] = [h('p', { class: 'what', title: ex.text }, ex.text)]
   if (current && !resultEl.hidden) {
-    children.push(h('p', { class: 'still' }, `The map below is still the one for “${ellipsize(current.q, 60)}”.`))
+    const still =
+      current.kind === 'decoding'
+        ? `The map below is still the decoding of “${ellipsize(current.q, 60)}”.`
+        : `The map below is still the one for “${ellipsize(current.q, 60)}”.`
+    children.push(h('p', { class: 'still' }, still))
   }
   if (ex.retry && retry) {
     const b = h('button', { type: 'button', class: 'retry' }, 'Retry')
@@ -363,17 +409,37 @@ function toInfo(e: unknown): ErrorInfo {
 
 // ---------------------------------------------------------------- history
 
-function updateHistory(q: string, mode: 'push' | 'replace' | 'none'): void {
+type HistoryMode = 'push' | 'replace' | 'none'
+
+function updateHistory(q: string, mode: HistoryMode): void {
   if (mode === 'none') return
   const url = location.pathname + searchWithQuery(location.search, q) + location.hash
-  if (mode === 'push' && readQuery(location.search) !== q) {
+  if (mode === 'push' && (readQuery(location.search) !== q || readDecoding(location.search) !== '')) {
     history.pushState({ q }, '', url)
   } else {
     history.replaceState({ q }, '', url)
   }
 }
 
+/** A finished decoding goes in the URL (?decoding=ID): reload, back and share links show it again. */
+function updateHistoryDecoding(id: string, mode: HistoryMode): void {
+  if (mode === 'none') return
+  const url = location.pathname + searchWithDecoding(location.search, id) + location.hash
+  if (mode === 'push' && readDecoding(location.search) !== id) {
+    history.pushState({ decoding: id }, '', url)
+  } else {
+    history.replaceState({ decoding: id }, '', url)
+  }
+}
+
 window.addEventListener('popstate', () => {
+  const id = readDecoding(location.search)
+  if (id) {
+    setMode('decode')
+    void loadDecoding(id, 'none')
+    return
+  }
+  setMode('search')
   const q = readQuery(location.search) || DEFAULT_QUERY
   void search(q, 'none')
 })
@@ -390,11 +456,11 @@ function cancelSearch(): number {
   return my
 }
 
-/** A failed search: the message, and the previous map kept (dimmed) or nothing shown. */
-function failSearch(info: ErrorInfo, retry?: () => void): void {
+/** A failed search or decoding: the message, and the previous map kept (dimmed) or nothing shown. */
+function failSearch(info: ErrorInfo, retry?: () => void, explain?: (e: ErrorInfo) => Explained): void {
   stopProgress()
   keepPreviousResult()
-  showError(info, retry)
+  showError(info, retry, explain)
   if (current && viewer && !viewerFailed) setDrawn(viewerCanvas, true)
   setDrawn(surfaceCanvas, !!current && surfaceDrawn === current.result.id)
   setState('error')
@@ -431,6 +497,23 @@ async function search(raw: string, mode: 'push' | 'replace' | 'none'): Promise<v
     return
   }
   updateHistory(q, mode)
+  const { my, ctrl } = beginLoading('sending')
+  const started = Date.now()
+  try {
+    const result = await fetchMap(q, { signal: ctrl.signal, onProgress: (p) => setStage(p.stage) })
+    if (my !== generation) return
+    await present('map', q, result, my, ctrl, started)
+  } catch (e) {
+    if (isAbort(e) || my !== generation) return
+    console.warn('text2brain:', e)
+    failSearch(toInfo(e), () => void search(q, 'none'))
+  } finally {
+    if (searchCtrl === ctrl && my === generation) searchCtrl = null
+  }
+}
+
+/** A new request replaces whatever was under way; the shown map dims until the new one is drawn. */
+function beginLoading(stage: string): { my: number; ctrl: AbortController } {
   const my = cancelSearch()
   const ctrl = new AbortController()
   searchCtrl = ctrl
@@ -440,35 +523,106 @@ async function search(raw: string, mode: 'push' | 'replace' | 'none'): Promise<v
   setDrawn(surfaceCanvas, false)
   resultEl.classList.add('stale')
   resultEl.setAttribute('aria-busy', 'true')
-  startProgress()
+  startProgress(stage)
   templatePromise ??= fetchBinary(TEMPLATE_URL)
+  return { my, ctrl }
+}
 
+/**
+ * The answer of a search or a decoding, drawn: its map file downloaded (within what is left of
+ * the 60 s since started, but at least 10 s for the file itself) and read, the result rendered,
+ * the viewer drawn, then the surface. Errors are the caller's.
+ */
+async function present(kind: Kind, q: string, result: MapResult | Decoding, my: number, ctrl: AbortController, started: number): Promise<void> {
+  setStage('downloading')
+  const left = Math.max(10000, started + GIVE_UP_SECONDS * 1000 - Date.now())
+  const gz = await fetchBinary(result.map_url, ctrl.signal, undefined, left)
+  if (my !== generation) return
+  const { nii, vol } = await decodeMap(gz)
+  if (my !== generation) return
+  setStage('drawing')
+  current = { kind, q, result, vol, file: gz, nii, maxAbs: maxAbs(vol.data), range: valueRange(vol.data), clusters: [] }
+  renderResult(current)
+  await drawMap(current, my)
+  if (my !== generation) return
+  stopProgress(readyText(result, kind === 'decoding' ? 'Decoding' : 'Map'))
+  resultEl.classList.remove('stale')
+  resultEl.removeAttribute('aria-busy')
+  setState('ready')
+  landOnHash()
+  void drawSurface(current, my)
+}
+
+// ---------------------------------------------------------------- decoding an uploaded map
+
+/** A refused file, or a decoding that failed: the message, worded for a file. */
+function failDecode(info: ErrorInfo, retry?: () => void): void {
+  failSearch(info, retry, explainDecodeError)
+}
+
+/**
+ * Decodes a file the visitor chose or dropped: checked here first (size, and whether it looks
+ * like NIfTI: a wrong file is refused before it is sent), then uploaded with its progress, then
+ * the decoding's stages, then drawn as a search result is.
+ */
+async function decodeFile(file: File): Promise<void> {
+  const name = file.name
+  const my = cancelSearch()
+  clearError()
+  let head: Uint8Array
+  try {
+    head = new Uint8Array(await file.slice(0, SNIFF_BYTES).arrayBuffer())
+  } catch (e) {
+    // a file that went away (moved, or a cloud placeholder) since it was chosen
+    console.warn('text2brain: reading the file', e)
+    if (my === generation) failDecode({ code: 'unreadable_file', file: name, message: `“${displayName(name)}” could not be read` })
+    return
+  }
+  if (my !== generation) return
+  const refused = checkUploadFile(name, file.size, head)
+  if (refused) {
+    failDecode(refused)
+    return
+  }
+  document.title = documentTitle(`Decoding ${displayName(name)}`)
+  const { my: mine, ctrl } = beginLoading('uploading')
+  setUploaded(0, file.size)
+  try {
+    const result = await uploadDecoding(file, name, {
+      signal: ctrl.signal,
+      onProgress: (p) => (p.stage === 'uploading' ? setUploaded(p.loaded ?? 0, p.total ?? 0) : setStage(p.stage)),
+    })
+    if (mine !== generation) return
+    // the visitor's own name for the file: the server keeps the first name that the same bytes
+    // came with, which may be someone else's
+    const title = displayName(name)
+    document.title = documentTitle(`Decoded: ${title}`)
+    updateHistoryDecoding(result.id, 'push')
+    await present('decoding', title, result, mine, ctrl, Date.now())
+  } catch (e) {
+    if (isAbort(e) || mine !== generation) return
+    console.warn('text2brain: decoding', e)
+    failDecode(toInfo(e), () => void decodeFile(file))
+  } finally {
+    if (searchCtrl === ctrl && mine === generation) searchCtrl = null
+  }
+}
+
+/** A decoding by its id (a share link, reload, back and forward). */
+async function loadDecoding(id: string, mode: HistoryMode): Promise<void> {
+  const { my, ctrl } = beginLoading('loading')
   const started = Date.now()
   try {
-    const result = await fetchMap(q, { signal: ctrl.signal, onProgress: (p) => setStage(p.stage) })
+    const result = await fetchDecoding(id, { signal: ctrl.signal, onProgress: (p) => setStage(p.stage) })
     if (my !== generation) return
-    setStage('downloading')
-    // what is left of the 60 s, but at least 10 s for the file itself
-    const left = Math.max(10000, started + GIVE_UP_SECONDS * 1000 - Date.now())
-    const gz = await fetchBinary(result.map_url, ctrl.signal, undefined, left)
-    if (my !== generation) return
-    const { nii, vol } = await decodeMap(gz)
-    if (my !== generation) return
-    setStage('drawing')
-    current = { q, result, vol, file: gz, nii, maxAbs: maxAbs(vol.data), range: valueRange(vol.data), clusters: [] }
-    renderResult(current)
-    await drawMap(current, my)
-    if (my !== generation) return
-    stopProgress(readyText(result))
-    resultEl.classList.remove('stale')
-    resultEl.removeAttribute('aria-busy')
-    setState('ready')
-    landOnHash()
-    void drawSurface(current, my)
+    const title = displayName(result.file?.name)
+    document.title = documentTitle(`Decoded: ${title}`)
+    updateHistoryDecoding(result.id, mode)
+    await present('decoding', title, result, my, ctrl, started)
   } catch (e) {
     if (isAbort(e) || my !== generation) return
-    console.warn('text2brain:', e)
-    failSearch(toInfo(e), () => void search(q, 'none'))
+    console.warn('text2brain: decoding', e)
+    failDecode(toInfo(e), () => void loadDecoding(id, 'none'))
   } finally {
     if (searchCtrl === ctrl && my === generation) searchCtrl = null
   }
@@ -502,53 +656,129 @@ function display(): Display {
   }
 }
 
-/** The slider reaches the map's largest |z| (maps go well past 10); the value stays if it can. */
+/** Decimals of the threshold as shown: one for z maps, as many as an uploaded map's step needs. */
+let thresholdDecimals = 1
+/** The kind of map the slider is set for, and the threshold of the searches while a decoding is shown. */
+let sliderKind: Kind = 'map'
+let searchThreshold = Z_THRESHOLD
+
+function showThreshold(): void {
+  thresholdValue.textContent = Number(thresholdInput.value).toFixed(thresholdDecimals)
+}
+
+/**
+ * The slider for a result. A query's map: it reaches the map's largest |z| (maps go well past 10)
+ * and the value stays if it can. An uploaded map is in its own units: each gets its own range,
+ * step and starting threshold (decodingSlider); the searches' threshold comes back after it.
+ */
 function fitThreshold(c: Current): void {
-  const top = sliderMax(c.maxAbs)
-  if (Number(thresholdInput.max) !== top) {
-    thresholdInput.max = String(top)
-    // the browser clamps a value above the new max
-    thresholdValue.textContent = Number(thresholdInput.value).toFixed(1)
+  if (c.kind === 'decoding') {
+    if (sliderKind === 'map') searchThreshold = Number(thresholdInput.value)
+    const sl = decodingSlider(c.maxAbs)
+    // step before max and value: the browser snaps the value to the step
+    thresholdInput.step = String(sl.step)
+    thresholdInput.max = String(sl.max)
+    thresholdInput.value = String(sl.value)
+    thresholdDecimals = sl.decimals
+  } else {
+    const top = sliderMax(c.maxAbs)
+    if (sliderKind === 'decoding') {
+      thresholdInput.step = '0.1'
+      thresholdInput.max = String(top)
+      thresholdInput.value = String(searchThreshold)
+      thresholdDecimals = 1
+    } else if (Number(thresholdInput.max) !== top) {
+      // the browser clamps a value above the new max
+      thresholdInput.max = String(top)
+    }
   }
+  sliderKind = c.kind
+  showThreshold()
+  // a map's values are z-scores; an upload's are in its own units (t, z, beta…)
+  const unit = c.kind === 'decoding' ? 'value' : 'z'
+  thresholdLabel.textContent = `Threshold |${unit}| ≥`
+  peaksValueHead.textContent = `Peak ${unit}`
+  peaksValueNote.textContent = `|${unit}|`
+}
+
+/** The base of the result's download names: the query, or "decoded <file>". */
+function downloadBase(c: Current): string {
+  return c.kind === 'decoding' ? decodedBase(c.q) : c.q
+}
+
+function shareLink(c: Current | null): string {
+  if (c?.kind === 'decoding') return shareDecodingUrl(location.origin, location.pathname, c.result.id)
+  return shareUrl(location.origin, location.pathname, c?.q ?? qInput.value.trim())
 }
 
 function renderResult(c: Current): void {
   const r = c.result
-  // title: the query with its recognised terms highlighted
-  const title = r.query ?? c.q
-  const segs = segmentsFromSpans(title, r.recognized_spans ?? [])
-  resultTitle.replaceChildren(...segs.map((s) => (s.term ? h('mark', { class: 'term' }, s.text) : document.createTextNode(s.text))))
-  // a long text is clamped to a few lines (CSS); the whole of it is in the tooltip
-  resultTitle.title = codePoints(title) > 60 ? title : ''
-  const terms = r.recognized_terms ?? []
-  resultMeta.replaceChildren(
-    terms.length ? `Recognised terms: ${terms.join(', ')}` : 'No recognised terms',
-    r.model_version ? ` · model ${r.model_version}` : '',
-  )
+  if (c.kind === 'decoding') {
+    const d = r as Decoding
+    resultTitle.replaceChildren(h('span', { class: 'kind' }, 'Decoded: '), c.q)
+    resultTitle.title = codePoints(c.q) > 60 ? c.q : ''
+    resultMeta.replaceChildren(
+      'Uploaded map',
+      typeof d.file?.bytes === 'number' ? ` · ${formatBytes(d.file.bytes)}` : '',
+      ' · values in the file’s own units, resampled to 4 mm MNI',
+      r.model_version ? ` · model ${r.model_version}` : '',
+    )
+  } else {
+    const m = r as MapResult
+    // title: the query with its recognised terms highlighted
+    const title = m.query ?? c.q
+    const segs = segmentsFromSpans(title, m.recognized_spans ?? [])
+    resultTitle.replaceChildren(...segs.map((s) => (s.term ? h('mark', { class: 'term' }, s.text) : document.createTextNode(s.text))))
+    // a long text is clamped to a few lines (CSS); the whole of it is in the tooltip
+    resultTitle.title = codePoints(title) > 60 ? title : ''
+    const terms = m.recognized_terms ?? []
+    resultMeta.replaceChildren(
+      terms.length ? `Recognised terms: ${terms.join(', ')}` : 'No recognised terms',
+      r.model_version ? ` · model ${r.model_version}` : '',
+    )
+  }
   resultEl.dataset.mapId = r.id
+  resultEl.dataset.kind = c.kind
   resultEl.hidden = false
   fitThreshold(c)
 
   downloadMap.href = r.map_url
-  downloadMap.download = fileName(c.q, '', 'nii.gz')
+  downloadMap.download = fileName(downloadBase(c), '', 'nii.gz')
 
-  renderRelatedTerms(r)
+  renderRelatedTerms(c)
   renderArticles(r)
 
-  shareUrlInput.value = shareUrl(location.origin, location.pathname, c.q)
+  shareUrlInput.value = shareLink(c)
   shareStatus.textContent = ''
   // what the visitor typed stays (it is cleared once sent); it now goes with this map
   feedbackStatus.className = 'note'
-  feedbackStatus.textContent = feedbackText.value.trim() ? `The map changed: your feedback will go with the map of “${ellipsize(c.q, 60)}”.` : ''
-  renderApi(c.q, r.id)
+  const whose = c.kind === 'decoding' ? `the decoding of “${ellipsize(c.q, 60)}”` : `the map of “${ellipsize(c.q, 60)}”`
+  feedbackStatus.textContent = feedbackText.value.trim() ? `The map changed: your feedback will go with ${whose}.` : ''
+  if (c.kind === 'decoding') renderApi(qInput.value.trim() || DEFAULT_QUERY, undefined, r.id)
+  else renderApi(c.q, r.id)
   updatePeaks()
 }
+
+const TERMS_NOTE = termsNote.textContent ?? ''
 
 // The terms that shaped the map: the weights of the expanded query. The recognised terms come
 // first (near 1); the terms the model added are small (0.02…), so their bars are scaled to the
 // largest of them rather than to the query's terms, and each weight shows two significant digits.
-function renderRelatedTerms(r: MapResult): void {
-  const bars = termBars(r.related_terms, r.recognized_terms)
+// A decoding's terms are the decoder's, best first, scaled to the best score.
+function renderRelatedTerms(c: Current): void {
+  const decoded = c.kind === 'decoding'
+  let bars: TermBar[]
+  if (decoded) {
+    bars = decodedTermBars((c.result as Decoding).related_terms)
+    termsHeading.textContent = 'Related terms'
+    termsNote.textContent =
+      'The model’s terms whose predicted maps are most like this map, best first, with the decoder’s score; the bars are scaled to the best. Click a term to map it.'
+  } else {
+    const r = c.result as MapResult
+    bars = termBars(r.related_terms, r.recognized_terms)
+    termsHeading.textContent = 'Terms that shaped the map'
+    termsNote.textContent = TERMS_NOTE
+  }
   relatedTerms.replaceChildren(
     ...bars.map((t, i) => {
       const bar = h('span', { class: 'bar', 'aria-hidden': 'true' })
@@ -560,18 +790,22 @@ function renderRelatedTerms(r: MapResult): void {
         bar,
         h('span', { class: 'label' }, t.term),
         t.query ? h('span', { class: 'tag' }, h('span', { class: 'vh' }, ', '), 'in the query') : null,
-        h('span', { class: 'w' }, h('span', { class: 'vh' }, ', weight '), t.label),
+        h('span', { class: 'w' }, h('span', { class: 'vh' }, decoded ? ', score ' : ', weight '), t.label),
       )
-      b.addEventListener('click', () => void search(t.term, 'push'))
+      // a decoding's term is searched as text: the search tab shows it in the box
+      b.addEventListener('click', () => {
+        setMode('search')
+        void search(t.term, 'push')
+      })
       const li = h('li', { class: t.query ? 'query' : 'added' }, b)
       if (!t.query && i > 0 && bars[i - 1].query) li.classList.add('first-added')
       return li
     }),
   )
-  if (bars.length === 0) relatedTerms.replaceChildren(h('li', { class: 'muted' }, 'No terms.'))
+  if (bars.length === 0) relatedTerms.replaceChildren(h('li', { class: 'muted' }, decoded ? 'The decoder found no related term for this map.' : 'No terms.'))
 }
 
-function renderArticles(r: MapResult): void {
+function renderArticles(r: MapResult | Decoding): void {
   const list = r.related_articles ?? []
   articlesEl.replaceChildren(
     ...list.map((a) => {
@@ -594,8 +828,8 @@ function renderArticles(r: MapResult): void {
   exportCsv.disabled = list.length === 0
 }
 
-function renderApi(q: string, id?: string): void {
-  const examples = curlExamples(location.origin, q, id)
+function renderApi(q: string, id?: string, decodingId?: string): void {
+  const examples = curlExamples(location.origin, q, id, decodingId)
   // each command scrolls sideways on a narrow screen: focusable, so that the keyboard can scroll it
   apiExamples.replaceChildren(
     ...examples.map((ex, i) =>
@@ -632,7 +866,8 @@ function updatePeaks(): void {
         h('td', { class: 'num' }, signed(Math.round(c.peakMM[0]))),
         h('td', { class: 'num' }, signed(Math.round(c.peakMM[1]))),
         h('td', { class: 'num' }, signed(Math.round(c.peakMM[2]))),
-        h('td', { class: 'num' }, signed(c.peak, 2)),
+        // an upload's values may be small (betas): as many decimals as the threshold has, two at least
+        h('td', { class: 'num' }, signed(c.peak, Math.max(2, thresholdDecimals))),
         h('td', { class: 'num' }, formatInt(c.size)),
         h('td', { class: 'num mm3' }, formatInt(c.volumeMM3)),
         h('td', { class: 'go' }, go),
@@ -641,7 +876,9 @@ function updatePeaks(): void {
   )
   const n = current.clusters.length
   peaksCaption.textContent =
-    n === 0 ? '' : `${formatInt(n)} cluster${n === 1 ? '' : 's'} at |z| ≥ ${d.threshold.toFixed(1)}${n > TOP_PEAKS ? `, the ${TOP_PEAKS} strongest shown` : ''}`
+    n === 0
+      ? ''
+      : `${formatInt(n)} cluster${n === 1 ? '' : 's'} at |${current.kind === 'decoding' ? 'value' : 'z'}| ≥ ${d.threshold.toFixed(thresholdDecimals)}${n > TOP_PEAKS ? `, the ${TOP_PEAKS} strongest shown` : ''}`
   peaksEmpty.hidden = n > 0
   downloadPeaks.disabled = n === 0
 }
@@ -651,7 +888,7 @@ function updatePeaks(): void {
 function updateReadout(mm: Vec3): void {
   crosshair = mm
   const z = current ? valueAtMM(current.vol, mm) : 0
-  readout.textContent = formatReadout(mm, z)
+  readout.textContent = formatReadout(mm, z, current?.kind === 'decoding' ? 'value' : 'z-score')
 }
 
 function moveCrosshair(mm: Vec3): void {
@@ -740,7 +977,7 @@ function setJumpNote(text: string): void {
 let displayQueued = false
 function onDisplayChange(): void {
   setJumpNote('')
-  thresholdValue.textContent = Number(thresholdInput.value).toFixed(1)
+  showThreshold()
   // the table is cheap (a few ms): at once; the GL redraws: at most once per frame
   updatePeaks()
   if (displayQueued) return
@@ -797,7 +1034,7 @@ downloadPng.addEventListener('click', async () => {
   downloadPng.disabled = true
   try {
     const blob = await viewer.snapshot(2)
-    downloadBlob(blob, fileName(current.q, '', 'png'))
+    downloadBlob(blob, fileName(downloadBase(current), '', 'png'))
     toolStatus.textContent = ''
   } catch (e) {
     toolStatus.textContent = `Could not save the picture: ${e instanceof Error ? e.message : String(e)}`
@@ -820,22 +1057,27 @@ downloadMap.addEventListener('click', async (e) => {
     // the browser inflated a Content-Encoding: gzip answer: compress it again for a .nii.gz
     bytes = await new Response(new Blob([bytes]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer()
   }
-  downloadBlob(new Blob([bytes], { type: 'application/gzip' }), fileName(c.q, '', 'nii.gz'))
+  downloadBlob(new Blob([bytes], { type: 'application/gzip' }), fileName(downloadBase(c), '', 'nii.gz'))
 })
 
 downloadPeaks.addEventListener('click', () => {
   if (!current) return
   // every cluster at the threshold (the table shows the strongest), with what they were made from
-  const csv = peaksCSV(current.clusters, { query: current.q, threshold: Number(thresholdInput.value), modelVersion: current.result.model_version })
-  downloadText(csv, fileName(current.q, '-peaks', 'csv'), 'text/csv;charset=utf-8')
+  const csv = peaksCSV(current.clusters, {
+    query: current.q,
+    threshold: Number(thresholdInput.value),
+    modelVersion: current.result.model_version,
+    decoded: current.kind === 'decoding',
+  })
+  downloadText(csv, fileName(downloadBase(current), '-peaks', 'csv'), 'text/csv;charset=utf-8')
 })
 exportBib.addEventListener('click', () => {
   if (!current) return
-  downloadText(articlesBibTeX(current.result.related_articles ?? []), fileName(current.q, '-studies', 'bib'), 'application/x-bibtex;charset=utf-8')
+  downloadText(articlesBibTeX(current.result.related_articles ?? []), fileName(downloadBase(current), '-studies', 'bib'), 'application/x-bibtex;charset=utf-8')
 })
 exportCsv.addEventListener('click', () => {
   if (!current) return
-  downloadText(articlesCSV(current.result.related_articles ?? []), fileName(current.q, '-studies', 'csv'), 'text/csv;charset=utf-8')
+  downloadText(articlesCSV(current.result.related_articles ?? []), fileName(downloadBase(current), '-studies', 'csv'), 'text/csv;charset=utf-8')
 })
 
 // ---------------------------------------------------------------- surface
@@ -910,7 +1152,7 @@ letTouchScroll(surfaceFrame, surfaceCanvas, { onDragX: (dx) => surface?.rotateBy
 // ---------------------------------------------------------------- share and feedback
 
 shareButton.addEventListener('click', async () => {
-  const url = shareUrlInput.value || shareUrl(location.origin, location.pathname, current?.q ?? qInput.value.trim())
+  const url = shareUrlInput.value || shareLink(current)
   const ok = await copyText(url, shareUrlInput)
   shareStatus.textContent = ok ? 'Link copied.' : 'Copy the link above (select it and press Ctrl+C or ⌘C).'
   if (!ok) {
@@ -960,16 +1202,108 @@ feedbackForm.addEventListener('submit', async (e) => {
   }
 })
 
+// ---------------------------------------------------------------- modes: search by text, decode a map
+
+type Mode = 'search' | 'decode'
+
+/** Shows one of the two tabs' panels; the result below stays until the next one replaces it. */
+function setMode(mode: Mode, focusTab = false): void {
+  const decode = mode === 'decode'
+  for (const [tab, panel, on] of [
+    [tabSearch, panelSearch, !decode],
+    [tabDecode, panelDecode, decode],
+  ] as const) {
+    tab.setAttribute('aria-selected', on ? 'true' : 'false')
+    // one tab stop for the tab list (the arrow keys move between its tabs)
+    tab.tabIndex = on ? 0 : -1
+    panel.hidden = !on
+  }
+  document.body.dataset.mode = mode
+  if (focusTab) (decode ? tabDecode : tabSearch).focus()
+}
+
+tabSearch.addEventListener('click', () => setMode('search'))
+tabDecode.addEventListener('click', () => setMode('decode'))
+// The arrow keys move between the tabs (two: either arrow goes to the other one), Home and End to
+// the first and the last; the tab that gets the focus is shown.
+for (const tab of [tabSearch, tabDecode]) {
+  tab.addEventListener('keydown', (e) => {
+    const other: Mode = tab === tabSearch ? 'decode' : 'search'
+    const to: Record<string, Mode> = { ArrowLeft: other, ArrowRight: other, Home: 'search', End: 'decode' }
+    const mode = to[e.key]
+    if (!mode) return
+    e.preventDefault()
+    setMode(mode, true)
+  })
+}
+
+chooseFile.addEventListener('click', () => fileInput.click())
+fileInput.addEventListener('change', () => {
+  const file = fileInput.files?.[0]
+  // cleared, so that choosing the same file again (after fixing it) is a change too
+  fileInput.value = ''
+  if (file) void decodeFile(file)
+})
+
+// A file dropped anywhere on the page is decoded (in either mode: a file can only be a map to
+// decode); the browser would otherwise open it in place of the page. Text dragged into the search
+// box is left to the browser.
+let dragDepth = 0
+function carriesFiles(e: DragEvent): boolean {
+  return Array.from(e.dataTransfer?.types ?? []).includes('Files')
+}
+function endDrag(): void {
+  dragDepth = 0
+  document.body.classList.remove('dragging')
+  dropZone.classList.remove('over')
+}
+document.addEventListener('dragenter', (e) => {
+  if (!carriesFiles(e)) return
+  e.preventDefault()
+  dragDepth++
+  document.body.classList.add('dragging')
+})
+document.addEventListener('dragover', (e) => {
+  if (!carriesFiles(e)) return
+  e.preventDefault()
+  if (e.dataTransfer) e.dataTransfer.dropEffect = 'copy'
+  dropZone.classList.toggle('over', e.target instanceof Node && dropZone.contains(e.target))
+})
+document.addEventListener('dragleave', (e) => {
+  if (!carriesFiles(e)) return
+  dragDepth = Math.max(0, dragDepth - 1)
+  if (dragDepth === 0) endDrag()
+})
+document.addEventListener('drop', (e) => {
+  if (!carriesFiles(e)) return
+  e.preventDefault()
+  endDrag()
+  const files = e.dataTransfer?.files
+  if (!files || files.length === 0) return
+  setMode('decode')
+  if (files.length > 1) {
+    cancelSearch()
+    failDecode({ code: 'several_files' })
+    return
+  }
+  void decodeFile(files[0])
+})
+window.addEventListener('blur', endDrag)
+
 // ---------------------------------------------------------------- start
 
-// The skip link focuses the search box itself (a fragment link alone only scrolls in some browsers).
+// The skip link focuses the search box itself (a fragment link alone only scrolls in some
+// browsers): the text box, or in the decode mode its file button.
 document.querySelector<HTMLAnchorElement>('a.skip')?.addEventListener('click', (e) => {
   e.preventDefault()
-  qInput.focus()
+  if (document.body.dataset.mode === 'decode') chooseFile.focus()
+  else qInput.focus()
 })
 
 function start(): void {
   setState('idle')
+  const decodingId = readDecoding(location.search)
+  setMode(decodingId ? 'decode' : 'search')
   renderApi(readQuery(location.search) || DEFAULT_QUERY)
   warm()
     .then((b) => console.debug('text2brain: warm-up', b))
@@ -992,6 +1326,10 @@ function start(): void {
     if (templatePromise === tp) templatePromise = null
   })
   void viewerModule().catch(() => {})
+  if (decodingId) {
+    void loadDecoding(decodingId, 'replace')
+    return
+  }
   const q = readQuery(location.search)
   void search(q.trim() ? q : DEFAULT_QUERY, 'replace')
 }

@@ -11,6 +11,9 @@ export interface ErrorInfo {
   retryAfter?: number
   /** For a text over the limit found by the page: its length in characters. */
   length?: number
+  /** For a file refused by the page: its name and size. */
+  file?: string
+  bytes?: number
 }
 
 export interface Explained {
@@ -30,7 +33,8 @@ function sentence(s: string | undefined): string {
   return /[.!?…]$/.test(t) ? t : t + '.'
 }
 
-import { shortenQuoted } from './text'
+import { ellipsize, shortenQuoted } from './text'
+import { formatBytes, MAX_UPLOAD_BYTES } from './upload'
 
 export const MAX_QUERY = 2000
 export const MAX_FEEDBACK = 1000
@@ -130,6 +134,88 @@ export function explainError(e: ErrorInfo): Explained {
   }
 }
 
+const UPLOAD_LIMIT = formatBytes(MAX_UPLOAD_BYTES)
+const CHOOSE_NIFTI = 'Choose a statistical map saved as NIfTI (.nii or .nii.gz), in MNI space.'
+
+/** A file name in quotes for a message, shortened: the file is the visitor's, they know it. */
+function quoted(name: string | undefined): string {
+  const n = (name ?? '').trim()
+  return n ? `“${ellipsize(n, 60)}”` : 'The file'
+}
+
+/**
+ * The message for an error of a decoding (an upload, or a share link's decoding): the file's
+ * problems say what to do with the file; the rest is worded as for a map.
+ */
+export function explainDecodeError(e: ErrorInfo): Explained {
+  const server = sentence(e.message)
+  const no = { retry: false, examples: false }
+  switch (e.code) {
+    case 'empty_file':
+      return { text: `${quoted(e.file)} is empty. ${CHOOSE_NIFTI}`, ...no }
+    case 'unreadable_file':
+      return { text: `${quoted(e.file)} could not be read. Choose it again (a file in a synced cloud folder may need to be downloaded first).`, ...no }
+    case 'several_files':
+      return { text: 'Drop one file at a time: the page decodes one map.', ...no }
+    case 'file_too_large':
+      return {
+        text: `${quoted(e.file)} is ${formatBytes(e.bytes ?? 0)}; the limit is ${UPLOAD_LIMIT}. Compress it (.nii.gz) or resample it to 2 mm voxels, and try again.`,
+        ...no,
+      }
+    case 'too_large':
+      return { text: `${server || `The file is larger than ${UPLOAD_LIMIT}, the most this service takes.`} Compress it (.nii.gz) or resample it to 2 mm voxels, and try again.`, ...no }
+    case 'nifti_pair':
+      return {
+        text: `${quoted(e.file)} is one half of a .hdr/.img pair, which the page cannot send. Convert it to a single .nii or .nii.gz file (nibabel, FSL or SPM do), and try again.`,
+        ...no,
+      }
+    case 'not_nifti':
+      return { text: `${quoted(e.file)} is not a NIfTI file. ${CHOOSE_NIFTI}`, ...no }
+    case 'invalid_upload':
+      return { text: `${server || 'The server could not read the upload.'} ${CHOOSE_NIFTI}`, retry: true, examples: false }
+    case 'invalid_nifti':
+      return { text: `${server || 'The file is not a NIfTI image the service can read.'} ${CHOOSE_NIFTI}`, ...no }
+    case 'no_transform':
+      return {
+        text: `${server || 'The image has no spatial transform (neither sform nor qform).'} Save the map again with its transform to MNI space (your analysis software writes it), and try again.`,
+        ...no,
+      }
+    case 'not_a_volume':
+      return { text: `${server || 'The image is not a 3D volume.'} Choose a 3D statistical map (of a 4D file, the first volume is decoded).`, ...no }
+    case 'empty_map':
+      return { text: `${server || 'The map is zero or constant inside the brain.'} Choose a statistical map (t, z, beta…) with values that vary in the brain.`, ...no }
+    case 'outside_brain':
+      return { text: `${server || 'The map has no value inside the brain.'} Check that it is in MNI space (not in a subject’s own space), and try again.`, ...no }
+    case 'decoding_failed':
+      return { text: `${server || 'The map could not be decoded.'} Retry, or try another map.`, retry: true, examples: false }
+    case 'not_found':
+      return { text: `${server || 'This decoding was not found.'} Upload the map again.`, ...no }
+    case 'timeout':
+      return {
+        text: `No decoding after ${GIVE_UP_SECONDS} seconds, so the page stopped waiting. The server may still be computing it: retry in a moment.`,
+        retry: true,
+        examples: false,
+      }
+    case 'busy':
+      return {
+        text: `${server || 'Many maps are being computed right now.'} Wait ${e.retryAfter && e.retryAfter > 0 ? `${Math.ceil(e.retryAfter)} second${Math.ceil(e.retryAfter) === 1 ? '' : 's'}` : 'a few seconds'} and try again.`,
+        retry: true,
+        examples: false,
+        wait: e.retryAfter && e.retryAfter > 0 ? Math.ceil(e.retryAfter) : undefined,
+      }
+    case 'network':
+      return {
+        text: 'The server could not be reached, so the map was not sent. Check your connection (you may be offline) and retry.',
+        retry: true,
+        examples: false,
+      }
+    default: {
+      const ex = explainError(e)
+      return { ...ex, examples: false }
+    }
+  }
+}
+
 /** "The text is 2,013 characters; the limit is 2,000 — shorten it." */
 export function tooLongText(length: number, limit: number): string {
   return `The text is ${length.toLocaleString('en-US')} characters; the limit is ${limit.toLocaleString('en-US')} — shorten it.`
@@ -149,6 +235,15 @@ export function stageLabel(stage: string | undefined, seconds: number): string {
       return 'Downloading the map…'
     case 'drawing':
       return 'Drawing…'
+    case 'reading':
+      return 'Reading the file…'
+    case 'uploading':
+      return 'Uploading…'
+    case 'checking':
+      // every byte is sent: the server reads and checks the file, then holds the answer briefly
+      return 'Checking the map…'
+    case 'loading':
+      return 'Loading the decoding…'
     default:
       // the first request is held by the server while it computes: no stage is known yet
       return seconds < 1 ? 'Sending the query…' : 'Computing…'
@@ -162,10 +257,11 @@ export function progressText(stage: string | undefined, seconds: number): string
 
 /**
  * The line once the map is drawn: "Map ready (from the cache)." for an answer the server had
- * already (hits counts the answers from its cache), else the time the model took.
+ * already (hits counts the answers from its cache), else the time the model took. what names the
+ * thing ready ("Map", "Decoding").
  */
-export function readyText(r: { hits?: number; compute_ms?: number }): string {
-  if (typeof r.hits === 'number' && r.hits > 0) return 'Map ready (from the cache).'
-  if (typeof r.compute_ms === 'number' && r.compute_ms > 0) return `Map ready · computed in ${(r.compute_ms / 1000).toFixed(1)} s.`
-  return 'Map ready.'
+export function readyText(r: { hits?: number; compute_ms?: number }, what = 'Map'): string {
+  if (typeof r.hits === 'number' && r.hits > 0) return `${what} ready (from the cache).`
+  if (typeof r.compute_ms === 'number' && r.compute_ms > 0) return `${what} ready · computed in ${(r.compute_ms / 1000).toFixed(1)} s.`
+  return `${what} ready.`
 }

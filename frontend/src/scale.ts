@@ -47,3 +47,32 @@ export function sliderMax(maxAbs: number, floor = 4): number {
   const m = Number.isFinite(maxAbs) ? Math.ceil(maxAbs) : 0
   return Math.max(floor, m)
 }
+
+/** The threshold slider: its top, its step, and the value it starts at. */
+export interface Slider {
+  value: number
+  max: number
+  step: number
+  /** Decimals that show one step. */
+  decimals: number
+}
+
+/** The default threshold of a map of z-scores (p < 0.001, one-sided). */
+export const Z_THRESHOLD = 3.1
+
+/**
+ * The slider for an uploaded map, whose values are in its own units (t, z, beta, a percentage…):
+ * a step of at most 0.1 that still gives the range fifty positions or more, the top at the map's
+ * largest |value| (rounded up to a step), and a start at 3.1 — a z map's usual threshold — or 30 %
+ * of the largest |value| when the map does not go that high (a map of betas may top out at 0.8).
+ */
+export function decodingSlider(maxAbs: number): Slider {
+  const m = Number.isFinite(maxAbs) && maxAbs > 0 ? maxAbs : 1
+  const exp = Math.min(-1, Math.floor(Math.log10(m / 50)))
+  const step = 10 ** exp
+  const decimals = -exp
+  const round = (x: number): number => Number(x.toFixed(decimals))
+  const max = round(Math.ceil(round(m / step)) * step)
+  const value = Math.max(step, round(Math.floor(round(Math.min(Z_THRESHOLD, 0.3 * m) / step)) * step))
+  return { value: round(value), max: Math.max(max, round(value + step)), step: round(step), decimals }
+}

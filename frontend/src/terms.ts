@@ -2,7 +2,7 @@
 // recognised terms first, near 1, then the terms the model added, small, such as 0.02). Bars for a
 // panel that reads both groups: each group is scaled to its own largest weight. Pure.
 
-import type { RelatedTerm } from './types'
+import type { DecodedTerm, RelatedTerm } from './types'
 
 export interface TermBar {
   term: string
@@ -43,4 +43,21 @@ export function termBars(related: readonly RelatedTerm[] | undefined, recognized
   })
   // the query's own terms first, each group by weight (the API's order within a group)
   return [...bars.filter((b) => b.query), ...bars.filter((b) => !b.query)]
+}
+
+/**
+ * Bars of a decoding's terms (the decoder's order, best first), each scaled to the best score; a
+ * score at or below 0 has an empty bar.
+ */
+export function decodedTermBars(terms: readonly DecodedTerm[] | undefined): TermBar[] {
+  const list = (terms ?? []).filter((t) => t && typeof t.term === 'string' && t.term !== '')
+  const score = (t: DecodedTerm): number => (Number.isFinite(t.score) ? t.score : 0)
+  const top = Math.max(0, ...list.map(score))
+  return list.map((t) => ({
+    term: t.term,
+    weight: score(t),
+    label: formatWeight(t.score),
+    query: false,
+    fraction: top > 0 ? Math.max(0, score(t)) / top : 0,
+  }))
 }

@@ -53,6 +53,50 @@ export interface Pending {
   created_at?: string
 }
 
+/** A term of a decoding, with the decoder's score for it (higher: more like the map). */
+export interface DecodedTerm {
+  term: string
+  score: number
+}
+
+/** The uploaded file of a decoding, as the server received it. */
+export interface UploadInfo {
+  name?: string
+  bytes?: number
+  sha256?: string
+}
+
+/** A finished decoding of an uploaded map (POST /api/v1/decodings). */
+export interface Decoding {
+  id: string
+  kind?: 'decoding'
+  model_version?: string
+  status: 'done'
+  file?: UploadInfo
+  related_terms?: DecodedTerm[]
+  related_articles?: Article[]
+  /** Peaks of the resampled map; z holds the map's value, in the upload's own units. */
+  peaks?: Peak[]
+  /** The upload resampled onto the model's grid (float32 46×55×46, 4 mm), as for a map. */
+  map_url: string
+  preview_url?: string
+  surface_url?: string
+  hits?: number
+  created_at?: string
+  compute_ms?: number
+}
+
+export interface PendingDecoding {
+  id: string
+  kind?: 'decoding'
+  model_version?: string
+  status: 'pending'
+  stage?: 'queued' | 'computing' | string
+  file?: UploadInfo
+  poll: string
+  created_at?: string
+}
+
 export interface TermsAnswer {
   query: string
   normalized_query?: string

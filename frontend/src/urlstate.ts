@@ -1,7 +1,7 @@
-// The query lives in the page's URL as ?q= (share links, reload, back and forward). Pure.
+// The query lives in the page's URL as ?q=, a decoding of an uploaded map as ?decoding=ID (share
+// links, reload, back and forward); the page shows one or the other. Pure.
 
-/** The q parameter of a search string or URL ("" when absent); + and %20 both mean a space. */
-export function readQuery(searchOrUrl: string): string {
+function params(searchOrUrl: string): URLSearchParams {
   let search = searchOrUrl
   const qm = searchOrUrl.indexOf('?')
   if (qm >= 0) {
@@ -12,22 +12,52 @@ export function readQuery(searchOrUrl: string): string {
     search = search.slice(0, hash)
   }
   try {
-    return new URLSearchParams(search).get('q') ?? ''
+    return new URLSearchParams(search)
   } catch {
-    return ''
+    return new URLSearchParams()
   }
 }
 
-/** The search string for q ("?q=working+memory"), keeping the other parameters of current. */
+/** The q parameter of a search string or URL ("" when absent); + and %20 both mean a space. */
+export function readQuery(searchOrUrl: string): string {
+  return params(searchOrUrl).get('q') ?? ''
+}
+
+/**
+ * The decoding parameter, trimmed and in lower case ("" when absent). It is not checked here: a
+ * link with a malformed id gets a message ("not found"), not the default map in silence.
+ */
+export function readDecoding(searchOrUrl: string): string {
+  return (params(searchOrUrl).get('decoding') ?? '').trim().toLowerCase()
+}
+
+/**
+ * The search string for q ("?q=working+memory"), keeping the other parameters of current but a
+ * decoding (the page shows the query's map instead).
+ */
 export function searchWithQuery(current: string, q: string): string {
-  const params = new URLSearchParams(current.startsWith('?') ? current.slice(1) : current)
+  const p = new URLSearchParams(current.startsWith('?') ? current.slice(1) : current)
+  p.delete('decoding')
   if (q) {
-    params.set('q', q)
+    p.set('q', q)
   } else {
-    params.delete('q')
+    p.delete('q')
   }
-  const s = params.toString()
+  const s = p.toString()
   return s ? '?' + s : ''
+}
+
+/** The search string for a decoding ("?decoding=ID"), keeping the other parameters but q. */
+export function searchWithDecoding(current: string, id: string): string {
+  const p = new URLSearchParams(current.startsWith('?') ? current.slice(1) : current)
+  p.delete('q')
+  p.set('decoding', id)
+  return '?' + p.toString()
+}
+
+/** The share link of a decoding: origin + path + ?decoding=ID */
+export function shareDecodingUrl(origin: string, pathname: string, id: string): string {
+  return origin + (pathname || '/') + searchWithDecoding('', id)
 }
 
 /** The share link: origin + path + ?q=… */

@@ -1,12 +1,28 @@
 import { describe, expect, it } from 'vitest'
-import { ApiError, fetchMap, fetchTerms, isAbort, parseRetryAfter, requestJSON, safePollPath, type Deps } from '../src/api'
+import {
+  ApiError,
+  fetchDecoding,
+  fetchMap,
+  fetchTerms,
+  isAbort,
+  parseHeaderLines,
+  parseRetryAfter,
+  requestJSON,
+  safePollPath,
+  uploadDecoding,
+  type Deps,
+  type UploadFetch,
+  type UploadProgress,
+} from '../src/api'
+import { explainDecodeError } from '../src/messages'
 
 type Reply = { status: number; body?: unknown; text?: string; headers?: Record<string, string> } | 'network'
 
 /** A fake server: answers in order, records the URLs; the clock advances on sleep and per request. */
-function fake(replies: Reply[], requestMs = 0): Deps & { urls: string[]; t: number; slept: number[] } {
+function fake(replies: Reply[], requestMs = 0): Deps & { urls: string[]; inits: RequestInit[]; t: number; slept: number[] } {
   const state = {
     urls: [] as string[],
+    inits: [] as RequestInit[],
     t: 1_000_000,
     slept: [] as number[],
   }
@@ -14,6 +30,7 @@ function fake(replies: Reply[], requestMs = 0): Deps & { urls: string[]; t: numb
     ...state,
     fetch: async (url: string, init?: RequestInit): Promise<Response> => {
       deps.urls.push(url)
+      deps.inits.push(init ?? {})
       if (init?.signal?.aborted) throw new DOMException('aborted', 'AbortError')
       const r = replies.shift()
       if (!r) throw new Error('no more replies for ' + url)
@@ -155,5 +172,185 @@ describe('requestJSON / terms / Retry-After', () => {
     expect(parseRetryAfter('soon')).toBeUndefined()
     const now = Date.parse('2025-01-01T00:00:00Z')
     expect(parseRetryAfter('Wed, 01 Jan 2025 00:00:10 GMT', now)).toBe(10)
+  })
+})
+
+const DEC = 'fedcba9876543210fedcba9876543210'
+const DECODED = {
+  id: DEC,
+  kind: 'decoding',
+  status: 'done',
+  file: { name: 'zstat1.nii.gz', bytes: 1234, sha256: 'ab'.repeat(32) },
+  related_terms: [{ term: 'face', score: 0.41 }],
+  related_articles: [],
+  map_url: `/api/v1/decodings/${DEC}/map.nii.gz`,
+}
+const DEC_PENDING = (stage: string) => ({ id: DEC, kind: 'decoding', status: 'pending', stage, poll: `/api/v1/decodings/${DEC}` })
+const mapFile = (): File => new File([new Uint8Array([0x1f, 0x8b, 8, 0, 1, 2, 3])], 'zstat1.nii.gz')
+
+describe('uploadDecoding', () => {
+  it('sends the file as a form with its name and returns a finished decoding', async () => {
+    const d = fake([{ status: 200, body: DECODED }])
+    const stages: UploadProgress[] = []
+    const r = await uploadDecoding(mapFile(), 'zstat1.nii.gz', { deps: d, onProgress: (p) => stages.push(p) })
+    expect(r.id).toBe(DEC)
+    expect(d.urls).toEqual(['/api/v1/decodings?wait=1'])
+    expect(d.inits[0].method).toBe('POST')
+    const body = d.inits[0].body as FormData
+    expect(body).toBeInstanceOf(FormData)
+    const part = body.get('file') as File
+    expect(part.name).toBe('zstat1.nii.gz')
+    expect(part.size).toBe(7)
+    expect((d.inits[0].headers as Record<string, string>).Accept).toBe('application/json')
+    expect(stages[0]).toEqual({ stage: 'uploading', loaded: 0, total: 7 })
+  })
+
+  it('polls the decoding after 202, reporting the stages, until done', async () => {
+    const d = fake(
+      [
+        { status: 202, body: DEC_PENDING('queued'), headers: { 'Retry-After': '1' } },
+        { status: 202, body: DEC_PENDING('computing'), headers: { 'Retry-After': '1' } },
+        { status: 200, body: DECODED },
+      ],
+      100,
+    )
+    const stages: string[] = []
+    const r = await uploadDecoding(mapFile(), 'zstat1.nii.gz', { deps: d, onProgress: (p) => stages.push(p.stage) })
+    expect(r.status).toBe('done')
+    expect(stages).toEqual(['uploading', 'queued', 'computing'])
+    expect(d.urls.slice(1)).toEqual([`/api/v1/decodings/${DEC}?wait=2`, `/api/v1/decodings/${DEC}?wait=2`])
+    expect(d.inits.slice(1).every((i) => i.method === 'GET')).toBe(true)
+  })
+
+  it('polls by id when the poll URL is not a same-origin path', async () => {
+    const d = fake([
+      { status: 202, body: { ...DEC_PENDING('queued'), poll: 'https://elsewhere.example/x' } },
+      { status: 200, body: DECODED },
+    ])
+    await uploadDecoding(mapFile(), 'zstat1.nii.gz', { deps: d })
+    expect(d.urls[1]).toBe(`/api/v1/decodings/${DEC}?wait=2`)
+  })
+
+  it('reports the bytes sent, then that the server checks the file', async () => {
+    const d = fake([])
+    const upload: UploadFetch = async (url, init, onProgress) => {
+      expect(url).toBe('/api/v1/decodings?wait=1')
+      expect(init.body).toBeInstanceOf(FormData)
+      onProgress(0, 1000)
+      onProgress(400, 1000)
+      onProgress(400, 1000)
+      onProgress(1000, 1000)
+      return new Response(JSON.stringify(DECODED), { status: 200 })
+    }
+    const seen: UploadProgress[] = []
+    await uploadDecoding(mapFile(), 'zstat1.nii.gz', { deps: d, upload, onProgress: (p) => seen.push(p) })
+    expect(seen).toEqual([
+      { stage: 'uploading', loaded: 0, total: 7 },
+      { stage: 'uploading', loaded: 0, total: 1000 },
+      { stage: 'uploading', loaded: 400, total: 1000 },
+      { stage: 'checking', loaded: 1000, total: 1000 },
+    ])
+    expect(d.urls).toEqual([])
+  })
+
+  it('starts the 60 s once the upload has answered: a slow upload is not a timeout', async () => {
+    const d = fake([{ status: 200, body: DECODED }])
+    const upload: UploadFetch = async () => {
+      d.t += 120_000 // two minutes on a slow line
+      return new Response(JSON.stringify(DEC_PENDING('queued')), { status: 202, headers: { 'Retry-After': '1' } })
+    }
+    const r = await uploadDecoding(mapFile(), 'zstat1.nii.gz', { deps: d, upload })
+    expect(r.id).toBe(DEC)
+    // the first poll is at once: the upload used up Retry-After
+    expect(d.slept).toEqual([])
+  })
+
+  it('gives up 60 s after the upload with a timeout', async () => {
+    const replies: Reply[] = Array.from({ length: 100 }, () => ({ status: 202, body: DEC_PENDING('computing'), headers: { 'Retry-After': '1' } }))
+    const d = fake(replies, 5000)
+    const err = await uploadDecoding(mapFile(), 'zstat1.nii.gz', { deps: d }).catch((e) => e)
+    expect(err).toBeInstanceOf(ApiError)
+    expect(err.code).toBe('timeout')
+    expect(explainDecodeError(err.toInfo()).text).toMatch(/No decoding after 60 seconds/)
+  })
+
+  // Each error the API answers, as the server sends it, and what the visitor reads.
+  const cases: [number, string, string, Record<string, string>, RegExp][] = [
+    [400, 'invalid_upload', 'The upload is empty: send a NIfTI file.', {}, /upload is empty.*Choose a statistical map saved as NIfTI/],
+    [400, 'invalid_nifti', 'The file looks gzip-compressed but is not valid gzip: unexpected EOF', {}, /not valid gzip.*\.nii or \.nii\.gz/],
+    [413, 'too_large', 'The file is larger than 30 MB, the most this service takes.', {}, /larger than 30 MB.*Compress it/],
+    [422, 'no_transform', 'The image has no sform or qform.', {}, /no sform or qform.*transform to MNI space/],
+    [422, 'not_a_volume', 'The image is 2D (64×64×1).', {}, /2D.*3D statistical map/],
+    [422, 'empty_map', 'The map is zero everywhere in the brain.', {}, /zero everywhere.*values that vary/],
+    [422, 'outside_brain', 'The map has no non-zero value inside the brain mask.', {}, /inside the brain mask.*MNI space/],
+    [422, 'decoding_failed', 'This map could not be decoded: internal error', {}, /could not be decoded.*Retry/],
+    [429, 'rate_limited', 'Too many requests from your address.', { 'Retry-After': '7' }, /Wait 7 seconds/],
+    [503, 'busy', 'Many maps are being computed.', { 'Retry-After': '3' }, /Many maps.*Wait 3 seconds/],
+    [503, 'unavailable', 'Decoding uploaded maps is not enabled on this server.', { 'Retry-After': '5' }, /not enabled.*Retry in a few seconds/],
+  ]
+  for (const [status, code, message, headers, want] of cases) {
+    it(`${status} ${code} → a message that says what to do`, async () => {
+      const d = fake([{ status, body: { error: { code, message } }, headers }])
+      const err = await uploadDecoding(mapFile(), 'zstat1.nii.gz', { deps: d }).catch((e) => e)
+      expect(err).toBeInstanceOf(ApiError)
+      expect(err.code).toBe(code)
+      expect(err.status).toBe(status)
+      const ex = explainDecodeError(err.toInfo())
+      expect(ex.text).toMatch(want)
+      expect(ex.text).toMatch(/[.!]$/)
+      if (headers['Retry-After']) expect(ex.wait).toBe(Number(headers['Retry-After']))
+    })
+  }
+
+  it('a decoding that fails while polled is its error', async () => {
+    const d = fake([
+      { status: 202, body: DEC_PENDING('computing') },
+      { status: 422, body: { error: { code: 'decoding_failed', message: 'This map could not be decoded: out of memory' } } },
+    ])
+    const err = await uploadDecoding(mapFile(), 'zstat1.nii.gz', { deps: d }).catch((e) => e)
+    expect(err.code).toBe('decoding_failed')
+    expect(explainDecodeError(err.toInfo()).retry).toBe(true)
+  })
+
+  it('an answer without an error body, a network failure, and an abort', async () => {
+    const e1 = await uploadDecoding(mapFile(), 'm.nii', { deps: fake([{ status: 413, text: '<html>Request Entity Too Large</html>' }]) }).catch((e) => e)
+    expect(e1.code).toBe('http')
+    expect(e1.status).toBe(413)
+    const e2 = await uploadDecoding(mapFile(), 'm.nii', { deps: fake(['network']) }).catch((e) => e)
+    expect(e2.code).toBe('network')
+    expect(explainDecodeError(e2.toInfo()).text).toMatch(/connection/)
+    const ctrl = new AbortController()
+    ctrl.abort()
+    const e3 = await uploadDecoding(mapFile(), 'm.nii', { deps: fake([{ status: 200, body: DECODED }]), signal: ctrl.signal }).catch((e) => e)
+    expect(isAbort(e3)).toBe(true)
+  })
+})
+
+describe('fetchDecoding', () => {
+  it('loads a decoding by id, polling while it is pending', async () => {
+    const d = fake([{ status: 202, body: DEC_PENDING('computing') }, { status: 200, body: DECODED }])
+    const r = await fetchDecoding(DEC, { deps: d })
+    expect(r.file?.name).toBe('zstat1.nii.gz')
+    expect(d.urls).toEqual([`/api/v1/decodings/${DEC}?wait=1`, `/api/v1/decodings/${DEC}?wait=2`])
+  })
+
+  it('refuses a malformed id without a request, and says an unknown one was not found', async () => {
+    const d = fake([])
+    const err = await fetchDecoding('../maps/x', { deps: d }).catch((e) => e)
+    expect(err.code).toBe('not_found')
+    expect(d.urls).toEqual([])
+    const d2 = fake([{ status: 404, body: { error: { code: 'not_found', message: `There is no decoding with id ${DEC}.` } } }])
+    const e2 = await fetchDecoding(DEC, { deps: d2 }).catch((e) => e)
+    expect(explainDecodeError(e2.toInfo()).text).toMatch(/no decoding with id.*Upload the map again/)
+  })
+})
+
+describe('parseHeaderLines', () => {
+  it('reads an XMLHttpRequest header block', () => {
+    const h = parseHeaderLines('content-type: application/json\r\nretry-after: 2\r\nx-odd:a: b\r\n\r\n')
+    expect(h.get('Content-Type')).toBe('application/json')
+    expect(h.get('Retry-After')).toBe('2')
+    expect(h.get('x-odd')).toBe('a: b')
+    expect([...parseHeaderLines('')]).toEqual([])
   })
 })

@@ -6,6 +6,7 @@ import {
   bibAuthors,
   bibEscape,
   csvField,
+  decodedBase,
   doiUrl,
   fileName,
   peaksCSV,
@@ -88,6 +89,21 @@ describe('CSV', () => {
     expect(lines[0]).toBe('query,threshold_z,model_version,sign,x_mm,y_mm,z_mm,peak_z,voxels,volume_mm3')
     expect(lines[1]).toBe('"faces, ""places""",3.1,nq-1,+,-42,18,24,30,12,768')
     expect(lines[25]).toMatch(/,6,12,768$/)
+  })
+
+  it("says value, not z, for a decoded map's peaks (in the upload's own units)", () => {
+    const one: Cluster = { sign: 1, peak: 0.81234, peakIndex: 0, peakVoxel: [0, 0, 0], peakMM: [-42, 18.4, 24], size: 12, volumeMM3: 768 }
+    const lines = peaksCSV([one], { query: 'beta_0001.nii', threshold: 0.245, modelVersion: 'nq-1', decoded: true }).trimEnd().split('\r\n')
+    expect(lines[0]).toBe('file,threshold,model_version,sign,x_mm,y_mm,z_mm,peak_value,voxels,volume_mm3')
+    expect(lines[1]).toBe('beta_0001.nii,0.245,nq-1,+,-42,18,24,0.8123,12,768')
+  })
+
+  it('names the downloads of a decoding after its file', () => {
+    expect(decodedBase('zstat1.nii.gz')).toBe('decoded zstat1')
+    expect(decodedBase('spmT_0001.NII')).toBe('decoded spmT_0001')
+    expect(decodedBase('C:\\fakepath\\map.gz')).toBe('decoded map')
+    expect(decodedBase('.nii')).toBe('decoded map')
+    expect(fileName(decodedBase('zstat1.nii.gz'), '-peaks', 'csv')).toBe('text2brain-decoded-zstat1-peaks.csv')
   })
 })
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { explainError, progressText, readyText, stageLabel, tooLongText } from '../src/messages'
+import { explainDecodeError, explainError, progressText, readyText, stageLabel, tooLongText } from '../src/messages'
 
 describe('explainError', () => {
   it('tells what to do for every API error code', () => {
@@ -138,5 +138,83 @@ describe('texts over the limit', () => {
     expect(e.text).toContain('2,345 characters')
     expect(e.text).toContain('2,000')
     expect(e.retry).toBe(false)
+  })
+})
+
+describe('explainDecodeError', () => {
+  it('tells what to do for every error of a decoding', () => {
+    const codes = [
+      'empty_file',
+      'unreadable_file',
+      'several_files',
+      'file_too_large',
+      'too_large',
+      'nifti_pair',
+      'not_nifti',
+      'invalid_upload',
+      'invalid_nifti',
+      'no_transform',
+      'not_a_volume',
+      'empty_map',
+      'outside_brain',
+      'decoding_failed',
+      'not_found',
+      'timeout',
+      'busy',
+      'rate_limited',
+      'unavailable',
+      'network',
+      'bad_map',
+      'bad_response',
+      'http',
+      'something_new',
+    ]
+    for (const code of codes) {
+      const e = explainDecodeError({ code, status: 400, file: 'zstat1.nii.gz' })
+      expect(e.text.length, code).toBeGreaterThan(20)
+      expect(e.text, code).toMatch(/[.!]$/)
+      expect(e.text, code).toMatch(/try|Try|Retry|retry|Choose|Convert|Compress|Check|Upload|Drop|Save|Wait/)
+      // no suggestion of example queries for a file
+      expect(e.examples, code).toBe(false)
+    }
+  })
+
+  it('says the size and the limit of a file refused by the page', () => {
+    const e = explainDecodeError({ code: 'file_too_large', file: 'sub-01_bold.nii', bytes: 45.2 * 1024 * 1024 })
+    expect(e.text).toBe('“sub-01_bold.nii” is 45 MB; the limit is 30 MB. Compress it (.nii.gz) or resample it to 2 mm voxels, and try again.')
+    expect(e.retry).toBe(false)
+  })
+
+  it('names the file that is not NIfTI, shortened when long', () => {
+    expect(explainDecodeError({ code: 'not_nifti', file: 'notes.txt' }).text).toBe(
+      '“notes.txt” is not a NIfTI file. Choose a statistical map saved as NIfTI (.nii or .nii.gz), in MNI space.',
+    )
+    const long = explainDecodeError({ code: 'not_nifti', file: 'x'.repeat(300) + '.txt' }).text
+    expect(long.length).toBeLessThan(200)
+    expect(explainDecodeError({ code: 'nifti_pair', file: 'con_0001.img' }).text).toMatch(/\.hdr\/\.img pair.*Convert it/)
+  })
+
+  it("keeps the server's sentence and adds what to do", () => {
+    const e = explainDecodeError({ code: 'invalid_nifti', status: 400, message: "The file's gzip stream is truncated or corrupt (unexpected EOF)." })
+    expect(e.text).toBe("The file's gzip stream is truncated or corrupt (unexpected EOF). Choose a statistical map saved as NIfTI (.nii or .nii.gz), in MNI space.")
+    expect(explainDecodeError({ code: 'outside_brain', message: 'The map lies outside the brain' }).text).toMatch(/^The map lies outside the brain\. Check that it is in MNI space/)
+  })
+
+  it('waits before a retry when the server says how long', () => {
+    expect(explainDecodeError({ code: 'busy', status: 503, retryAfter: 4 }).wait).toBe(4)
+    expect(explainDecodeError({ code: 'rate_limited', status: 429, retryAfter: 2 }).wait).toBe(2)
+    expect(explainDecodeError({ code: 'decoding_failed', status: 422 }).retry).toBe(true)
+    expect(explainDecodeError({ code: 'not_a_volume', status: 422 }).retry).toBe(false)
+  })
+})
+
+describe('stages of a decoding', () => {
+  it('names the upload and the check', () => {
+    expect(stageLabel('reading', 0)).toBe('Reading the file…')
+    expect(stageLabel('uploading', 0)).toBe('Uploading…')
+    expect(stageLabel('checking', 2)).toBe('Checking the map…')
+    expect(stageLabel('loading', 0)).toBe('Loading the decoding…')
+    expect(readyText({ hits: 1 }, 'Decoding')).toBe('Decoding ready (from the cache).')
+    expect(readyText({ compute_ms: 2400 }, 'Decoding')).toBe('Decoding ready · computed in 2.4 s.')
   })
 })

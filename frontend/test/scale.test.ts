@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { scalesFor, sliderMax } from '../src/scale'
+import { decodingSlider, scalesFor, sliderMax } from '../src/scale'
 
 const base = { threshold: 3.1, showPos: true, showNeg: true, max: 25.2, min: -6.4 }
 
@@ -39,5 +39,38 @@ describe('the slider', () => {
     expect(sliderMax(25)).toBe(25)
     expect(sliderMax(2.5)).toBe(4)
     expect(sliderMax(NaN)).toBe(4)
+  })
+})
+
+describe('the slider of an uploaded map', () => {
+  it('starts at 3.1 for a z or t map that goes past 10, and reaches its maximum', () => {
+    expect(decodingSlider(25.23)).toEqual({ value: 3.1, max: 25.3, step: 0.1, decimals: 1 })
+    expect(decodingSlider(10.34)).toEqual({ value: 3.1, max: 10.4, step: 0.1, decimals: 1 })
+  })
+
+  it('starts at 30 % of the largest |value| of a map that stays low', () => {
+    expect(decodingSlider(8.3)).toEqual({ value: 2.4, max: 8.3, step: 0.1, decimals: 1 })
+    // betas, percentages of signal change: a finer step
+    expect(decodingSlider(0.8)).toEqual({ value: 0.24, max: 0.8, step: 0.01, decimals: 2 })
+    expect(decodingSlider(0.05)).toEqual({ value: 0.015, max: 0.05, step: 0.001, decimals: 3 })
+  })
+
+  it('keeps at least fifty steps and a value below the top', () => {
+    for (const m of [0.0123, 0.37, 1, 2.5, 4.99, 7.77, 123.4]) {
+      const s = decodingSlider(m)
+      expect(s.max / s.step, String(m)).toBeGreaterThanOrEqual(50)
+      expect(s.max, String(m)).toBeGreaterThanOrEqual(m)
+      expect(s.value, String(m)).toBeLessThan(s.max)
+      expect(s.value, String(m)).toBeLessThanOrEqual(Math.min(3.1, 0.3 * m) + 1e-9)
+      expect(s.value, String(m)).toBeGreaterThan(0)
+    }
+  })
+
+  it('does not break on an empty or unreadable maximum', () => {
+    for (const m of [0, NaN, -1]) {
+      const s = decodingSlider(m)
+      expect(s.value).toBeGreaterThan(0)
+      expect(s.max).toBeGreaterThan(s.value)
+    }
   })
 })

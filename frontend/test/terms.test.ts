@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { formatWeight, termBars } from '../src/terms'
+import { decodedTermBars, formatWeight, termBars } from '../src/terms'
 
 const RELATED = [
   { term: 'viewing', weight: 0.7702 },
@@ -38,5 +38,25 @@ describe('terms that shaped the map', () => {
     expect(termBars(RELATED, []).every((b) => !b.query)).toBe(true)
     expect(termBars(undefined, undefined)).toEqual([])
     expect(termBars([{ term: 'z', weight: 0 }], []).map((b) => b.fraction)).toEqual([0])
+  })
+})
+
+describe('decodedTermBars', () => {
+  it("keeps the decoder's order and scales the bars to the best score", () => {
+    const bars = decodedTermBars([
+      { term: 'face', score: 0.42 },
+      { term: 'fusiform', score: 0.21 },
+      { term: 'noise', score: -0.05 },
+      { term: '', score: 0.3 },
+    ])
+    expect(bars.map((b) => b.term)).toEqual(['face', 'fusiform', 'noise'])
+    expect(bars.map((b) => b.fraction)).toEqual([1, 0.5, 0])
+    expect(bars.map((b) => b.label)).toEqual(['0.42', '0.21', '-0.050'])
+    expect(bars.every((b) => !b.query)).toBe(true)
+  })
+
+  it('copes with no terms and unreadable scores', () => {
+    expect(decodedTermBars(undefined)).toEqual([])
+    expect(decodedTermBars([{ term: 'x', score: NaN }])[0]).toMatchObject({ fraction: 0, label: '–', weight: 0 })
   })
 })

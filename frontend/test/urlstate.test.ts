@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { encodeQueryParam, readQuery, searchWithQuery, shareUrl } from '../src/urlstate'
+import { encodeQueryParam, readDecoding, readQuery, searchWithDecoding, searchWithQuery, shareDecodingUrl, shareUrl } from '../src/urlstate'
 import { curlExamples, shellQuote } from '../src/apidoc'
 import { formatReadout, signed } from '../src/format'
 
@@ -27,6 +27,16 @@ describe('URL state', () => {
     expect(shareUrl('https://t2b.example', '/', 'viewing faces')).toBe('https://t2b.example/?q=viewing+faces')
     expect(encodeQueryParam('a b&c')).toBe('a+b%26c')
   })
+
+  it('keeps a decoding as ?decoding=ID, in place of q and back', () => {
+    const id = 'fedcba9876543210fedcba9876543210'
+    expect(readDecoding(`?decoding=${id}`)).toBe(id)
+    expect(readDecoding(`https://x.example/?decoding=${id.toUpperCase()}%20#api`)).toBe(id)
+    expect(readDecoding('?q=faces')).toBe('')
+    expect(searchWithDecoding('?lang=en&q=faces', id)).toBe(`?lang=en&decoding=${id}`)
+    expect(searchWithQuery(`?decoding=${id}&lang=en`, 'faces')).toBe('?lang=en&q=faces')
+    expect(shareDecodingUrl('https://t2b.example', '/', id)).toBe(`https://t2b.example/?decoding=${id}`)
+  })
 })
 
 describe('API examples', () => {
@@ -43,6 +53,18 @@ describe('API examples', () => {
     expect(ex[1].command).toContain(`'{"query":"Rock '\\''n'\\'' roll","wait":10}'`)
     expect(ex[3].command).toContain('/api/v1/maps/ID/map.nii.gz')
   })
+
+  it('shows how to decode the downloaded map, and a decoding by its id when there is one', () => {
+    const ex = curlExamples('https://t2b.example', 'faces')
+    const decode = ex.find((e) => e.command.includes('/api/v1/decodings?'))
+    expect(decode?.command).toBe("curl --data-binary @map.nii.gz -H 'X-File-Name: map.nii.gz' 'https://t2b.example/api/v1/decodings?wait=10'")
+    // the file the download example writes
+    expect(ex.findIndex((e) => e.command.includes('-o map.nii.gz'))).toBeLessThan(ex.indexOf(decode!))
+    expect(ex.some((e) => e.command.includes('/api/v1/decodings/'))).toBe(false)
+    const id = 'fedcba9876543210fedcba9876543210'
+    const withId = curlExamples('https://t2b.example', 'faces', undefined, id)
+    expect(withId.some((e) => e.command === `curl 'https://t2b.example/api/v1/decodings/${id}?wait=5'`)).toBe(true)
+  })
 })
 
 describe('readout formatting', () => {
@@ -51,5 +73,7 @@ describe('readout formatting', () => {
     expect(formatReadout([-42.4, 19.6, 24.2], 5.3141)).toBe('x −42, y 20, z 24 mm · z-score 5.31')
     expect(formatReadout([-0.2, 0, 3], -3.456)).toBe('x 0, y 0, z 3 mm · z-score −3.46')
     expect(signed(-0.001, 2)).toBe('0.00')
+    // an uploaded map's values are in its own units
+    expect(formatReadout([-42.4, 19.6, 24.2], 0.812, 'value')).toBe('x −42, y 20, z 24 mm · value 0.81')
   })
 })
