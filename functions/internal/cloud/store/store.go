@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"cloud.google.com/go/firestore/apiv1/firestorepb"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
@@ -48,9 +51,22 @@ type Store struct {
 
 var _ jobs.Store = (*Store)(nil)
 
+// reconnect is how soon a client tries again to reach Firestore after losing it: gRPC's default
+// backoff grows to two minutes, so a Predict instance whose connection broke while the emulator
+// (or a zone) was down could sit out the recovery for that long with its jobs waiting; a few
+// seconds at most costs nothing.
+var reconnect = grpc.WithConnectParams(grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 200 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
+	MinConnectTimeout: 5 * time.Second,
+})
+
 // New opens the collection. The client honours FIRESTORE_EMULATOR_HOST.
 func New(ctx context.Context, projectID, collection string) (*Store, error) {
-	client, err := firestore.NewClient(ctx, projectID)
+	if host := os.Getenv("FIRESTORE_EMULATOR_HOST"); host != "" {
+		// The client's own emulator connection takes no dial options: make it here, the same.
+		return NewEmulator(ctx, host, projectID, collection)
+	}
+	client, err := firestore.NewClient(ctx, projectID, option.WithGRPCDialOption(reconnect))
 	if err != nil {
 		return nil, fmt.Errorf("firestore.NewClient: %w", err)
 	}
@@ -62,7 +78,8 @@ func New(ctx context.Context, projectID, collection string) (*Store, error) {
 // local stack, which its tests start many times). It signs in as the emulator's admin.
 func NewEmulator(ctx context.Context, host, projectID, collection string) (*Store, error) {
 	conn, err := grpc.NewClient(host, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(emulatorAdmin{}))
+		grpc.WithPerRPCCredentials(emulatorAdmin{}), reconnect,
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32), grpc.MaxCallSendMsgSize(math.MaxInt32)))
 	if err != nil {
 		return nil, fmt.Errorf("firestore emulator at %s: %w", host, err)
 	}
