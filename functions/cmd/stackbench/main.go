@@ -69,8 +69,12 @@ func realMain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Distinct queries: every n-th feature of the model, so each is known and new.
-	feats := b.Vocabulary.Features
+	// Distinct queries: every n-th feature the regression uses, so each is known, has a map and
+	// is new (a feature without a map is refused at once, with no job).
+	var feats []string
+	for _, j := range b.Vocabulary.Selected {
+		feats = append(feats, b.Vocabulary.Features[j])
+	}
 	var queries []string
 	for i := 0; len(queries) < *nNew+1; i += len(feats) / (*nNew + 2) {
 		queries = append(queries, feats[i])
