@@ -258,19 +258,7 @@ func (w *Worker) decode(ctx context.Context, m *model.Model, msg queue.Message, 
 	if err != nil {
 		return err
 	}
-	names, err := w.writeObjects(ctx, m, res, "decodings/"+m.Version()+"/"+msg.ID)
-	if err != nil {
-		return err
-	}
-	r := toResult(res)
-	r.MapObject, r.PreviewObject, r.SurfaceObject = names.nifti, names.preview, names.surface
-	r.ComputeMS = float64(time.Since(start).Microseconds()) / 1000
-	wrote, err := w.jobs.Complete(ctx, msg.ID, r)
-	if err != nil {
-		return err
-	}
-	slog.InfoContext(ctx, "prediction", "id", msg.ID, "kind", msg.Kind, "ms", r.ComputeMS, "first", wrote)
-	return nil
+	return w.complete(ctx, m, msg, res, "decodings/"+m.Version()+"/"+msg.ID, start)
 }
 
 // predict runs the model for a started job and stores its result. A panic is an error of this
@@ -293,7 +281,13 @@ func (w *Worker) predict(ctx context.Context, m *model.Model, msg queue.Message)
 	if err != nil {
 		return err
 	}
-	names, err := w.writeObjects(ctx, m, res, "maps/"+m.Version()+"/"+msg.ID)
+	return w.complete(ctx, m, msg, res, "maps/"+m.Version()+"/"+msg.ID, start)
+}
+
+// complete stores a result's files under base and marks its document done (the first result
+// wins), for a query's job and a decoding's alike.
+func (w *Worker) complete(ctx context.Context, m *model.Model, msg queue.Message, res *model.Result, base string, start time.Time) error {
+	names, err := w.writeObjects(ctx, m, res, base)
 	if err != nil {
 		return err
 	}
@@ -304,7 +298,7 @@ func (w *Worker) predict(ctx context.Context, m *model.Model, msg queue.Message)
 	if err != nil {
 		return err
 	}
-	slog.InfoContext(ctx, "prediction", "id", msg.ID, "ms", r.ComputeMS, "first", wrote)
+	slog.InfoContext(ctx, "prediction", "id", msg.ID, "kind", msg.Kind, "ms", r.ComputeMS, "first", wrote)
 	return nil
 }
 
