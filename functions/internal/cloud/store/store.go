@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -52,9 +51,11 @@ type Store struct {
 var _ jobs.Store = (*Store)(nil)
 
 // reconnect is how soon a client tries again to reach Firestore after losing it: gRPC's default
-// backoff grows to two minutes, so a Predict instance whose connection broke while the emulator
-// (or a zone) was down could sit out the recovery for that long with its jobs waiting; a few
-// seconds at most costs nothing.
+// backoff grows to two minutes, so an instance whose connection broke while Firestore was
+// unreachable could sit out the recovery for that long; a few seconds at most costs nothing. With
+// FIRESTORE_EMULATOR_HOST the client makes its own connection and takes no dial options (a
+// connection made here instead lost jobs after a kill -9 of the emulator in make reliability), so
+// there the default backoff holds.
 var reconnect = grpc.WithConnectParams(grpc.ConnectParams{
 	Backoff:           backoff.Config{BaseDelay: 200 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
 	MinConnectTimeout: 5 * time.Second,
@@ -62,10 +63,6 @@ var reconnect = grpc.WithConnectParams(grpc.ConnectParams{
 
 // New opens the collection. The client honours FIRESTORE_EMULATOR_HOST.
 func New(ctx context.Context, projectID, collection string) (*Store, error) {
-	if host := os.Getenv("FIRESTORE_EMULATOR_HOST"); host != "" {
-		// The client's own emulator connection takes no dial options: make it here, the same.
-		return NewEmulator(ctx, host, projectID, collection)
-	}
 	client, err := firestore.NewClient(ctx, projectID, option.WithGRPCDialOption(reconnect))
 	if err != nil {
 		return nil, fmt.Errorf("firestore.NewClient: %w", err)
