@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
@@ -100,6 +102,36 @@ func newServer(ctx context.Context) (_ http.Handler, err error) {
 		return nil, err
 	}
 	s.EnableDecoding(mask)
+	flushOnStop(s, syscall.SIGTERM)
 	slog.Info("Query ready", "model_version", s.ModelVersion())
 	return s.Handler(), nil
+}
+
+// stopGrace bounds the flush on SIGTERM: Cloud Run kills an instance 10 s after it sends
+// SIGTERM, and the local stack 5 s after (its flush takes milliseconds).
+const stopGrace = 8 * time.Second
+
+// flushOnStop makes sig (SIGTERM) write the hits the server counted and not written yet
+// (queryapi.Server.Close) before the process dies of it, as it would have without the handler:
+// neither the functions framework nor net/http does anything on SIGTERM, so the hits of the last
+// flush interval would go with the instance. Installed once the server is made, in the process
+// that serves Query only (the deployed binary registers Predict too).
+func flushOnStop(s interface{ Close(context.Context) error }, sig os.Signal) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sig)
+	go func() {
+		<-ch
+		ctx, cancel := context.WithTimeout(context.Background(), stopGrace)
+		if err := s.Close(ctx); err != nil {
+			slog.Error("stopping: the last hits were not written", "err", err)
+		} else {
+			slog.Info("stopping: hits written")
+		}
+		cancel()
+		// Without a handler left, the signal does what it does by default: the process dies of it.
+		signal.Stop(ch)
+		if err := syscall.Kill(os.Getpid(), sig.(syscall.Signal)); err != nil {
+			os.Exit(1)
+		}
+	}()
 }

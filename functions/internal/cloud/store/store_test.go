@@ -105,6 +105,76 @@ func TestHitsAreNeverLost(t *testing.T) {
 	}
 }
 
+// AddHits writes many ids' counts in one commit, on the same shards as AddHit: concurrent batches
+// and single hits add up, counts of zero write nothing, and a batch as large as MaxHitIDs goes
+// through (the emulator takes a commit of that many writes).
+func TestAddHitsBatches(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	if err := s.AddHits(ctx, nil); err != nil {
+		t.Errorf("AddHits of nothing: %v", err)
+	}
+	if _, err := s.AddHit(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.AddHits(ctx, map[string]int64{"a": 3, "b": 5, "c": 0}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for id, want := range map[string]int64{"a": 31, "b": 50, "c": 0} {
+		if n, err := s.Hits(ctx, id); n != want || err != nil {
+			t.Errorf("hits of %s = %d, %v; want %d", id, n, err, want)
+		}
+	}
+	if n, err := s.AddHit(ctx, "b"); n != 51 || err != nil {
+		t.Errorf("AddHit after the batches = %d, %v; want 51", n, err)
+	}
+
+	many := map[string]int64{}
+	for i := range MaxHitIDs {
+		many[fmt.Sprintf("m%03d", i)] = int64(i%7 + 1)
+	}
+	if err := s.AddHits(ctx, many); err != nil {
+		t.Fatalf("AddHits of %d ids: %v", len(many), err)
+	}
+	for _, id := range []string{"m000", "m006", "m499"} {
+		if n, err := s.Hits(ctx, id); n != many[id] || err != nil {
+			t.Errorf("hits of %s = %d, %v; want %d", id, n, err, many[id])
+		}
+	}
+	many["one-too-many"] = 1
+	if err := s.AddHits(ctx, many); err == nil {
+		t.Errorf("AddHits of %d ids succeeded, want an error", len(many))
+	}
+	if n, _ := s.Hits(ctx, "m000"); n != 1 {
+		t.Errorf("a refused batch wrote hits: m000 has %d", n)
+	}
+}
+
+// A batch that fails writes nothing and says the store is unavailable: the caller keeps every
+// count for its next batch.
+func TestAddHitsFailsWhole(t *testing.T) {
+	s := open(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := s.AddHits(ctx, map[string]int64{"x": 2, "y": 3})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Errorf("AddHits with a cancelled context: %v, want ErrUnavailable", err)
+	}
+	for _, id := range []string{"x", "y"} {
+		if n, err := s.Hits(context.Background(), id); n != 0 || err != nil {
+			t.Errorf("hits of %s after a failed batch = %d, %v; want 0", id, n, err)
+		}
+	}
+}
+
 // lifecycle runs the jobs package on this store, with a queue that keeps what it is sent.
 func lifecycle(s *Store, now func() time.Time) (*jobs.Lifecycle, *jobstest.Queue) {
 	q := &jobstest.Queue{}

@@ -129,3 +129,34 @@ func TestLimitsAndTimeouts(t *testing.T) {
 		t.Errorf("limits off: %v", err)
 	}
 }
+
+func TestCacheAndHitFlush(t *testing.T) {
+	t.Setenv("GOOGLE_CLOUD_PROJECT", "p")
+	t.Setenv("T2B_MODEL_URI", "gs://models/models/nq-1")
+	t.Setenv("T2B_RESULTS_BUCKET", "results")
+	c, err := FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CacheEntries != 5000 || c.HitFlush != 10*time.Second {
+		t.Errorf("defaults: T2B_CACHE_ENTRIES %d, T2B_HIT_FLUSH %s; want 5000 and 10s", c.CacheEntries, c.HitFlush)
+	}
+	t.Setenv("T2B_CACHE_ENTRIES", "0")
+	t.Setenv("T2B_HIT_FLUSH", "1m")
+	if c, _ = FromEnv(); c.ValidateQuery() != nil || c.CacheEntries != 0 || c.HitFlush != time.Minute {
+		t.Errorf("no cache, a flush a minute: %d %s, %v", c.CacheEntries, c.HitFlush, c.ValidateQuery())
+	}
+	t.Setenv("T2B_CACHE_ENTRIES", "-1")
+	t.Setenv("T2B_HIT_FLUSH", "-1s")
+	c, _ = FromEnv()
+	err = c.ValidateQuery()
+	for _, name := range []string{"T2B_CACHE_ENTRIES", "T2B_HIT_FLUSH"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("negative values: error %v does not name %s", err, name)
+		}
+	}
+	t.Setenv("T2B_HIT_FLUSH", "0s")
+	if c, _ = FromEnv(); c.ValidateQuery() == nil {
+		t.Error("T2B_HIT_FLUSH=0s accepted")
+	}
+}

@@ -90,6 +90,20 @@ func (l *Lifecycle) apply(ctx context.Context, id string, e Event, in Input) (St
 func (l *Lifecycle) Ensure(ctx context.Context, s Spec) (*Doc, error) {
 	d, err := l.store.Get(ctx, s.ID)
 	if errors.Is(err, ErrNotFound) {
+		d, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return l.EnsureFrom(ctx, s, d)
+}
+
+// EnsureFrom is Ensure for a caller that has just read the document (d; nil when it was absent),
+// which saves reading it again: every step writes on a condition, so a document that changed
+// since is decided on again as it is.
+func (l *Lifecycle) EnsureFrom(ctx context.Context, s Spec, d *Doc) (*Doc, error) {
+	var err error
+	if d == nil {
 		d, err = l.create(ctx, s)
 	}
 	if err == nil && d.Status == Pending {

@@ -488,3 +488,24 @@ func (s *failSecondTransact) Transact(ctx context.Context, id string, decide fun
 	}
 	return s.Store.Transact(ctx, id, decide)
 }
+
+// EnsureFrom decides on the document its caller read: an absent one is created and published
+// without being read again, and one that appeared since is found by the create and not published
+// twice.
+func TestEnsureFromTheCallersRead(t *testing.T) {
+	f := newFixture(t)
+	d, err := f.lc.EnsureFrom(context.Background(), spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status != jobs.Pending || f.st.Calls(jobstest.OpGet) != 0 || len(f.q.Messages()) != 1 {
+		t.Errorf("absent: %+v after %d reads and %d publications; want pending, no read, one job", d, f.st.Calls(jobstest.OpGet), len(f.q.Messages()))
+	}
+	// Another request created it meanwhile: this one read it absent before.
+	if _, err := f.lc.EnsureFrom(context.Background(), spec, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.q.Messages()); n != 1 {
+		t.Errorf("%d jobs published for one document", n)
+	}
+}

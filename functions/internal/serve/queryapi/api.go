@@ -1,5 +1,6 @@
 // Package queryapi is the Query function's HTTP API: JSON everywhere, answered from the Firestore cache
-// or by publishing a prediction job. openapi.yaml at the repository root documents it.
+// (finished maps kept in the instance's memory too: cache.go, hits.go) or by publishing a
+// prediction job. openapi.yaml at the repository root documents it.
 package queryapi
 
 import (
@@ -14,6 +15,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -35,7 +37,8 @@ type Store interface {
 	// Wait returns the document once it is no longer pending, or the last state seen when ctx
 	// ends (with a nil error).
 	Wait(ctx context.Context, id string) (*jobs.Doc, error)
-	AddHit(ctx context.Context, id string) (int64, error)
+	// AddHits adds each id's count to its hit total, all or nothing (store.MaxHitIDs ids at most).
+	AddHits(ctx context.Context, counts map[string]int64) error
 	Hits(ctx context.Context, id string) (int64, error)
 	AddFeedback(ctx context.Context, f jobs.Feedback) error
 }
@@ -82,11 +85,23 @@ type Server struct {
 	// anyOrigin, or else origins, are the pages that may call the API from a browser.
 	anyOrigin bool
 	origins   map[string]bool
+
+	// cache keeps finished documents (nil: none); hits counts the hits not written yet, which
+	// flushLoop writes every hitFlush until Close (see hits.go).
+	cache    *resultCache
+	hits     *hitCounter
+	hitFlush time.Duration
+	flushMu  sync.Mutex
+	// stopped ends with Close (stop), and with it the periodic flushes and their reads.
+	stopped  context.Context
+	stop     context.CancelFunc
+	loopDone chan struct{}
 }
 
 // New builds the server on its backends (the result store, the jobs queue and the results bucket)
 // and the model's header (version and vocabulary); static holds the web page served at / (nil for
-// none), as frontend.Site builds it: files by path, with gzip copies named name + ".gz".
+// none), as frontend.Site builds it: files by path, with gzip copies named name + ".gz". It starts
+// the periodic flush of the hit counts: Close writes the last ones.
 func New(cfg *config.Config, st Store, q jobs.Publisher, b BlobReader, h *manifest.Header, static fs.FS) (*Server, error) {
 	feat, err := textfeat.New(h.Vocabulary.Vocabulary)
 	if err != nil {
@@ -103,6 +118,14 @@ func New(cfg *config.Config, st Store, q jobs.Publisher, b BlobReader, h *manife
 		now:           time.Now,
 		anyOrigin:     len(cfg.CORSOrigins) == 0,
 		origins:       map[string]bool{},
+		cache:         newResultCache(cfg.CacheEntries),
+		hits:          newHitCounter(maxHitIDs),
+		hitFlush:      cfg.HitFlush,
+		loopDone:      make(chan struct{}),
+	}
+	s.stopped, s.stop = context.WithCancel(context.Background())
+	if s.hitFlush <= 0 {
+		s.hitFlush = defaultHitFlush
 	}
 	if bw, ok := b.(BlobWriter); ok {
 		s.uploads = bw
@@ -121,6 +144,7 @@ func New(cfg *config.Config, st Store, q jobs.Publisher, b BlobReader, h *manife
 		s.anyOrigin = s.anyOrigin || o == "*"
 		s.origins[o] = true
 	}
+	go s.flushLoop()
 	return s, nil
 }
 

@@ -115,6 +115,10 @@ func (s *Server) postDecodings(w http.ResponseWriter, r *http.Request) {
 	sha := hex.EncodeToString(sum[:])
 	id := querytext.DecodingKey(s.ModelVersion(), sha)
 
+	if e := s.cache.get(id); e != nil && e.doc.Kind == jobs.KindDecoding {
+		s.writeCached(w, e, "", cacheByID, s.hitsFor(r.Context(), id, e, true))
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
 	defer cancel()
 	d, err := s.store.Get(ctx, id)
@@ -126,7 +130,7 @@ func (s *Server) postDecodings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d != nil && d.Status == jobs.Done {
-		s.respondDecoding(w, d, cacheByID, s.addHit(ctx, id))
+		s.respondDecodingDone(ctx, w, d, true)
 		return
 	}
 	if s.makesJob(d) && !s.admitJob(w, r) {
@@ -138,18 +142,30 @@ func (s *Server) postDecodings(w http.ResponseWriter, r *http.Request) {
 		backendError(w, r, err)
 		return
 	}
-	d, err = s.jobs.Ensure(ctx, jobs.Spec{ID: id, ModelVersion: s.ModelVersion(), Kind: jobs.KindDecoding,
-		Upload: sha, UploadName: name, UploadBytes: int64(len(data))})
+	d, err = s.jobs.EnsureFrom(ctx, jobs.Spec{ID: id, ModelVersion: s.ModelVersion(), Kind: jobs.KindDecoding,
+		Upload: sha, UploadName: name, UploadBytes: int64(len(data))}, d)
 	if err != nil {
 		backendError(w, r, err)
 		return
 	}
 	if d.Status == jobs.Done {
-		s.respondDecoding(w, d, cacheByID, s.addHit(ctx, id))
+		s.respondDecodingDone(ctx, w, d, true)
 		return
 	}
 	d = s.waitDone(r, d, wait)
 	s.respondDecoding(w, d, cacheByID, nil)
+}
+
+// respondDecodingDone answers with a finished decoding, counting a hit when addHit is set, and
+// caches it.
+func (s *Server) respondDecodingDone(ctx context.Context, w http.ResponseWriter, d *jobs.Doc, addHit bool) {
+	e := s.remember(d)
+	hits := s.hitsFor(ctx, d.ID, e, addHit)
+	if e != nil {
+		s.writeCached(w, e, "", cacheByID, hits)
+		return
+	}
+	s.respondDecoding(w, d, cacheByID, hits)
 }
 
 // readUpload reads the uploaded file and its name ("" when the sender gave none), answering the
@@ -300,6 +316,14 @@ func (s *Server) getDecoding(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, "invalid_wait", err.Error())
 		return
 	}
+	if e := s.cache.get(id); e != nil {
+		if e.doc.Kind != jobs.KindDecoding {
+			decodingError(w, r, id, jobs.ErrNotFound)
+			return
+		}
+		s.writeCached(w, e, "", cacheByID, s.hitsFor(r.Context(), id, e, false))
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
 	defer cancel()
 	d, err := s.jobs.Poll(ctx, id)
@@ -311,13 +335,11 @@ func (s *Server) getDecoding(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d = s.waitDone(r, d, wait)
-	var hits *int64
 	if d.Status == jobs.Done {
-		if n, err := s.store.Hits(ctx, id); err == nil {
-			hits = &n
-		}
+		s.respondDecodingDone(ctx, w, d, false)
+		return
 	}
-	s.respondDecoding(w, d, cacheByID, hits)
+	s.respondDecoding(w, d, cacheByID, nil)
 }
 
 func decodingError(w http.ResponseWriter, r *http.Request, id string, err error) {
@@ -326,6 +348,30 @@ func decodingError(w http.ResponseWriter, r *http.Request, id string, err error)
 		return
 	}
 	backendError(w, r, err)
+}
+
+// decoding is a finished decoding's answer.
+func (s *Server) decoding(d *jobs.Doc, hits *int64) Decoding {
+	out := Decoding{ID: d.ID, Kind: jobs.KindDecoding, ModelVersion: d.ModelVersion, Status: d.Status,
+		File:   UploadInfo{Name: d.UploadName, Bytes: d.UploadBytes, SHA256: d.Upload},
+		MapURL: s.url(decodingPath(d.ID) + "/map.nii.gz"), PreviewURL: s.url(decodingPath(d.ID) + "/preview.png"),
+		Hits: hits, CreatedAt: d.CreatedAt, RelatedTerms: []DecodedTerm{}, RelatedArticles: []jobs.Article{}, Peaks: []jobs.Peak{}}
+	if res := d.Result; res != nil {
+		for _, t := range res.RelatedTerms {
+			out.RelatedTerms = append(out.RelatedTerms, DecodedTerm{Term: t.Term, Score: t.Weight})
+		}
+		if res.RelatedArticles != nil {
+			out.RelatedArticles = res.RelatedArticles
+		}
+		if res.Peaks != nil {
+			out.Peaks = res.Peaks
+		}
+		out.ComputeMS = res.ComputeMS
+		if res.SurfaceObject != "" {
+			out.SurfaceURL = s.url(decodingPath(d.ID) + "/surface.json")
+		}
+	}
+	return out
 }
 
 // respondDecoding answers with a decoding's document in any state.
@@ -337,25 +383,7 @@ func (s *Server) respondDecoding(w http.ResponseWriter, d *jobs.Doc, cache strin
 	switch d.Status {
 	case jobs.Done:
 		w.Header().Set("Cache-Control", cache)
-		out := Decoding{ID: d.ID, Kind: jobs.KindDecoding, ModelVersion: d.ModelVersion, Status: d.Status, File: file,
-			MapURL: s.url(decodingPath(d.ID) + "/map.nii.gz"), PreviewURL: s.url(decodingPath(d.ID) + "/preview.png"),
-			Hits: hits, CreatedAt: d.CreatedAt, RelatedTerms: []DecodedTerm{}, RelatedArticles: []jobs.Article{}, Peaks: []jobs.Peak{}}
-		if res := d.Result; res != nil {
-			for _, t := range res.RelatedTerms {
-				out.RelatedTerms = append(out.RelatedTerms, DecodedTerm{Term: t.Term, Score: t.Weight})
-			}
-			if res.RelatedArticles != nil {
-				out.RelatedArticles = res.RelatedArticles
-			}
-			if res.Peaks != nil {
-				out.Peaks = res.Peaks
-			}
-			out.ComputeMS = res.ComputeMS
-			if res.SurfaceObject != "" {
-				out.SurfaceURL = s.url(decodingPath(d.ID) + "/surface.json")
-			}
-		}
-		writeJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, s.decoding(d, hits))
 	case jobs.Failed:
 		WriteError(w, http.StatusUnprocessableEntity, "decoding_failed", "This map could not be decoded: "+d.Error)
 	default:

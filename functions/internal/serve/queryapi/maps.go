@@ -164,6 +164,14 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wai
 		WriteError(w, http.StatusBadRequest, "invalid_query", querytext.Message(err))
 		return
 	}
+	id := querytext.Key(s.ModelVersion(), normalized)
+	// A cached answer costs almost nothing and is never limited beyond T2B_RATE; a query that
+	// makes a job costs a prediction, and is limited per client and by the jobs in flight. The
+	// checks below depend on the normalised text only: an entry made them once, when it was made.
+	if e := s.cache.get(id); e != nil && e.mappable && e.doc.NormalizedQuery == normalized {
+		s.writeCached(w, e, text, cacheByQuery, s.hitsFor(r.Context(), id, e, true))
+		return
+	}
 	// Both answered at once, with no job: the map would be zero everywhere.
 	terms := s.feat.Terms(normalized)
 	if len(terms) == 0 {
@@ -174,12 +182,9 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wai
 		WriteError(w, http.StatusUnprocessableEntity, "no_mapped_terms", textfeat.NoMappedTermsMessage(terms))
 		return
 	}
-	id := querytext.Key(s.ModelVersion(), normalized)
 
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
 	defer cancel()
-	// A cached answer costs almost nothing and is never limited beyond T2B_RATE; a query that
-	// makes a job costs a prediction, and is limited per client and by the jobs in flight.
 	d, err := s.store.Get(ctx, id)
 	if errors.Is(err, jobs.ErrNotFound) {
 		d, err = nil, nil
@@ -189,24 +194,36 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wai
 		return
 	}
 	if d != nil && d.Status == jobs.Done {
-		s.respond(w, d, text, cacheByQuery, s.addHit(ctx, id))
+		s.respondDone(ctx, w, d, text, cacheByQuery, true)
 		return
 	}
 	if s.makesJob(d) && !s.admitJob(w, r) {
 		return
 	}
-	d, err = s.jobs.Ensure(ctx, jobs.Spec{ID: id, Query: text, NormalizedQuery: normalized, ModelVersion: s.ModelVersion()})
+	// On the document just read: a new query's create is its next round trip.
+	d, err = s.jobs.EnsureFrom(ctx, jobs.Spec{ID: id, Query: text, NormalizedQuery: normalized, ModelVersion: s.ModelVersion()}, d)
 	if err != nil {
 		backendError(w, r, err)
 		return
 	}
 
 	if d.Status == jobs.Done {
-		s.respond(w, d, text, cacheByQuery, s.addHit(ctx, id))
+		s.respondDone(ctx, w, d, text, cacheByQuery, true)
 		return
 	}
 	d = s.waitDone(r, d, wait)
 	s.respond(w, d, text, cacheByQuery, nil)
+}
+
+// respondDone answers with a finished map, counting a hit when addHit is set, and caches it.
+func (s *Server) respondDone(ctx context.Context, w http.ResponseWriter, d *jobs.Doc, text, cache string, addHit bool) {
+	e := s.remember(d)
+	hits := s.hitsFor(ctx, d.ID, e, addHit)
+	if e != nil {
+		s.writeCached(w, e, text, cache, hits)
+		return
+	}
+	s.respond(w, d, text, cache, hits)
 }
 
 // makesJob reports whether Ensure would make a new job for a query whose document is d (nil:
@@ -265,17 +282,6 @@ func (s *Server) waitDone(r *http.Request, d *jobs.Doc, wait time.Duration) *job
 	return d
 }
 
-// addHit counts a cache hit. It is best effort: a ready result is never refused because its
-// counter could not be written.
-func (s *Server) addHit(ctx context.Context, id string) *int64 {
-	n, err := s.store.AddHit(ctx, id)
-	if err != nil {
-		slog.WarnContext(ctx, "counting a hit", "id", id, "err", err)
-		return nil
-	}
-	return &n
-}
-
 func (s *Server) getMap(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if !validID(w, id) {
@@ -290,6 +296,14 @@ func (s *Server) getMap(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, "invalid_wait", err.Error())
 		return
 	}
+	if e := s.cache.get(id); e != nil {
+		if e.doc.Kind != "" {
+			docError(w, r, id, jobs.ErrNotFound) // a decoding: under /api/v1/decodings
+			return
+		}
+		s.writeCached(w, e, e.doc.Query, cacheByID, s.hitsFor(r.Context(), id, e, false))
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
 	defer cancel()
 	// Clients poll here: a lost job is republished for them too.
@@ -302,13 +316,11 @@ func (s *Server) getMap(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d = s.waitDone(r, d, wait)
-	var hits *int64
 	if d.Status == jobs.Done {
-		if n, err := s.store.Hits(ctx, id); err == nil {
-			hits = &n
-		}
+		s.respondDone(ctx, w, d, d.Query, cacheByID, false)
+		return
 	}
-	s.respond(w, d, d.Query, cacheByID, hits)
+	s.respond(w, d, d.Query, cacheByID, nil)
 }
 
 // validID answers 404 for an id that no map can have.
@@ -329,10 +341,15 @@ func docError(w http.ResponseWriter, r *http.Request, id string, err error) {
 	backendError(w, r, err)
 }
 
-// doc reads the document of an id from a URL, answering 404 or 503 itself.
+// doc reads the document of an id from a URL, answering 404 or 503 itself. A cached document
+// comes from memory, shared and without its result's lists (see cachedDoc): enough for its
+// files' routes; never change it.
 func (s *Server) doc(w http.ResponseWriter, r *http.Request, id string) (*jobs.Doc, bool) {
 	if !validID(w, id) {
 		return nil, false
+	}
+	if e := s.cache.get(id); e != nil {
+		return e.doc, true
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
 	defer cancel()
@@ -341,6 +358,7 @@ func (s *Server) doc(w http.ResponseWriter, r *http.Request, id string) (*jobs.D
 		docError(w, r, id, err)
 		return nil, false
 	}
+	s.remember(d)
 	return d, true
 }
 

@@ -38,7 +38,7 @@ var (
 )
 
 // testHeader is the model's header, read once: the bundle is large.
-func testHeader(t *testing.T) *bundle.Header {
+func testHeader(t testing.TB) *bundle.Header {
 	t.Helper()
 	dir := testenv.BundleDir(t)
 	headerOnce.Do(func() {
@@ -85,11 +85,11 @@ type backends struct {
 }
 
 // newBackends makes a server on in-memory backends; configure changes its configuration first.
-func newBackends(t *testing.T, configure ...func(*config.Config)) *backends {
+func newBackends(t testing.TB, configure ...func(*config.Config)) *backends {
 	t.Helper()
 	cfg := &config.Config{MaxWait: 10 * time.Second, StaleAfter: 2 * time.Minute, BackendTimeout: time.Second,
 		Rate: 1000, RateBurst: 1000, WarmEvery: time.Minute, ResultsBucket: "results",
-		FeedbackEvery: 20 * time.Second, FeedbackBurst: 5}
+		FeedbackEvery: 20 * time.Second, FeedbackBurst: 5, CacheEntries: 100, HitFlush: time.Hour}
 	for _, c := range configure {
 		c(cfg)
 	}
@@ -100,6 +100,7 @@ func newBackends(t *testing.T, configure ...func(*config.Config)) *backends {
 	}
 	b.s, b.h = s, s.Handler()
 	b.predict = jobs.New(b.st, nil, jobs.Options{})
+	t.Cleanup(func() { s.Close(context.Background()) })
 	return b
 }
 
@@ -110,7 +111,7 @@ type answer struct {
 	raw    []byte
 }
 
-func (b *backends) get(t *testing.T, target string) answer {
+func (b *backends) get(t testing.TB, target string) answer {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	b.h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
@@ -145,7 +146,7 @@ func (b *backends) complete(t *testing.T, id string) {
 	}
 }
 
-func (b *backends) id(t *testing.T, text string) string {
+func (b *backends) id(t testing.TB, text string) string {
 	t.Helper()
 	n, err := querytext.Normalize(text)
 	if err != nil {

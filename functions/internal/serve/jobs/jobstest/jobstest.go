@@ -23,6 +23,7 @@ const (
 	OpCountPrediction Op = "count prediction"
 	OpWait            Op = "wait"
 	OpAddHit          Op = "add hit"
+	OpAddHits         Op = "add hits"
 	OpHits            Op = "hits"
 	OpAddFeedback     Op = "add feedback"
 )
@@ -222,6 +223,30 @@ func (s *Store) AddHit(ctx context.Context, id string) (int64, error) {
 	}
 	s.hits[id]++
 	return s.hits[id], nil
+}
+
+// AddHits adds each id's count, all or nothing as the Firestore store's one commit: with an
+// injected error nothing is added.
+func (s *Store) AddHits(ctx context.Context, counts map[string]int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.begin(OpAddHits); err != nil {
+		return err
+	}
+	for id, n := range counts {
+		if n > 0 {
+			s.hits[id] += n
+		}
+	}
+	return nil
+}
+
+// SetHits sets the stored hit total of id, as other instances' hits would, as a test's starting
+// point.
+func (s *Store) SetHits(id string, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hits[id] = n
 }
 
 // Hits is the number of answers served from the cache for a document.
