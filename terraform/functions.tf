@@ -60,6 +60,9 @@ resource "google_cloudfunctions2_function" "query" {
       T2B_PREDICT_EVERY = var.new_maps_per_client.every
       T2B_PREDICT_BURST = tostring(var.new_maps_per_client.burst)
       T2B_MAX_PENDING   = tostring(var.max_pending_jobs)
+      # Finished maps answered from the instance's memory; their hits written in batches.
+      T2B_CACHE_ENTRIES = tostring(var.query_cache.entries)
+      T2B_HIT_FLUSH     = var.query_cache.hit_flush
       # How many entries at the end of X-Forwarded-For Google appended: the client's address alone
       # from Cloud Run's front end; behind the load balancer, the client's and then the load
       # balancer's own.

@@ -324,6 +324,20 @@ variable "max_pending_jobs" {
   }
 }
 
+variable "query_cache" {
+  description = "Finished maps one Query instance keeps in memory to answer without Firestore (`entries`, about 7 kB each; 0 for none), and how often it writes the hits it counted to Firestore in one batch (`hit_flush`, a Go duration such as \"10s\"; the hit counts it shows lag other instances' by up to that much). Raise query_memory with entries: 5,000 take about 35 MB."
+  type = object({
+    entries   = number
+    hit_flush = string
+  })
+  default = { entries = 5000, hit_flush = "10s" }
+
+  validation {
+    condition     = var.query_cache.entries >= 0 && floor(var.query_cache.entries) == var.query_cache.entries && can(regex("^[1-9][0-9]*(ms|s|m)$", var.query_cache.hit_flush))
+    error_message = "query_cache.entries must be a whole number, 0 or more, and hit_flush a positive duration such as \"10s\"."
+  }
+}
+
 variable "domain" {
   description = "Optional domain of the site (e.g. text2brain.example.org). With one, an HTTPS load balancer with Cloud CDN, a managed certificate and Cloud Armor fronts Query, and Query takes no traffic from elsewhere; point the domain's A record at the site_ip output."
   type        = string

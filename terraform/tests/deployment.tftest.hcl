@@ -426,6 +426,7 @@ run "query_settings" {
     rate_limit_burst      = 12
     new_maps_per_client   = { every = "2s", burst = 4 }
     max_pending_jobs      = 7
+    query_cache           = { entries = 200, hit_flush = "3s" }
   }
 
   assert {
@@ -442,6 +443,11 @@ run "query_settings" {
       google_cloudfunctions2_function.query.service_config[0].environment_variables["T2B_PREDICT_BURST"] == "4" &&
     google_cloudfunctions2_function.query.service_config[0].environment_variables["T2B_MAX_PENDING"] == "7")
     error_message = "The new-map limit and the pending-job cap must reach Query."
+  }
+  assert {
+    condition = (google_cloudfunctions2_function.query.service_config[0].environment_variables["T2B_CACHE_ENTRIES"] == "200" &&
+    google_cloudfunctions2_function.query.service_config[0].environment_variables["T2B_HIT_FLUSH"] == "3s")
+    error_message = "The in-memory cache's size and the hit flush interval must reach Query."
   }
   assert {
     condition     = google_cloudfunctions2_function.query.service_config[0].environment_variables["T2B_TOPIC"] == google_pubsub_topic.jobs.name

@@ -149,6 +149,18 @@ run "max_pending_jobs" {
   expect_failures = [var.max_pending_jobs]
 }
 
+run "query_cache_entries" {
+  command = plan
+  variables { query_cache = { entries = -1, hit_flush = "10s" } }
+  expect_failures = [var.query_cache]
+}
+
+run "query_cache_hit_flush" {
+  command = plan
+  variables { query_cache = { entries = 100, hit_flush = "0s" } }
+  expect_failures = [var.query_cache]
+}
+
 run "domain" {
   command = plan
   variables { domain = "https://Example.org/" }
