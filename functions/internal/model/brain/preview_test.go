@@ -2,12 +2,16 @@ package brain
 
 import (
 	"bytes"
+	"fmt"
+	"hash/adler32"
 	"image"
 	"image/color"
 	"image/png"
 	"io"
 	"math"
+	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -251,6 +255,364 @@ func BenchmarkRenderPreview(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := RenderPreview(io.Discard, tpl, m, vals, [3]float64{38, -50, -20}, PreviewOptions{Threshold: 3, Title: "faces"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPreviewerRender is the steady state of a model's previews: one Previewer, whose
+// template slices through the peak are already cached.
+func BenchmarkPreviewerRender(b *testing.B) {
+	pv, err := NewPreviewer(mustTemplate(b), mustMask(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	at := [3]float64{38, -50, -20}
+	vals := bumpMap(mustMask(b), at, 28, 6)
+	opt := PreviewOptions{Threshold: 3, Title: "faces"}
+	if err := pv.Render(io.Discard, vals, at, opt); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := pv.Render(io.Discard, vals, at, opt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// referencePanel is a panel drawn the straightforward way, pixel by pixel through sampler.sample:
+// what a Previewer's per-row and per-column tables must reproduce. x holds the map's values.
+func referencePanel(tpl *Volume, m *Mask, values []float32, at [3]float64, thr float64, p panel) (c []color.RGBA, x []float64, vmax float64) {
+	tplS, _ := newSampler(tpl)
+	vol := make([]float64, NVoxels)
+	for i, idx := range m.Voxels {
+		if v := float64(values[i]); !math.IsNaN(v) && !math.IsInf(v, 0) {
+			vol[idx] = v
+			vmax = max(vmax, math.Abs(v))
+		}
+	}
+	if vmax == 0 {
+		vmax = 1
+	}
+	mapS, _ := newSampler(&Volume{Dims: Dims, Data: vol, Affine: Affine})
+	grey := 255 / templateWhite(tpl)
+	c, x = make([]color.RGBA, p.w*p.ht), make([]float64, p.w*p.ht)
+	for py := range p.ht {
+		for px := range p.w {
+			pos := p.mni(px, py, at)
+			n := py*p.w + px
+			x[n] = mapS.sample(pos, Trilinear)
+			if x[n] != 0 && math.Abs(x[n]) >= thr {
+				c[n] = diverging(x[n] / vmax)
+			} else {
+				g := uint8(math.Round(min(max(tplS.sample(pos, Trilinear)*grey, 0), 255)))
+				c[n] = color.RGBA{g, g, g, 255}
+			}
+		}
+	}
+	return c, x, vmax
+}
+
+// syntheticTemplate is a smooth head-like volume on a 2 mm grid with the given affine.
+func syntheticTemplate(dims [3]int, affine [4][4]float64) *Volume {
+	v := &Volume{Dims: dims, Affine: affine, Data: make([]float64, dims[0]*dims[1]*dims[2])}
+	for i := range dims[0] {
+		for j := range dims[1] {
+			for k := range dims[2] {
+				var w [3]float64
+				for r := range 3 {
+					w[r] = affine[r][0]*float64(i) + affine[r][1]*float64(j) + affine[r][2]*float64(k) + affine[r][3]
+				}
+				if w[0]*w[0]/70/70+(w[1]+18)*(w[1]+18)/95/95+(w[2]-5)*(w[2]-5)/80/80 < 1 {
+					v.Data[(i*dims[1]+j)*dims[2]+k] = 120 + 60*math.Sin(w[0]/7)*math.Cos(w[1]/11) + w[2]/2
+				}
+			}
+		}
+	}
+	return v
+}
+
+// TestPreviewerMatchesSampling compares every slice pixel of previews with the straightforward
+// drawing: the same to float rounding (on amd64, exactly), through the real template and through
+// synthetic ones whose voxel axes are flipped or permuted (the tables) or oblique (per pixel).
+func TestPreviewerMatchesSampling(t *testing.T) {
+	t.Parallel()
+	m := mustMask(t)
+	c, s := 2*math.Cos(0.2), 2*math.Sin(0.2)
+	templates := []struct {
+		name string
+		tpl  *Volume
+		fast bool // whether the panels sample through tables
+	}{
+		{"MNI template", mustTemplate(t), true},
+		{"x flipped", syntheticTemplate([3]int{91, 109, 91}, [4][4]float64{{-2, 0, 0, 90}, {0, 2, 0, -126}, {0, 0, 2, -72}, {0, 0, 0, 1}}), true},
+		{"axes permuted", syntheticTemplate([3]int{91, 91, 109}, [4][4]float64{{0, 2, 0, -90}, {0, 0, 2, -126}, {2, 0, 0, -72}, {0, 0, 0, 1}}), true},
+		{"oblique", syntheticTemplate([3]int{91, 109, 91}, [4][4]float64{{c, -s, 0, -70}, {s, c, 0, -140}, {0, 0, 2, -72}, {0, 0, 0, 1}}), false},
+	}
+	nan := randomMap(m, 5)
+	for i := 0; i < len(nan); i += 97 {
+		nan[i] = float32(math.NaN())
+	}
+	maps := []struct {
+		name   string
+		values []float32
+		at     [3]float64
+		thr    float64
+	}{
+		{"bump at a voxel", bumpMap(m, [3]float64{38, -50, -20}, 28, 6), [3]float64{38, -50, -20}, 3},
+		{"random between voxels", randomMap(m, 3), [3]float64{1.3, -7.7, 33.1}, 2},
+		{"threshold 0", randomMap(m, 4), [3]float64{-42, 18, 46}, 0},
+		{"negative threshold, NaN", nan, [3]float64{0, 0, 0}, -1},
+		{"all hidden", randomMap(m, 6), [3]float64{10, 10, 10}, 1e9},
+	}
+	for _, tc := range templates {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pv, err := NewPreviewer(tc.tpl, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for n, p := range pv.layout.panels {
+				if got := newPlaneSampler(pv.tpl, p, [3]float64{}, make([]axisStep, p.w), make([]axisStep, p.ht), false).fast; got != tc.fast {
+					t.Errorf("panel %d samples through tables: %v, want %v", n, got, tc.fast)
+				}
+			}
+			for _, mc := range maps {
+				var buf bytes.Buffer
+				if err := pv.Render(&buf, mc.values, mc.at, PreviewOptions{Threshold: mc.thr}); err != nil {
+					t.Fatal(err)
+				}
+				img, err := png.Decode(&buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var inexact int
+				l := pv.layout
+				for n, p := range l.panels {
+					want, x, vmax := referencePanel(tc.tpl, m, mc.values, mc.at, mc.thr, p)
+					for py := range p.ht {
+						// Leave out the labels written over the slices, at their tops and bottoms.
+						if y := p.y0 + py; y < l.rowY+14 || y >= l.rowY+l.rowH-16 {
+							continue
+						}
+						for px := range p.w {
+							i := py*p.w + px
+							got := img.At(p.x0+px, p.y0+py).(color.RGBA)
+							if got == want[i] {
+								continue
+							}
+							inexact++
+							d := max(absDiff(got.R, want[i].R), absDiff(got.G, want[i].G), absDiff(got.B, want[i].B))
+							atThreshold := math.Abs(math.Abs(x[i])-mc.thr) <= 1e-9*vmax
+							if (d > 1 || isGrey(got) != isGrey(want[i])) && !atThreshold {
+								t.Fatalf("%s, panel %d, pixel (%d, %d): %v, want %v (map %v)", mc.name, n, px, py, got, want[i], x[i])
+							}
+						}
+					}
+				}
+				if inexact > 0 {
+					t.Logf("%s: %d pixels differ by float rounding", mc.name, inexact)
+				}
+			}
+		})
+	}
+}
+
+func absDiff(a, b uint8) int { return int(max(a, b) - min(a, b)) }
+
+// TestPreviewerCache renders through a Previewer that keeps only a few slices: what it draws is
+// what a fresh render draws, byte for byte, whichever slices it has kept.
+func TestPreviewerCache(t *testing.T) {
+	t.Parallel()
+	tpl, m := mustTemplate(t), mustMask(t)
+	pv, err := NewPreviewer(tpl, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pv.maxSlices = 4
+	vals := randomMap(m, 9)
+	ats := [][3]float64{{38, -50, -20}, {38, -50, -16}, {-2, -50, -20}, {38, -50, -20}, {0, 2, 0}, {math.Copysign(0, -1), 2, 0}, {38, -50, -20}}
+	for i, at := range ats {
+		var got, want bytes.Buffer
+		if err := pv.Render(&got, vals, at, PreviewOptions{Threshold: 2}); err != nil {
+			t.Fatal(err)
+		}
+		if err := RenderPreview(&want, tpl, m, vals, at, PreviewOptions{Threshold: 2}); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Errorf("render %d through %v differs from a fresh one", i, at)
+		}
+		if n := len(pv.slices); n > pv.maxSlices {
+			t.Fatalf("%d slices cached, want at most %d", n, pv.maxSlices)
+		}
+	}
+	// −0 and 0 are one slice.
+	pv.maxSlices = 100
+	clear(pv.slices)
+	for _, at := range ats[4:6] {
+		if err := pv.Render(io.Discard, vals, at, PreviewOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(pv.slices); n != 3 {
+		t.Errorf("%d slices cached through (0, 2, 0) and (−0, 2, 0), want 3", n)
+	}
+}
+
+// TestPreviewerConcurrent renders maps through several slices at once on one Previewer whose
+// cache is too small for them all (run it with -race).
+func TestPreviewerConcurrent(t *testing.T) {
+	t.Parallel()
+	tpl, m := mustTemplate(t), mustMask(t)
+	pv, err := NewPreviewer(tpl, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pv.maxSlices = 5
+	ref, err := NewPreviewer(tpl, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type job struct {
+		vals []float32
+		at   [3]float64
+		want []byte
+	}
+	var jobs []job
+	for i := range 8 {
+		at := [3]float64{float64(-40 + 12*(i%3)), -50, float64(-20 + 8*(i%2))}
+		j := job{vals: randomMap(m, uint64(20+i)), at: at}
+		var buf bytes.Buffer
+		if err := ref.Render(&buf, j.vals, j.at, PreviewOptions{Threshold: 2, Title: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+		j.want = buf.Bytes()
+		jobs = append(jobs, j)
+	}
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Go(func() {
+			for range 3 {
+				var buf bytes.Buffer
+				if err := pv.Render(&buf, j.vals, j.at, PreviewOptions{Threshold: 2, Title: fmt.Sprint(i)}); err != nil {
+					t.Error(err)
+					return
+				}
+				if !bytes.Equal(buf.Bytes(), j.want) {
+					t.Errorf("render %d through %v differs when rendered concurrently", i, j.at)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// templateWhiteTwoPass is templateWhite as it was first written, reading the template twice.
+func templateWhiteTwoPass(v *Volume) float64 {
+	const stride = 7
+	var top float64
+	for n := 0; n < len(v.Data); n += stride {
+		if x := v.Data[n]; x > top && !math.IsInf(x, 1) {
+			top = x
+		}
+	}
+	if top == 0 {
+		return 1
+	}
+	const bins = 1024
+	var hist [bins]int
+	var count int
+	for n := 0; n < len(v.Data); n += stride {
+		if x := v.Data[n]; x > 0 && x <= top {
+			hist[min(int(x/top*bins), bins-1)]++
+			count++
+		}
+	}
+	limit := int(0.995 * float64(count))
+	var seen int
+	for b, c := range hist {
+		if seen += c; seen >= limit {
+			return float64(b+1) / bins * top
+		}
+	}
+	return top
+}
+
+func TestTemplateWhite(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	odd := make([]float64, 5000)
+	for i := range odd {
+		odd[i] = rng.NormFloat64() * 50
+	}
+	odd[7], odd[14], odd[21] = math.Inf(1), math.NaN(), math.Inf(-1)
+	testCases := []struct {
+		name string
+		data []float64
+	}{
+		{"MNI template", mustTemplate(t).Data},
+		{"signed, with NaN and infinities", odd},
+		{"zeros", make([]float64, 100)},
+		{"one positive sample", []float64{3}},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := &Volume{Data: tc.data}
+			if got, want := templateWhite(v), templateWhiteTwoPass(v); got != want {
+				t.Errorf("white %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestPNGPieces(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{0, 1, 7, 8, 9, 2613} {
+		cur, prev, out := make([]byte, n), make([]byte, n), make([]byte, n)
+		for i := range cur {
+			cur[i], prev[i] = byte(rng.Uint32()), byte(rng.Uint32())
+		}
+		upFilter(out, cur, prev)
+		for i := range out {
+			if out[i] != cur[i]-prev[i] {
+				t.Fatalf("Up filter of %d bytes, byte %d: %d − %d gave %d", n, i, cur[i], prev[i], out[i])
+			}
+		}
+	}
+	for _, n := range [][2]int{{0, 0}, {1, 0}, {0, 1}, {5, 65521}, {65521, 65522}, {200000, 300001}} {
+		a, b := make([]byte, n[0]), make([]byte, n[1])
+		for i := range a {
+			a[i] = 255 - byte(rng.IntN(3))
+		}
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		if got, want := adler32Combine(adler32.Checksum(a), adler32.Checksum(b), len(b)), adler32.Checksum(append(a, b...)); got != want {
+			t.Errorf("adler-32 of %d + %d bytes: %08x, want %08x", n[0], n[1], got, want)
+		}
+	}
+}
+
+// BenchmarkPreviewerNewSlice is a model's preview through a peak it has not drawn before: the
+// template's white level is known, its three slices are not.
+func BenchmarkPreviewerNewSlice(b *testing.B) {
+	pv, err := NewPreviewer(mustTemplate(b), mustMask(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	at := [3]float64{38, -50, -20}
+	vals := bumpMap(mustMask(b), at, 28, 6)
+	opt := PreviewOptions{Threshold: 3, Title: "faces"}
+	b.ReportAllocs()
+	for b.Loop() {
+		pv.mu.Lock()
+		clear(pv.slices)
+		pv.mu.Unlock()
+		if err := pv.Render(io.Discard, vals, at, opt); err != nil {
 			b.Fatal(err)
 		}
 	}
