@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"sync"
 	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -60,15 +61,14 @@ type Model struct {
 	mapNorm []float64
 	// unmapped are the terms of the bundle's features without a map.
 	unmapped map[string]bool
+	// preview draws previews over the bundle's template; made by the first one (previewer).
+	preview *brain.Previewer
 }
 
-// Open loads and verifies the bundle in dir and starts an ONNX Runtime session on it.
+// Open loads and verifies the bundle in dir and starts an ONNX Runtime session on it (Load: the two
+// overlap).
 func Open(dir string, opt Options) (*Model, error) {
-	b, err := bundle.Load(dir)
-	if err != nil {
-		return nil, err
-	}
-	return New(b, opt)
+	return Load(bundle.Start(dir), opt)
 }
 
 // New starts an ONNX Runtime session on a loaded bundle.
@@ -76,19 +76,20 @@ func New(b *bundle.Bundle, opt Options) (*Model, error) {
 	if err := initORT(opt.ORTLibrary); err != nil {
 		return nil, err
 	}
+	session, err := newSession(b.ONNX, b.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	return newModel(b, session)
+}
+
+// newModel is the model of a loaded bundle with a session on its graph; on an error it closes the
+// session.
+func newModel(b *bundle.Bundle, session *ort.DynamicAdvancedSession) (*Model, error) {
 	feat, err := textfeat.New(b.Vocabulary.Vocabulary)
 	if err != nil {
+		session.Destroy()
 		return nil, fmt.Errorf("model: %w", err)
-	}
-	so, err := ort.NewSessionOptions()
-	if err != nil {
-		return nil, fmt.Errorf("model: ONNX Runtime session options: %w", err)
-	}
-	defer so.Destroy()
-	session, err := ort.NewDynamicAdvancedSessionWithONNXData(b.ONNX,
-		[]string{bundle.InputName}, []string{bundle.OutputZ, bundle.OutputSmooth}, so)
-	if err != nil {
-		return nil, fmt.Errorf("model: ONNX Runtime cannot open %s: %w; rebuild the bundle", bundle.ModelFile, err)
 	}
 	m := &Model{b: b, feat: feat, session: session, mapNorm: make([]float64, feat.NumFeatures()),
 		unmapped: b.Vocabulary.UnmappedTerms()}
@@ -275,13 +276,37 @@ func (m *Model) WriteNIfTI(w io.Writer, r *Result) error {
 	return brain.WriteMap(w, m.b.Mask, r.Map, "text2brain z-map "+r.ModelVersion)
 }
 
-// WritePreview draws the result's map over the T1 template, through its strongest peak.
+// WritePreview draws the result's map over the T1 template, through its strongest peak: a
+// prediction's and a decoding's alike.
 func (m *Model) WritePreview(w io.Writer, r *Result) error {
+	p, err := m.previewer()
+	if err != nil {
+		return err
+	}
 	at := [3]float64{0, 0, 0}
 	if len(r.Peaks) > 0 {
 		at = r.Peaks[0].MNI
 	}
-	return brain.RenderPreview(w, m.b.Template, m.b.Mask, r.Map, at, brain.PreviewOptions{Threshold: r.previewThreshold(), Title: r.Query})
+	return p.Render(w, r.Map, at, brain.PreviewOptions{Threshold: r.previewThreshold(), Title: r.Query})
+}
+
+// previewMu guards making a Model's preview: a lock of the model's own would make Model, which a
+// test copies, unsafe to copy.
+var previewMu sync.Mutex
+
+// previewer is the model's preview renderer, which keeps what depends only on the template (its
+// white level, the slices drawn so far) from one preview to the next.
+func (m *Model) previewer() (*brain.Previewer, error) {
+	previewMu.Lock()
+	defer previewMu.Unlock()
+	if m.preview == nil {
+		p, err := brain.NewPreviewer(m.b.Template, m.b.Mask)
+		if err != nil {
+			return nil, fmt.Errorf("model: %w", err)
+		}
+		m.preview = p
+	}
+	return m.preview, nil
 }
 
 // WriteSurface writes the result's map sampled on the template's cortical surface (each vertex's

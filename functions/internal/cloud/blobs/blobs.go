@@ -119,15 +119,19 @@ func (s *Store) ReadAll(ctx context.Context, bucket, name string) ([]byte, error
 		return nil, err
 	}
 	defer r.Close()
-	data, err := io.ReadAll(r)
-	if err != nil {
+	// The object's size, allocated once (io.ReadAll would grow to it by copies): +512 so that the
+	// read that meets the end has room and does not grow it either.
+	buf := bytes.NewBuffer(make([]byte, 0, max(r.Size, 0)+512))
+	if _, err := buf.ReadFrom(r); err != nil {
 		return nil, fmt.Errorf("storage: reading gs://%s/%s: %w", bucket, name, err)
 	}
-	return data, nil
+	return buf.Bytes(), nil
 }
 
-// FS presents the objects under gs://bucket/prefix as a read-only file system (each file read
-// whole on Open), so that the bundle loader reads a bucket and a directory the same way.
+// FS presents the objects under gs://bucket/prefix as a read-only file system, so that the bundle
+// loader reads a bucket and a directory the same way. Open makes the request and the file streams
+// the object's content (its Stat has the object's size, so fs.ReadFile allocates it once); files
+// may be opened and read concurrently.
 func (s *Store) FS(ctx context.Context, bucket, prefix string) fs.FS {
 	return bucketFS{ctx: ctx, s: s, bucket: bucket, prefix: prefix}
 }
@@ -142,30 +146,40 @@ func (b bucketFS) Open(name string) (fs.File, error) {
 	if !fs.ValidPath(name) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
 	}
-	data, err := b.s.ReadAll(b.ctx, b.bucket, path.Join(b.prefix, name))
+	object := path.Join(b.prefix, name)
+	r, err := b.s.Open(b.ctx, b.bucket, object)
 	if errors.Is(err, ErrNotFound) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	return &memFile{Reader: bytes.NewReader(data), name: path.Base(name), size: int64(len(data))}, nil
+	return &objectFile{r: r, uri: "gs://" + b.bucket + "/" + object, name: path.Base(name)}, nil
 }
 
-type memFile struct {
-	*bytes.Reader
+// objectFile is an object being read.
+type objectFile struct {
+	r    *Reader
+	uri  string
 	name string
-	size int64
 }
 
-func (f *memFile) Stat() (fs.FileInfo, error) { return f, nil }
-func (f *memFile) Close() error               { return nil }
-func (f *memFile) Name() string               { return f.name }
-func (f *memFile) Size() int64                { return f.size }
-func (f *memFile) Mode() fs.FileMode          { return 0o444 }
-func (f *memFile) ModTime() time.Time         { return time.Time{} }
-func (f *memFile) IsDir() bool                { return false }
-func (f *memFile) Sys() any                   { return nil }
+func (f *objectFile) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("storage: reading %s: %w", f.uri, err)
+	}
+	return n, err
+}
+
+func (f *objectFile) Stat() (fs.FileInfo, error) { return f, nil }
+func (f *objectFile) Close() error               { return f.r.Close() }
+func (f *objectFile) Name() string               { return f.name }
+func (f *objectFile) Size() int64                { return f.r.Size }
+func (f *objectFile) Mode() fs.FileMode          { return 0o444 }
+func (f *objectFile) ModTime() time.Time         { return time.Time{} }
+func (f *objectFile) IsDir() bool                { return false }
+func (f *objectFile) Sys() any                   { return nil }
 
 // URIFS is the file system behind a model location: gs://bucket/prefix, or a local directory.
 func (s *Store) URIFS(ctx context.Context, uri string) fs.FS {

@@ -1,11 +1,15 @@
 package blobs
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"cloud.google.com/go/storage"
@@ -45,6 +49,37 @@ func TestAgainstFakeGCS(t *testing.T) {
 	data, err := fs.ReadFile(s.URIFS(ctx, "gs://results/maps/v"), "id.nii.gz")
 	if err != nil || string(data) != "map bytes" {
 		t.Errorf("URIFS read %q, %v", data, err)
+	}
+	// A file of the URIFS streams its object and states its size; files are read concurrently,
+	// and ReadAll reads an object larger than its buffers whole.
+	big := bytes.Repeat([]byte("0123456789abcdef"), 200_000) // 3.2 MB
+	for i := range 4 {
+		if err := s.Put(ctx, "results", fmt.Sprintf("bundle/part%d", i), Object{Data: big[i:]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fsys := s.URIFS(ctx, "gs://results/bundle")
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			name := fmt.Sprintf("part%d", i)
+			f, err := fsys.Open(name)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer f.Close()
+			if info, err := f.Stat(); err != nil || info.Size() != int64(len(big)-i) || info.Name() != name {
+				t.Errorf("Stat of %s: %v, %v", name, info, err)
+			}
+			if data, err := io.ReadAll(f); err != nil || !bytes.Equal(data, big[i:]) {
+				t.Errorf("reading %s through URIFS: %d bytes, %v", name, len(data), err)
+			}
+		})
+	}
+	wg.Wait()
+	if data, err := s.ReadAll(ctx, "results", "bundle/part0"); err != nil || !bytes.Equal(data, big) {
+		t.Errorf("ReadAll: %d bytes, %v", len(data), err)
 	}
 	if _, err := fs.ReadFile(s.FS(ctx, "results", "maps"), "missing"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing object through FS: %v", err)

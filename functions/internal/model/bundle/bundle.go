@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"sync"
 
 	"github.com/text2brain/text2brain/functions/internal/model/articles"
 	"github.com/text2brain/text2brain/functions/internal/model/brain"
@@ -63,8 +64,6 @@ var (
 	Specs      = manifest.Specs
 )
 
-var requiredFiles = []string{ModelFile, VocabularyFile, MaskFile, ArticlesFile, TemplateFile, SurfaceFile}
-
 // Bundle is a loaded, verified bundle.
 type Bundle struct {
 	Manifest   Manifest
@@ -85,47 +84,136 @@ func GridOf(m *brain.Mask) Grid {
 }
 
 // Load reads and verifies the bundle in dir.
-func Load(dir string) (*Bundle, error) {
-	if _, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("bundle: %s not found: build it with `make model` or `text2brain model build`", dir)
-	}
-	b, err := LoadFS(os.DirFS(dir))
-	if err != nil {
-		return nil, fmt.Errorf("%w (bundle %s)", err, dir)
-	}
-	return b, nil
-}
+func Load(dir string) (*Bundle, error) { return Start(dir).Wait() }
 
 // LoadFS reads and verifies a bundle from a file system.
-func LoadFS(fsys fs.FS) (*Bundle, error) {
-	// The decoder is required of every bundle whose manifest lists it; one built before decoders
-	// loads without it, so that this program runs on an older bundle until the next `make model`.
-	h, files, err := manifest.ReadHeaderOptional(fsys, requiredFiles, []string{DecoderFile})
+func LoadFS(fsys fs.FS) (*Bundle, error) { return StartFS(fsys, "").Wait() }
+
+// Loading is a bundle being read and verified. Its files are read at once and each is parsed as
+// soon as its checksum agrees with the manifest, concurrently; Graph hands out the verified graph
+// before the rest is done, so that ONNX Runtime can open it meanwhile; Wait gives the bundle, or
+// what is wrong with it, as Load does.
+type Loading struct {
+	graphOnce sync.Once
+	graphed   chan struct{} // closed when the graph is verified or the loading failed
+	graph     []byte
+	man       Manifest
+
+	done chan struct{}
+	b    *Bundle
+	err  error
+}
+
+// Start begins loading the bundle in dir; its errors name dir.
+func Start(dir string) *Loading {
+	if _, err := os.Stat(dir); err != nil {
+		return failed(fmt.Errorf("bundle: %s not found: build it with `make model` or `text2brain model build`", dir))
+	}
+	return StartFS(os.DirFS(dir), dir)
+}
+
+// StartFS begins loading a bundle from a file system, which must allow concurrent reads (a
+// directory and a bucket do). where, if not empty, names the bundle in the errors.
+func StartFS(fsys fs.FS, where string) *Loading {
+	l := &Loading{graphed: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		l.b, l.err = l.load(fsys)
+		if l.err != nil && where != "" {
+			l.err = fmt.Errorf("%w (bundle %s)", l.err, where)
+		}
+		l.setGraph(nil, Manifest{}) // when the graph never checked out
+	}()
+	return l
+}
+
+func failed(err error) *Loading {
+	l := &Loading{graphed: make(chan struct{}), done: make(chan struct{}), err: err}
+	close(l.graphed)
+	close(l.done)
+	return l
+}
+
+func (l *Loading) setGraph(onnx []byte, man Manifest) {
+	l.graphOnce.Do(func() {
+		l.graph, l.man = onnx, man
+		close(l.graphed)
+	})
+}
+
+// Graph waits for model.onnx and returns it, checked against the manifest, with the manifest
+// (read and checked too); the rest of the bundle may still be loading, and may yet fail. ok is
+// false when the bundle failed before its graph checked out: Wait says why.
+func (l *Loading) Graph() (onnx []byte, man Manifest, ok bool) {
+	<-l.graphed
+	return l.graph, l.man, l.graph != nil
+}
+
+// Wait waits for the whole bundle: loaded and verified, or the reason it is not.
+func (l *Loading) Wait() (*Bundle, error) {
+	<-l.done
+	return l.b, l.err
+}
+
+// load reads the bundle's files and parses each in the goroutine that read it. The errors are those
+// of reading the parts one after the other: the files that are missing or corrupt all together
+// (ReadFiles), then the first part, in the order of the struct, that does not parse, then the
+// checks across parts.
+func (l *Loading) load(fsys fs.FS) (*Bundle, error) {
+	man, err := manifest.ReadManifest(fsys)
 	if err != nil {
 		return nil, err
 	}
-	b := &Bundle{Manifest: h.Manifest, Vocabulary: h.Vocabulary, ONNX: files[ModelFile]}
-	if b.Mask, err = brain.ReadMask(bytes.NewReader(files[MaskFile])); err != nil {
-		return nil, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", MaskFile, err)
+	// The decoder is required of every bundle whose manifest lists it; one built before decoders
+	// loads without it, so that this program runs on an older bundle until the next `make model`.
+	names := []string{ModelFile, VocabularyFile, MaskFile, ArticlesFile, TemplateFile, SurfaceFile}
+	if _, listed := man.Files[DecoderFile]; listed {
+		names = append(names, DecoderFile)
 	}
-	if b.Articles, err = articles.ReadIndex(bytes.NewReader(files[ArticlesFile])); err != nil {
-		return nil, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", ArticlesFile, err)
-	}
-	if b.Template, err = brain.ReadNIfTI(bytes.NewReader(files[TemplateFile])); err != nil {
-		return nil, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", TemplateFile, err)
-	}
-	if b.Surface, err = brain.ReadSurface(bytes.NewReader(files[SurfaceFile])); err != nil {
-		return nil, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", SurfaceFile, err)
-	}
-	if raw, ok := files[DecoderFile]; ok {
-		data, err := decode.ParseData(raw)
-		if err != nil {
-			return nil, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", DecoderFile, err)
+	b := &Bundle{Manifest: man}
+	// Each part is written by the goroutine of its file alone, and read after ReadFiles returns.
+	var (
+		vocErr, maskErr, articlesErr, templateErr, surfaceErr, decoderErr error
+		decoderData                                                       *decode.Data
+	)
+	_, err = manifest.ReadFiles(fsys, man, names, func(name string, data []byte) {
+		switch name {
+		case ModelFile:
+			b.ONNX = data
+			l.setGraph(data, man)
+		case VocabularyFile:
+			b.Vocabulary, vocErr = manifest.ParseVocabulary(data)
+		case MaskFile:
+			b.Mask, maskErr = brain.ReadMask(bytes.NewReader(data))
+		case ArticlesFile:
+			b.Articles, articlesErr = articles.ReadIndex(bytes.NewReader(data))
+		case TemplateFile:
+			b.Template, templateErr = brain.ReadNIfTI(bytes.NewReader(data))
+		case SurfaceFile:
+			b.Surface, surfaceErr = brain.ReadSurface(bytes.NewReader(data))
+		case DecoderFile:
+			decoderData, decoderErr = decode.ParseData(data)
 		}
-		if data.MaskLen != b.Mask.Len() {
-			return nil, fmt.Errorf("bundle: %s: a decoder for %d mask voxels, the mask has %d; rebuild it with `make model`", DecoderFile, data.MaskLen, b.Mask.Len())
+	})
+	if err != nil {
+		return nil, err
+	}
+	if vocErr != nil {
+		return nil, vocErr
+	}
+	for _, p := range []struct {
+		file string
+		err  error
+	}{{MaskFile, maskErr}, {ArticlesFile, articlesErr}, {TemplateFile, templateErr}, {SurfaceFile, surfaceErr}, {DecoderFile, decoderErr}} {
+		if p.err != nil {
+			return nil, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", p.file, p.err)
 		}
-		if b.Decoder, err = decode.New(data, b.Vocabulary.Features); err != nil {
+	}
+	if decoderData != nil {
+		if decoderData.MaskLen != b.Mask.Len() {
+			return nil, fmt.Errorf("bundle: %s: a decoder for %d mask voxels, the mask has %d; rebuild it with `make model`", DecoderFile, decoderData.MaskLen, b.Mask.Len())
+		}
+		if b.Decoder, err = decode.New(decoderData, b.Vocabulary.Features); err != nil {
 			return nil, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", DecoderFile, err)
 		}
 	}

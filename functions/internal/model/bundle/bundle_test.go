@@ -3,6 +3,8 @@ package bundle
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -211,6 +213,121 @@ func otherDecoder(t *testing.T, maskLen, nFeatures int) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// faultFS is a bundle directory with faults: a file that is missing, one whose first byte read
+// is flipped, one whose reading fails after its first kilobyte (a bucket that stops answering).
+type faultFS struct {
+	fs.FS
+	missing, corrupt, failing string
+}
+
+func (f faultFS) Open(name string) (fs.File, error) {
+	if name == f.missing {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	file, err := f.FS.Open(name)
+	switch {
+	case err != nil:
+		return nil, err
+	case name == f.corrupt:
+		return &flippedFile{File: file}, nil
+	case name == f.failing:
+		return &failingFile{File: file}, nil
+	}
+	return file, nil
+}
+
+type flippedFile struct {
+	fs.File
+	flipped bool
+}
+
+func (f *flippedFile) Read(p []byte) (int, error) {
+	n, err := f.File.Read(p)
+	if n > 0 && !f.flipped {
+		p[0] ^= 0xff
+		f.flipped = true
+	}
+	return n, err
+}
+
+type failingFile struct {
+	fs.File
+	read int
+}
+
+func (f *failingFile) Read(p []byte) (int, error) {
+	if f.read >= 1024 {
+		return 0, errors.New("connection reset by peer")
+	}
+	n, err := f.File.Read(p[:min(len(p), 1024)])
+	f.read += n
+	return n, err
+}
+
+// Graph hands out the graph, verified, before the rest of the bundle is loaded, and refuses a
+// corrupt one; Wait then says what Load says, every file that is missing or corrupt together, in
+// the manifest's order of parts, and names where the bundle is.
+func TestLoading(t *testing.T) {
+	dir := testenv.BundleDir(t)
+	want, err := os.ReadFile(filepath.Join(dir, ModelFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := StartFS(os.DirFS(dir), "")
+	onnx, man, ok := l.Graph()
+	if !ok || !bytes.Equal(onnx, want) || man.Files[ModelFile] != FileInfoOf(want) {
+		t.Fatalf("Graph: %d bytes, ok %v, manifest %+v", len(onnx), ok, man.Files[ModelFile])
+	}
+	if b, err := l.Wait(); err != nil || !bytes.Equal(b.ONNX, want) || b.Template == nil || b.Decoder == nil {
+		t.Fatalf("Wait: %v", err)
+	}
+
+	for _, tc := range []struct {
+		name      string
+		fsys      faultFS
+		graph     bool
+		want      string
+		noRebuild bool
+	}{
+		{"corrupt graph", faultFS{corrupt: ModelFile}, false, "bundle: model.onnx is corrupt", false},
+		{"corrupt template, good graph", faultFS{corrupt: TemplateFile}, true, "bundle: template.nii.gz is corrupt", false},
+		{"two bad files", faultFS{missing: TemplateFile, corrupt: ArticlesFile}, true,
+			"bundle: articles.bin is corrupt (4698026 bytes, checksum", false},
+		{"a read that fails", faultFS{failing: DecoderFile}, true, "bundle: reading decoder.bin: connection reset by peer", true},
+		{"no manifest", faultFS{missing: ManifestFile}, false, "bundle: manifest.json missing", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fsys.FS = os.DirFS(dir)
+			l := StartFS(tc.fsys, "gs://models/m")
+			if _, _, ok := l.Graph(); ok != tc.graph {
+				t.Errorf("Graph: ok %v, want %v", ok, tc.graph)
+			}
+			b, err := l.Wait()
+			if b != nil || err == nil || !strings.HasPrefix(err.Error(), tc.want) || !strings.HasSuffix(err.Error(), "(bundle gs://models/m)") {
+				t.Fatalf("Wait: %v, want an error that starts %q and names the bundle", err, tc.want)
+			}
+			if rebuild := strings.Contains(err.Error(), "make model"); rebuild == tc.noRebuild {
+				t.Errorf("error %q: advice to rebuild %v, want %v", err, rebuild, !tc.noRebuild)
+			}
+		})
+	}
+	t.Run("every bad file, in order", func(t *testing.T) {
+		_, err := LoadFS(faultFS{FS: os.DirFS(dir), missing: TemplateFile, corrupt: ArticlesFile})
+		if err == nil || !strings.Contains(err.Error(), "…); template.nii.gz is missing; rebuild it with `make model`") {
+			t.Errorf("LoadFS: %v, want the corrupt article index, then the missing template", err)
+		}
+	})
+	t.Run("no directory", func(t *testing.T) {
+		l := Start(filepath.Join(t.TempDir(), "none"))
+		if _, _, ok := l.Graph(); ok {
+			t.Error("Graph of no bundle")
+		}
+		if _, err := l.Wait(); err == nil || !strings.Contains(err.Error(), "not found: build it with `make model`") {
+			t.Errorf("Wait: %v", err)
+		}
+	})
 }
 
 func BenchmarkLoad(b *testing.B) {

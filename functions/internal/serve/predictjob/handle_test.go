@@ -58,7 +58,7 @@ var (
 )
 
 // realModel is the bundle's model, loaded once for all tests: the worker's output is the model's.
-func realModel(t *testing.T) *model.Model {
+func realModel(t testing.TB) *model.Model {
 	t.Helper()
 	dir, lib := testenv.BundleDir(t), testenv.ORTLibrary(t)
 	modelOnce.Do(func() { sharedModel, modelErr = LoadModel(context.Background(), &blobs.Store{}, dir, lib) })

@@ -14,7 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/text2brain/text2brain/functions/internal/cloud/blobs"
 	"github.com/text2brain/text2brain/functions/internal/cloud/queue"
@@ -50,24 +53,27 @@ func New(st jobs.Store, b BlobCreator, resultsBucket string, load func(context.C
 
 // LoadModel reads the bundle at modelURI (a gs:// prefix or a directory) and opens an ONNX Runtime
 // session with the library at ortLibrary (a path, or a gs:// object fetched into the temporary
-// directory, which is the writable place on Cloud Functions).
+// directory, which is the writable place on Cloud Functions). The bundle's files are read and
+// parsed while the library is fetched and while the session opens (model.Load).
 func LoadModel(ctx context.Context, b *blobs.Store, modelURI, ortLibrary string) (*model.Model, error) {
 	start := time.Now()
+	// Every read of the bundle is over when model.Load returns; on a failed fetch, this stops them.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	loading := bundle.StartFS(b.URIFS(ctx, modelURI), modelURI)
 	lib := ortLibrary
 	if bucket, name, ok := blobs.ParseURI(ortLibrary); ok {
 		lib = filepath.Join(os.TempDir(), "libonnxruntime.so")
 		// Once loaded, the library is mapped: rewriting it would crash the instance.
 		if loaded, ok := model.ORTLoaded(); !ok || loaded != lib {
 			if err := fetch(ctx, b, bucket, name, lib); err != nil {
+				cancel()
+				loading.Wait()
 				return nil, fmt.Errorf("fetching ONNX Runtime from %s: %w", ortLibrary, err)
 			}
 		}
 	}
-	bu, err := bundle.LoadFS(b.URIFS(ctx, modelURI))
-	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", modelURI, err)
-	}
-	m, err := model.New(bu, model.Options{ORTLibrary: lib})
+	m, err := model.Load(loading, model.Options{ORTLibrary: lib})
 	if err != nil {
 		return nil, err
 	}
@@ -244,21 +250,25 @@ func (w *Worker) decode(ctx context.Context, m *model.Model, msg queue.Message, 
 	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != msg.Upload {
 		return w.fail(ctx, msg.ID, "the stored upload does not match its SHA-256; upload it again")
 	}
-	if err := w.jobs.CountPrediction(ctx, msg.ID); err != nil {
-		return err
-	}
+	counted := w.countPrediction(ctx, msg.ID)
 	vol, err := brain.ReadNIfTIWith(bytes.NewReader(data), brain.ReadOptions{MaxVoxels: jobs.MaxUploadVoxels})
 	if err != nil {
+		if cerr := counted(); cerr != nil {
+			return cerr
+		}
 		return w.fail(ctx, msg.ID, err.Error())
 	}
 	res, err := m.Decode(ctx, vol, name)
 	if errors.Is(err, model.ErrUndecodable) {
+		if cerr := counted(); cerr != nil {
+			return cerr
+		}
 		return w.fail(ctx, msg.ID, err.Error())
 	}
 	if err != nil {
-		return err
+		return errors.Join(err, counted())
 	}
-	return w.complete(ctx, m, msg, res, "decodings/"+m.Version()+"/"+msg.ID, start)
+	return w.complete(ctx, m, msg, res, "decodings/"+m.Version()+"/"+msg.ID, start, counted)
 }
 
 // predict runs the model for a started job and stores its result. A panic is an error of this
@@ -271,79 +281,107 @@ func (w *Worker) predict(ctx context.Context, m *model.Model, msg queue.Message)
 		}
 	}()
 	start := time.Now()
-	if err := w.jobs.CountPrediction(ctx, msg.ID); err != nil {
-		return err
-	}
+	// The count is written while the model runs: it must be stored before the result is (so that
+	// a second run is seen), not before the model starts.
+	counted := w.countPrediction(ctx, msg.ID)
 	res, err := m.Predict(ctx, msg.Text)
 	if errors.Is(err, model.ErrNoKnownTerms) {
+		if cerr := counted(); cerr != nil {
+			return cerr
+		}
 		return w.fail(ctx, msg.ID, err.Error())
 	}
 	if err != nil {
-		return err
+		return errors.Join(err, counted())
 	}
-	return w.complete(ctx, m, msg, res, "maps/"+m.Version()+"/"+msg.ID, start)
+	return w.complete(ctx, m, msg, res, "maps/"+m.Version()+"/"+msg.ID, start, counted)
+}
+
+// countPrediction records in the background that the model runs for id; the function it returns
+// waits for the write and gives its error.
+func (w *Worker) countPrediction(ctx context.Context, id string) func() error {
+	done := make(chan error, 1)
+	go func() { done <- w.jobs.CountPrediction(ctx, id) }()
+	return sync.OnceValue(func() error { return <-done })
 }
 
 // complete stores a result's files under base and marks its document done (the first result
-// wins), for a query's job and a decoding's alike.
-func (w *Worker) complete(ctx context.Context, m *model.Model, msg queue.Message, res *model.Result, base string, start time.Time) error {
-	names, err := w.writeObjects(ctx, m, res, base)
+// wins), for a query's job and a decoding's alike; counted waits for the prediction's count.
+func (w *Worker) complete(ctx context.Context, m *model.Model, msg queue.Message, res *model.Result, base string, start time.Time, counted func() error) error {
+	computed := time.Now()
+	names, err := w.writeObjects(ctx, m, res, base, counted)
 	if err != nil {
 		return err
 	}
+	stored := time.Now()
 	r := toResult(res)
 	r.MapObject, r.PreviewObject, r.SurfaceObject = names.nifti, names.preview, names.surface
-	r.ComputeMS = float64(time.Since(start).Microseconds()) / 1000
+	r.ComputeMS = msSince(start, stored)
 	wrote, err := w.jobs.Complete(ctx, msg.ID, r)
 	if err != nil {
 		return err
 	}
-	slog.InfoContext(ctx, "prediction", "id", msg.ID, "kind", msg.Kind, "ms", r.ComputeMS, "first", wrote)
+	slog.InfoContext(ctx, "prediction", "id", msg.ID, "kind", msg.Kind, "ms", r.ComputeMS, "first", wrote,
+		"model_ms", msSince(start, computed), "files_ms", msSince(computed, stored), "complete_ms", msSince(stored, time.Now()))
 	return nil
 }
+
+func msSince(from, to time.Time) float64 { return float64(to.Sub(from).Microseconds()) / 1000 }
 
 // objectNames are the names of a result's stored files.
 type objectNames struct{ nifti, preview, surface string }
 
+// resultFile is one stored file of a result: its name after base, its type, and how it is made.
+type resultFile struct {
+	suffix, contentType string
+	write               func(*model.Model, *bytes.Buffer, *model.Result) error
+}
+
+var resultFiles = [...]resultFile{
+	{".nii.gz", "application/gzip", func(m *model.Model, b *bytes.Buffer, r *model.Result) error { return m.WriteNIfTI(b, r) }},
+	{".png", "image/png", func(m *model.Model, b *bytes.Buffer, r *model.Result) error { return m.WritePreview(b, r) }},
+	{".surface.json.gz", "application/gzip", func(m *model.Model, b *bytes.Buffer, r *model.Result) error { return m.WriteSurface(b, r) }},
+}
+
 // writeObjects stores the map, its preview and its surface values before the document is marked
-// done, so that a done document always has its files. Objects are never replaced: a redelivery
-// after a crash, or a duplicate delivery running at the same time on another machine (whose
-// float32 arithmetic may differ in the last bits), writes its own objects under a suffixed name,
-// and the document points at the objects of the attempt that completes it. The usual name serves
-// the usual case.
-func (w *Worker) writeObjects(ctx context.Context, m *model.Model, res *model.Result, base string) (objectNames, error) {
-	var nii, png, surf bytes.Buffer
-	if err := m.WriteNIfTI(&nii, res); err != nil {
-		return objectNames{}, err
+// done, so that a done document always has its files. The three are encoded at once, then written
+// at once once the prediction's count (counted) is stored: each is a round trip to the bucket, and
+// the encoders use the instance's other cores.
+//
+// Objects are never replaced: a redelivery after a crash, or a duplicate delivery running at the
+// same time on another machine (whose float32 arithmetic may differ in the last bits), writes its
+// own objects under a suffixed name, and the document points at the objects of the attempt that
+// completes it. The usual name serves the usual case.
+func (w *Worker) writeObjects(ctx context.Context, m *model.Model, res *model.Result, base string, counted func() error) (objectNames, error) {
+	var data [len(resultFiles)][]byte
+	g := new(errgroup.Group)
+	for i, f := range resultFiles {
+		g.Go(func() error {
+			var buf bytes.Buffer
+			err := f.write(m, &buf, res)
+			data[i] = buf.Bytes()
+			return err
+		})
 	}
-	if err := m.WritePreview(&png, res); err != nil {
+	// The count is stored before any file is: a job whose count failed is run again, and leaves
+	// no files behind for its next run to step around.
+	if err := errors.Join(g.Wait(), counted()); err != nil {
 		return objectNames{}, err
-	}
-	if err := m.WriteSurface(&surf, res); err != nil {
-		return objectNames{}, err
-	}
-	files := []struct {
-		suffix, contentType string
-		data                []byte
-	}{
-		{".nii.gz", "application/gzip", nii.Bytes()},
-		{".png", "image/png", png.Bytes()},
-		{".surface.json.gz", "application/gzip", surf.Bytes()},
 	}
 	for attempt := 0; ; attempt++ {
 		name := base
 		if attempt > 0 {
 			name = fmt.Sprintf("%s-%08x", base, rand.Uint32())
 		}
-		var err error
-		for _, f := range files {
-			if err = w.blobs.Create(ctx, w.resultsBucket, name+f.suffix, blobs.Object{Data: f.data, ContentType: f.contentType, CacheControl: blobs.CacheImmutable}); err != nil {
-				break
-			}
+		g, gctx := errgroup.WithContext(ctx)
+		for i, f := range resultFiles {
+			g.Go(func() error {
+				return w.blobs.Create(gctx, w.resultsBucket, name+f.suffix, blobs.Object{Data: data[i], ContentType: f.contentType, CacheControl: blobs.CacheImmutable})
+			})
 		}
-		switch {
+		switch err := g.Wait(); {
 		case err == nil:
-			return objectNames{name + ".nii.gz", name + ".png", name + ".surface.json.gz"}, nil
+			return objectNames{name + resultFiles[0].suffix, name + resultFiles[1].suffix, name + resultFiles[2].suffix}, nil
 		case !errors.Is(err, blobs.ErrExists) || attempt == 3:
 			return objectNames{}, err
 		}

@@ -10,10 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/text2brain/text2brain/functions/internal/model/textfeat"
 )
@@ -142,8 +144,9 @@ func FileInfoOf(data []byte) FileInfo {
 	return FileInfo{SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(data))}
 }
 
-// readManifest reads and checks manifest.json.
-func readManifest(fsys fs.FS) (Manifest, error) {
+// ReadManifest reads and checks manifest.json: its format version, and that its model version is
+// the hash of the files it lists.
+func ReadManifest(fsys fs.FS) (Manifest, error) {
 	var man Manifest
 	raw, err := fs.ReadFile(fsys, ManifestFile)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -164,34 +167,113 @@ func readManifest(fsys fs.FS) (Manifest, error) {
 	return man, nil
 }
 
-// readFiles reads the named files and checks each against the manifest.
-func readFiles(fsys fs.FS, man Manifest, names []string) (map[string][]byte, error) {
-	files := map[string][]byte{}
-	var problems []string
-	for _, name := range names {
+// ReadFiles reads the named files, all at once (they are independent, and from a bucket each is a
+// request), and checks each against the manifest as it arrives: its SHA-256 is computed while it
+// is read, not in a second pass. got, if not nil, is called with each file that checks out, from
+// the goroutine that read it and as soon as it is checked, so that the caller can parse the files
+// concurrently too; ReadFiles returns after every call of got has. The error names every file that
+// is not listed, missing or corrupt, in the order of names; a file that cannot be read for another
+// reason (a bucket that did not answer) is reported alone, as the first such in names.
+func ReadFiles(fsys fs.FS, man Manifest, names []string, got func(name string, data []byte)) (map[string][]byte, error) {
+	type outcome struct {
+		data    []byte
+		problem string
+		err     error
+	}
+	out := make([]outcome, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
 		want, listed := man.Files[name]
 		if !listed {
-			problems = append(problems, name+" is not in the manifest")
+			out[i].problem = name + " is not in the manifest"
 			continue
 		}
-		data, err := fs.ReadFile(fsys, name)
-		switch {
-		case err != nil && !errors.Is(err, fs.ErrNotExist):
-			// Not the bundle's fault (a bucket that did not answer, say): no advice to rebuild.
-			return nil, fmt.Errorf("bundle: reading %s: %w", name, err)
-		case err != nil:
-			problems = append(problems, name+" is missing")
-		case FileInfoOf(data) != want:
-			problems = append(problems, fmt.Sprintf("%s is corrupt (%d bytes, checksum %s…; the manifest says %d bytes, %s…)",
-				name, len(data), FileInfoOf(data).SHA256[:12], want.Bytes, want.SHA256[:min(12, len(want.SHA256))]))
-		default:
-			files[name] = data
+		wg.Go(func() {
+			data, sum, err := readHashed(fsys, name)
+			o := &out[i]
+			switch {
+			case err != nil && !errors.Is(err, fs.ErrNotExist):
+				// Not the bundle's fault (a bucket that did not answer, say): no advice to rebuild.
+				o.err = fmt.Errorf("bundle: reading %s: %w", name, err)
+			case err != nil:
+				o.problem = name + " is missing"
+			case int64(len(data)) != want.Bytes || hex.EncodeToString(sum[:]) != want.SHA256:
+				o.problem = fmt.Sprintf("%s is corrupt (%d bytes, checksum %s…; the manifest says %d bytes, %s…)",
+					name, len(data), hex.EncodeToString(sum[:6]), want.Bytes, want.SHA256[:min(12, len(want.SHA256))])
+			default:
+				o.data = data
+				if got != nil {
+					got(name, data)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	files := make(map[string][]byte, len(names))
+	var problems []string
+	for i, o := range out {
+		if o.err != nil {
+			return nil, o.err
 		}
+		if o.problem != "" {
+			problems = append(problems, o.problem)
+			continue
+		}
+		files[names[i]] = o.data
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("bundle: %s; rebuild it with `make model`", strings.Join(problems, "; "))
 	}
 	return files, nil
+}
+
+// readChunk is how much of a file is read, then hashed, at a time: small enough to be hashed while
+// it is still in the cache.
+const readChunk = 1 << 20
+
+// readHashed reads a whole file and its SHA-256, hashing each piece as it is read. Like
+// fs.ReadFile, it allocates the size the file states once (a bucket's object states its size) and
+// grows beyond it only if the file is longer.
+func readHashed(fsys fs.FS, name string) ([]byte, [sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, sum, err
+	}
+	defer f.Close()
+	size := 0
+	if info, err := f.Stat(); err == nil {
+		if s := info.Size(); s > 0 && int64(int(s)) == s {
+			size = int(s)
+		}
+	}
+	data := make([]byte, 0, size+1) // +1: a read at the end sees EOF without growing the buffer
+	h := sha256.New()
+	for {
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+		n, err := f.Read(data[len(data):min(cap(data), len(data)+readChunk)])
+		h.Write(data[len(data) : len(data)+n])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, sum, err
+		}
+	}
+	h.Sum(sum[:0])
+	return data, sum, nil
+}
+
+// ParseVocabulary decodes vocabulary.json.
+func ParseVocabulary(raw []byte) (Vocabulary, error) {
+	var voc Vocabulary
+	if err := json.Unmarshal(raw, &voc); err != nil {
+		return Vocabulary{}, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", VocabularyFile, err)
+	}
+	return voc, nil
 }
 
 // Header is the light part of a bundle: what the Query function needs to name the model version
@@ -218,7 +300,7 @@ func ReadHeader(fsys fs.FS, names []string) (*Header, map[string][]byte, error) 
 // checked like the others: a file added to the bundle format after some bundles were built is
 // required of the bundles that have it, and absent from the others.
 func ReadHeaderOptional(fsys fs.FS, names, optional []string) (*Header, map[string][]byte, error) {
-	man, err := readManifest(fsys)
+	man, err := ReadManifest(fsys)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -228,15 +310,15 @@ func ReadHeaderOptional(fsys fs.FS, names, optional []string) (*Header, map[stri
 			names = append(names, name)
 		}
 	}
-	files, err := readFiles(fsys, man, names)
+	files, err := ReadFiles(fsys, man, names, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	h := &Header{Manifest: man}
-	if err := json.Unmarshal(files[VocabularyFile], &h.Vocabulary); err != nil {
-		return nil, nil, fmt.Errorf("bundle: %s: %w; rebuild it with `make model`", VocabularyFile, err)
+	voc, err := ParseVocabulary(files[VocabularyFile])
+	if err != nil {
+		return nil, nil, err
 	}
-	return h, files, nil
+	return &Header{Manifest: man, Vocabulary: voc}, files, nil
 }
 
 // TensorSpecs are the graph's input and outputs for a vocabulary and a mask.
