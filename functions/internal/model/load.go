@@ -55,6 +55,14 @@ func newSession(onnx []byte, man bundle.Manifest) (*ort.DynamicAdvancedSession, 
 	if err := so.AddSessionConfigEntry("session.disable_prepacking", "1"); err != nil {
 		return nil, fmt.Errorf("model: ONNX Runtime session options: %w", err)
 	}
+	// No spinning: ONNX Runtime's pool (a thread per core) spun between runs, half of Predict's
+	// CPU time in BenchmarkHandle's profile, taking the cores that concurrent jobs' encoding and
+	// the instance's requests need. Its threads still share one run (a run alone is faster so).
+	if err := errors.Join(so.SetInterOpNumThreads(1),
+		so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"),
+		so.AddSessionConfigEntry("session.inter_op.allow_spinning", "0")); err != nil {
+		return nil, fmt.Errorf("model: ONNX Runtime session options: %w", err)
+	}
 	session, err := ort.NewDynamicAdvancedSessionWithONNXData(onnx,
 		[]string{bundle.InputName}, []string{bundle.OutputZ, bundle.OutputSmooth}, so)
 	if err != nil {

@@ -63,6 +63,8 @@ type Model struct {
 	unmapped map[string]bool
 	// preview draws previews over the bundle's template; made by the first one (previewer).
 	preview *brain.Previewer
+	// surface samples maps on the bundle's surface; made by the first one (surfaceSampler).
+	surface *brain.SurfaceSampler
 }
 
 // Open loads and verifies the bundle in dir and starts an ONNX Runtime session on it (Load: the two
@@ -290,7 +292,7 @@ func (m *Model) WritePreview(w io.Writer, r *Result) error {
 	return p.Render(w, r.Map, at, brain.PreviewOptions{Threshold: r.previewThreshold(), Title: r.Query})
 }
 
-// previewMu guards making a Model's preview: a lock of the model's own would make Model, which a
+// previewMu guards making a Model's preview and surface sampler: a lock of the model's own would make Model, which a
 // test copies, unsafe to copy.
 var previewMu sync.Mutex
 
@@ -312,5 +314,16 @@ func (m *Model) previewer() (*brain.Previewer, error) {
 // WriteSurface writes the result's map sampled on the template's cortical surface (each vertex's
 // value, both hemispheres) as the gzip-compressed JSON the API serves.
 func (m *Model) WriteSurface(w io.Writer, r *Result) error {
-	return brain.WriteSurfaceJSON(w, m.b.Surface, m.b.Surface.Sample(m.b.Mask, r.Map))
+	return brain.WriteSurfaceJSON(w, m.b.Surface, m.surfaceSampler().Sample(r.Map))
+}
+
+// surfaceSampler is the model's surface sampler, whose weights are worked out on first use (as
+// the previewer, under previewMu).
+func (m *Model) surfaceSampler() *brain.SurfaceSampler {
+	previewMu.Lock()
+	defer previewMu.Unlock()
+	if m.surface == nil {
+		m.surface = brain.NewSurfaceSampler(m.b.Surface, m.b.Mask)
+	}
+	return m.surface
 }

@@ -35,6 +35,9 @@ type pusher struct {
 	// wake: a child is back, push what waits now; resubscribe: the Pub/Sub emulator is back.
 	wake, resubscribe *broadcast
 
+	// slots bounds the messages being delivered at once (pushParallel), across Receives.
+	slots chan struct{}
+
 	failed   atomic.Int64 // pushes Predict did not take
 	inFlight atomic.Int64 // posts waiting for Predict's answer
 	active   atomic.Int64 // messages being delivered
@@ -56,16 +59,13 @@ func (s *Stack) newPusher(ctx context.Context) (*pusher, error) {
 		return nil, fmt.Errorf("pub/sub client: %w", err)
 	}
 	// Pub/Sub's push waits for the answer up to the ack deadline.
-	return &pusher{s: s, client: client, http: &http.Client{Timeout: AckDeadline}, wake: newBroadcast(),
+	return &pusher{s: s, client: client, http: &http.Client{Timeout: AckDeadline}, slots: make(chan struct{}, pushParallel), wake: newBroadcast(),
 		resubscribe: newBroadcast(), receiveOK: true}, nil
 }
 
 // run receives until ctx ends; a Receive that fails (the emulator restarting, its subscription
 // not made again yet) is tried again with backoff, or at once on a wake-up.
 func (p *pusher) run(ctx context.Context) {
-	sub := p.client.Subscriber(p.s.SubscriptionName)
-	sub.ReceiveSettings.MaxOutstandingMessages = pushParallel
-	sub.ReceiveSettings.NumGoroutines = 1
 	backoff := emulators.DefaultBackoff()
 	for ctx.Err() == nil {
 		start := time.Now()
@@ -84,7 +84,7 @@ func (p *pusher) run(ctx context.Context) {
 			case <-rctx.Done():
 			}
 		}()
-		err := sub.Receive(rctx, p.deliver)
+		err := p.receive(rctx, ctx, p.deliver)
 		renewed := rctx.Err() != nil && ctx.Err() == nil
 		cancel()
 		if ctx.Err() != nil {
@@ -132,7 +132,7 @@ func (p *pusher) receiving() {
 }
 
 // deliver posts one message to Predict until Predict takes it (or the stack stops).
-func (p *pusher) deliver(ctx context.Context, m *pubsub.Message) {
+func (p *pusher) deliver(ctx context.Context, m *pulled) {
 	p.active.Add(1)
 	defer p.active.Add(-1)
 	p.receiving()
@@ -209,7 +209,7 @@ func (p *pusher) holds(id string) bool {
 
 // post makes one push; it returns why Predict did not take the message ("" when it did), and
 // whether it did not answer at all.
-func (p *pusher) post(ctx context.Context, m *pubsub.Message) (reason string, noAnswer bool) {
+func (p *pusher) post(ctx context.Context, m *pulled) (reason string, noAnswer bool) {
 	var env struct {
 		Message struct {
 			Data        []byte            `json:"data"`
@@ -223,9 +223,7 @@ func (p *pusher) post(ctx context.Context, m *pubsub.Message) (reason string, no
 	}
 	env.Message.Data, env.Message.MessageID, env.Message.Attributes, env.Message.PublishTime = m.Data, m.ID, m.Attributes, m.PublishTime
 	env.Subscription = p.s.SubscriptionName
-	if m.DeliveryAttempt != nil {
-		env.DeliveryAttempt = *m.DeliveryAttempt
-	}
+	env.DeliveryAttempt = m.DeliveryAttempt
 	body, _ := json.Marshal(env)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.s.PushEndpoint, bytes.NewReader(body))
 	if err != nil {

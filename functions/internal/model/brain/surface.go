@@ -205,3 +205,91 @@ func WriteSurfaceJSON(w io.Writer, s *Surface, vals [2][]float32) error {
 	}
 	return zw.Close()
 }
+
+// SurfaceSampler is Sample for one mask, worked out once: each vertex's value is a weighted sum
+// of mask values (its sampling positions' trilinear weights, averaged), so sampling a map is one
+// pass over those weights instead of a trilinear interpolation per position. Predict samples
+// every new map; safe for concurrent use.
+type SurfaceSampler struct {
+	mesh string
+	// rows[h][v]..rows[h][v+1] are vertex v's entries of pos and weight.
+	rows   [2][]int32
+	pos    []int32
+	weight []float64
+}
+
+// NewSurfaceSampler works out s's sampling weights on m's grid.
+func NewSurfaceSampler(s *Surface, m *Mask) *SurfaceSampler {
+	smp, _ := newSampler(&Volume{Dims: Dims, Affine: Affine})
+	ss := &SurfaceSampler{mesh: s.Mesh}
+	d := Dims
+	for hi, h := range s.Hemispheres {
+		n := h.Vertices()
+		rows := make([]int32, 0, n+1)
+		rows = append(rows, int32(len(ss.pos)))
+		for v := range n {
+			share := 1 / float64(h.Samples)
+			for _, p := range h.Points[v*h.Samples : (v+1)*h.Samples] {
+				ss.addPoint(m, smp.voxel([3]float64{float64(p[0]), float64(p[1]), float64(p[2])}), d, share)
+			}
+			rows = append(rows, int32(len(ss.pos)))
+		}
+		ss.rows[hi] = rows
+	}
+	return ss
+}
+
+// addPoint adds the trilinear weights of voxel coordinates c, times share, as sampler.at reads
+// them: nothing outside the volume, the edge voxel in its outer half voxel, and only the corners
+// in the mask (the others are zero in every map).
+func (ss *SurfaceSampler) addPoint(m *Mask, c [3]float64, d [3]int, share float64) {
+	var lo, hi [3]int
+	var w [3]float64
+	for a := range 3 {
+		if !(c[a] >= -0.5 && c[a] <= float64(d[a])-0.5) {
+			return
+		}
+		f := math.Floor(c[a])
+		w[a] = c[a] - f
+		lo[a], hi[a] = max(int(f), 0), min(int(f)+1, d[a]-1)
+	}
+	for corner := range 8 {
+		i, wi := lo[0], 1-w[0]
+		if corner&4 != 0 {
+			i, wi = hi[0], w[0]
+		}
+		j, wj := lo[1], 1-w[1]
+		if corner&2 != 0 {
+			j, wj = hi[1], w[1]
+		}
+		k, wk := lo[2], 1-w[2]
+		if corner&1 != 0 {
+			k, wk = hi[2], w[2]
+		}
+		weight := wi * wj * wk * share
+		if weight == 0 {
+			continue
+		}
+		if p := m.position[(i*d[1]+j)*d[2]+k]; p >= 0 {
+			ss.pos = append(ss.pos, p)
+			ss.weight = append(ss.weight, weight)
+		}
+	}
+}
+
+// Sample is Surface.Sample of the mask's values (equal to float rounding).
+func (ss *SurfaceSampler) Sample(values []float32) [2][]float32 {
+	var out [2][]float32
+	for h, rows := range ss.rows {
+		vals := make([]float32, max(len(rows)-1, 0))
+		for v := range vals {
+			var sum float64
+			for e := rows[v]; e < rows[v+1]; e++ {
+				sum += ss.weight[e] * float64(values[ss.pos[e]])
+			}
+			vals[v] = float32(sum)
+		}
+		out[h] = vals
+	}
+	return out
+}

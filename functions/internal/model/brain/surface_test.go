@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -65,4 +66,68 @@ func TestSurfaceRoundTripAndSample(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+}
+
+// randomSurface has n vertices a hemisphere, 3 sampling positions each, spread over the grid's
+// field of view and a little beyond it (positions outside the volume sample 0).
+func randomSurface(n int, seed uint64) *Surface {
+	r := rand.New(rand.NewPCG(seed, 1))
+	s := &Surface{Mesh: "random"}
+	for h := range s.Hemispheres {
+		pts := make([][3]float32, 3*n)
+		for i := range pts {
+			pts[i] = [3]float32{float32(-100 + 200*r.Float64()), float32(-136 + 232*r.Float64()), float32(-82 + 190*r.Float64())}
+		}
+		s.Hemispheres[h] = Hemisphere{Name: []string{"left", "right"}[h], Samples: 3, Points: pts}
+	}
+	return s
+}
+
+// The precomputed sampler gives Sample's values, on the real mask, inside and outside it and
+// beyond the volume's edge.
+func TestSurfaceSamplerIsSample(t *testing.T) {
+	m := mustMask(t)
+	s := randomSurface(3000, 7)
+	ss := NewSurfaceSampler(s, m)
+	for seed := range uint64(3) {
+		values := randomMap(m, seed)
+		want, got := s.Sample(m, values), ss.Sample(values)
+		var zeros int
+		for h := range want {
+			if len(got[h]) != len(want[h]) {
+				t.Fatalf("hemisphere %d: %d values, want %d", h, len(got[h]), len(want[h]))
+			}
+			for v := range want[h] {
+				if math.Abs(float64(got[h][v]-want[h][v])) > 1e-5*max(1, math.Abs(float64(want[h][v]))) {
+					t.Fatalf("hemisphere %d vertex %d: %v, want %v", h, v, got[h][v], want[h][v])
+				}
+				if want[h][v] == 0 {
+					zeros++
+				}
+			}
+		}
+		if zeros == 0 || zeros == 2*3000 {
+			t.Errorf("%d of the vertices sample 0: the test covers only one side of the mask", zeros)
+		}
+	}
+}
+
+// BenchmarkSurfaceSample samples a map on a surface of fsaverage5's size (10,242 vertices a
+// hemisphere, 3 positions each), per position and through the precomputed weights.
+func BenchmarkSurfaceSample(b *testing.B) {
+	m := mustMask(b)
+	s := randomSurface(10242, 1)
+	values := randomMap(m, 1)
+	b.Run("per-position", func(b *testing.B) {
+		for b.Loop() {
+			s.Sample(m, values)
+		}
+	})
+	b.Run("precomputed", func(b *testing.B) {
+		ss := NewSurfaceSampler(s, m)
+		b.ResetTimer()
+		for b.Loop() {
+			ss.Sample(values)
+		}
+	})
 }

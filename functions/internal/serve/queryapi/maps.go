@@ -185,6 +185,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wai
 
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
 	defer cancel()
+	start := time.Now()
 	d, err := s.store.Get(ctx, id)
 	if errors.Is(err, jobs.ErrNotFound) {
 		d, err = nil, nil
@@ -197,9 +198,11 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wai
 		s.respondDone(ctx, w, d, text, cacheByQuery, true)
 		return
 	}
-	if s.makesJob(d) && !s.admitJob(w, r) {
+	newJob := s.makesJob(d)
+	if newJob && !s.admitJob(w, r) {
 		return
 	}
+	read := time.Now()
 	// On the document just read: a new query's create is its next round trip.
 	d, err = s.jobs.EnsureFrom(ctx, jobs.Spec{ID: id, Query: text, NormalizedQuery: normalized, ModelVersion: s.ModelVersion()}, d)
 	if err != nil {
@@ -211,9 +214,18 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wai
 		s.respondDone(ctx, w, d, text, cacheByQuery, true)
 		return
 	}
+	ensured := time.Now()
 	d = s.waitDone(r, d, wait)
+	if newJob {
+		// Where a new map's time goes on Query's side: the read, the create and publication, and
+		// the wait for Predict (the rest is Predict's "prediction" line).
+		slog.InfoContext(r.Context(), "new map", "id", id, "status", d.Status, "read_ms", msBetween(start, read),
+			"ensure_ms", msBetween(read, ensured), "wait_ms", msBetween(ensured, time.Now()))
+	}
 	s.respond(w, d, text, cacheByQuery, nil)
 }
+
+func msBetween(from, to time.Time) float64 { return float64(to.Sub(from).Microseconds()) / 1000 }
 
 // respondDone answers with a finished map, counting a hit when addHit is set, and caches it.
 func (s *Server) respondDone(ctx context.Context, w http.ResponseWriter, d *jobs.Doc, text, cache string, addHit bool) {
