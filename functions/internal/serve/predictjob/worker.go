@@ -344,9 +344,11 @@ var resultFiles = [...]resultFile{
 }
 
 // writeObjects stores the map, its preview and its surface values before the document is marked
-// done, so that a done document always has its files. The three are encoded at once, then written
-// at once once the prediction's count (counted) is stored: each is a round trip to the bucket, and
-// the encoders use the instance's other cores.
+// done, so that a done document always has its files. The three are made at once, and each is
+// written as soon as it is made and the prediction's count (counted) is stored: each write is a
+// round trip to the bucket, and the encoders use the instance's other cores meanwhile. (The count
+// comes first so that a job whose count failed, and runs again, leaves no files behind for its
+// next run to step around.)
 //
 // Objects are never replaced: a redelivery after a crash, or a duplicate delivery running at the
 // same time on another machine (whose float32 arithmetic may differ in the last bits), writes its
@@ -354,34 +356,46 @@ var resultFiles = [...]resultFile{
 // completes it. The usual name serves the usual case.
 func (w *Worker) writeObjects(ctx context.Context, m *model.Model, res *model.Result, base string, counted func() error) (objectNames, error) {
 	var data [len(resultFiles)][]byte
-	g := new(errgroup.Group)
+	create := func(ctx context.Context, name string, i int) error {
+		f := resultFiles[i]
+		return w.blobs.Create(ctx, w.resultsBucket, name+f.suffix, blobs.Object{Data: data[i], ContentType: f.contentType, CacheControl: blobs.CacheImmutable})
+	}
+	names := func(name string) objectNames {
+		return objectNames{name + resultFiles[0].suffix, name + resultFiles[1].suffix, name + resultFiles[2].suffix}
+	}
+	g, gctx := errgroup.WithContext(ctx)
 	for i, f := range resultFiles {
 		g.Go(func() error {
 			var buf bytes.Buffer
-			err := f.write(m, &buf, res)
+			if err := f.write(m, &buf, res); err != nil {
+				return err
+			}
 			data[i] = buf.Bytes()
-			return err
+			if err := counted(); err != nil {
+				return err
+			}
+			return create(gctx, base, i)
 		})
 	}
-	// The count is stored before any file is: a job whose count failed is run again, and leaves
-	// no files behind for its next run to step around.
-	if err := errors.Join(g.Wait(), counted()); err != nil {
-		return objectNames{}, err
+	err := g.Wait()
+	if err == nil {
+		return names(base), nil
 	}
-	for attempt := 0; ; attempt++ {
-		name := base
-		if attempt > 0 {
-			name = fmt.Sprintf("%s-%08x", base, rand.Uint32())
+	for i := range data {
+		if data[i] == nil || !errors.Is(err, blobs.ErrExists) {
+			return objectNames{}, err
 		}
+	}
+	// A name is taken: all three again, under a name of this attempt's own.
+	for attempt := 1; ; attempt++ {
+		name := fmt.Sprintf("%s-%08x", base, rand.Uint32())
 		g, gctx := errgroup.WithContext(ctx)
-		for i, f := range resultFiles {
-			g.Go(func() error {
-				return w.blobs.Create(gctx, w.resultsBucket, name+f.suffix, blobs.Object{Data: data[i], ContentType: f.contentType, CacheControl: blobs.CacheImmutable})
-			})
+		for i := range resultFiles {
+			g.Go(func() error { return create(gctx, name, i) })
 		}
 		switch err := g.Wait(); {
 		case err == nil:
-			return objectNames{name + resultFiles[0].suffix, name + resultFiles[1].suffix, name + resultFiles[2].suffix}, nil
+			return names(name), nil
 		case !errors.Is(err, blobs.ErrExists) || attempt == 3:
 			return objectNames{}, err
 		}
