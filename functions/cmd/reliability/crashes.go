@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -211,7 +212,12 @@ func (r *run) answerKind(ctx context.Context, path string) string {
 	return fmt.Sprint(resp.StatusCode)
 }
 
-func describeKinds(kinds map[string]int) (string, bool) {
+// describeKinds lists the kinds of answers seen, and whether any is not one of ok (200 and a JSON
+// 503 when none are given).
+func describeKinds(kinds map[string]int, ok ...string) (string, bool) {
+	if len(ok) == 0 {
+		ok = []string{"200", "503 JSON"}
+	}
 	var keys []string
 	for k := range kinds {
 		keys = append(keys, k)
@@ -221,7 +227,7 @@ func describeKinds(kinds map[string]int) (string, bool) {
 	bad := false
 	for _, k := range keys {
 		parts = append(parts, fmt.Sprintf("%d × %s", kinds[k], k))
-		bad = bad || (k != "200" && k != "503 JSON")
+		bad = bad || !slices.Contains(ok, k)
 	}
 	return strings.Join(parts, ", "), bad
 }
@@ -257,27 +263,30 @@ func (r *run) killFirestore(ctx context.Context, before []string) {
 	r.crashRow(ctx, "`kill -9` of the Firestore emulator", "20 s of cached reads by 10 clients, 20 new queries, the emulator killed after 2 s", qs, p, extra)
 }
 
-// freezeFirestore: SIGSTOP of the Firestore emulator for 15 s under cached reads: clients get a
-// 503 within the backend timeout, never a hang, and 200s again once it thaws.
+// freezeFirestore: SIGSTOP of the Firestore emulator for 15 s: cached reads (of a map in Query's
+// memory) go on answering 200, reads that need Firestore (a map no instance has in memory) get a
+// 503 within the backend timeout, never a hang, and both are 200 or 404 again once it thaws.
 func (r *run) freezeFirestore(ctx context.Context, cachedQ string) {
-	var kinds map[string]int
-	var slowest time.Duration
-	done := make(chan struct{})
-	go func() {
-		kinds, slowest = r.hammer(ctx, 25*time.Second, 10, mapsPath(cachedQ, 0))
-		close(done)
-	}()
+	var kinds, uncachedKinds map[string]int
+	var slowest, uncachedSlowest time.Duration
+	// An id of no map: every read of it asks Firestore.
+	uncached := "/api/v1/maps/" + querytext.Key(r.version, "reliability: a map nobody asked for")
+	var wg sync.WaitGroup
+	wg.Go(func() { kinds, slowest = r.hammer(ctx, 25*time.Second, 10, mapsPath(cachedQ, 0)) })
+	wg.Go(func() { uncachedKinds, uncachedSlowest = r.hammer(ctx, 25*time.Second, 2, uncached) })
 	time.Sleep(2 * time.Second)
 	pid := r.st.Firestore.Pid()
 	syscall.Kill(pid, syscall.SIGSTOP)
 	time.Sleep(15 * time.Second)
 	syscall.Kill(pid, syscall.SIGCONT)
-	<-done
-	after := r.answerKind(ctx, mapsPath(cachedQ, 0))
+	wg.Wait()
+	after, afterUncached := r.answerKind(ctx, mapsPath(cachedQ, 0)), r.answerKind(ctx, uncached)
 	seen, bad := describeKinds(kinds)
-	r.row("Firestore emulator frozen (SIGSTOP) for 15 s", "25 s of cached reads by 10 clients",
-		fmt.Sprintf("%s; the slowest answer %s (the backend timeout is 5 s); after the thaw: %s", seen, msStr(slowest), after), "0", "0")
-	if bad || kinds["503 JSON"] == 0 || after != "200" {
+	seenUncached, badUncached := describeKinds(uncachedKinds, "404", "503 JSON")
+	r.row("Firestore emulator frozen (SIGSTOP) for 15 s", "25 s of reads by 10 clients of a map in Query's memory, and by 2 clients of one it must read",
+		fmt.Sprintf("in memory: %s, the slowest %s; read from Firestore: %s, the slowest %s (the backend timeout is 5 s); after the thaw: %s and %s",
+			seen, msStr(slowest), seenUncached, msStr(uncachedSlowest), after, afterUncached), "0", "0")
+	if bad || badUncached || kinds["503 JSON"] > 0 || uncachedKinds["503 JSON"] == 0 || after != "200" || afterUncached != "404" {
 		r.failed = true
 	}
 }
