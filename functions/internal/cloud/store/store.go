@@ -152,26 +152,16 @@ func (s *Store) CreatePending(ctx context.Context, d *Doc) (created bool, err er
 // sustains about one write a second on one document, and a popular query gets more hits than that.
 const hitShards = 10
 
-// AddHit counts one more answer served from the cache, on a random shard with Firestore's
-// server-side increment (concurrent hits are never lost), and returns the total.
-func (s *Store) AddHit(ctx context.Context, id string) (int64, error) {
-	shard := s.col.Doc(id).Collection("hits").Doc(strconv.Itoa(rand.IntN(hitShards)))
-	if _, err := shard.Set(ctx, map[string]any{"n": firestore.Increment(1)}, firestore.MergeAll); err != nil {
-		return 0, classify("add hit", err)
-	}
-	return s.Hits(ctx, id)
-}
-
 // MaxHitIDs is the most ids one AddHits takes: Firestore's historical bound on the writes of one
 // commit, which keeps a commit's request small (about 150 bytes a write) and its latency short.
 const MaxHitIDs = 500
 
 // AddHits adds counts[id] to the hit counter of each id, all in one atomic commit: every
 // increment is written, or none is (then the error says why, and the caller may send them all
-// again). Each id's increment goes to a random shard of the same layout as AddHit's, as a
-// server-side increment, so that concurrent writers (AddHit, other instances' AddHits) never lose
-// a hit. Counts of 0 or less are skipped; an empty map writes nothing. It is a transaction with
-// writes only, which holds no lock on any document.
+// again). Each id's increment goes to a random shard (hitShards), as a server-side increment, so
+// that concurrent writers (other instances' AddHits) never lose a hit. Counts of 0 or less are
+// skipped; an empty map writes nothing. It is a transaction with writes only, which holds no lock
+// on any document.
 func (s *Store) AddHits(ctx context.Context, counts map[string]int64) error {
 	if len(counts) > MaxHitIDs {
 		return fmt.Errorf("firestore add hits: %d ids, more than the %d of one commit", len(counts), MaxHitIDs)

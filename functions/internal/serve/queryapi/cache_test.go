@@ -26,7 +26,7 @@ import (
 func storeCalls(st *jobstest.Store) map[jobstest.Op]int {
 	out := map[jobstest.Op]int{}
 	for _, op := range []jobstest.Op{jobstest.OpGet, jobstest.OpCreate, jobstest.OpTransact, jobstest.OpCountPrediction,
-		jobstest.OpWait, jobstest.OpAddHit, jobstest.OpAddHits, jobstest.OpHits, jobstest.OpAddFeedback} {
+		jobstest.OpWait, jobstest.OpAddHits, jobstest.OpHits, jobstest.OpAddFeedback} {
 		if n := st.Calls(op); n > 0 {
 			out[op] = n
 		}

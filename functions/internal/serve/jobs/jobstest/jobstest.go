@@ -22,7 +22,6 @@ const (
 	OpTransact        Op = "transact"
 	OpCountPrediction Op = "count prediction"
 	OpWait            Op = "wait"
-	OpAddHit          Op = "add hit"
 	OpAddHits         Op = "add hits"
 	OpHits            Op = "hits"
 	OpAddFeedback     Op = "add feedback"
@@ -212,17 +211,6 @@ func (s *Store) Wait(ctx context.Context, id string) (*jobs.Doc, error) {
 			return &d, nil
 		}
 	}
-}
-
-// AddHit counts an answer served from the cache and returns the total.
-func (s *Store) AddHit(ctx context.Context, id string) (int64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.begin(OpAddHit); err != nil {
-		return 0, err
-	}
-	s.hits[id]++
-	return s.hits[id], nil
 }
 
 // AddHits adds each id's count, all or nothing as the Firestore store's one commit: with an
