@@ -62,7 +62,8 @@ FUNCTION_SOURCE := build/function-source.zip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help deps ort tools model build test bench bench-stack run clean fuzz reliability decode-eval \
-	function-source frontend test-frontend lint terraform-check terraform-provider model-tfvars publish-model
+	function-source frontend test-frontend lint terraform-check terraform-provider model-tfvars publish-model \
+	neural-tools train-neural train-neural-tiny
 
 help:
 	@echo "make run    run the whole system on this machine at http://127.0.0.1:8080/ (builds what is missing)"
@@ -78,6 +79,7 @@ help:
 	@echo "make terraform-check  terraform fmt, validate and test (offline against the recorded google schema)"
 	@echo "make function-source  the functions' source archive in $(FUNCTION_SOURCE)"
 	@echo "make publish-model MODEL_BUCKET=NAME  upload the bundle and ONNX Runtime to the models bucket"
+	@echo "make train-neural  train the Text2Brain-style network on $(DATA) and export it to build/neural (about 30 min)"
 
 deps:
 	go mod download
@@ -99,6 +101,19 @@ $(ORT_LIB):
 tools:
 	@/usr/bin/python3 -c 'import nibabel' 2>/dev/null && test -x /usr/bin/chromium || \
 		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-nibabel chromium >/dev/null; }
+
+# The neural model's trainer (neural/train.py): Debian's PyTorch (CPU), NumPy, SciPy and nibabel.
+neural-tools:
+	@/usr/bin/python3 -c 'import torch, numpy, scipy, nibabel' 2>/dev/null || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-torch python3-scipy python3-numpy python3-nibabel >/dev/null; }
+
+# The network trained on the split of neural/settings.json, exported to ONNX with its figures
+# (build/neural/neural.json); the tiny one trains on a few hundred articles in about a minute.
+train-neural: neural-tools
+	/usr/bin/python3 neural/train.py --data $(DATA) --settings neural/settings.json --out build/neural
+
+train-neural-tiny: neural-tools
+	/usr/bin/python3 neural/train.py --data $(DATA) --settings neural/settings-tiny.json --out build/neural-tiny
 
 $(BIN): $(GO_SOURCES)
 	go build -o $@ ./functions/cmd/text2brain
