@@ -12,8 +12,9 @@ final Conv3d, cropped to 46×55×46, the mask voxels gathered.
 Split: numpy.random.RandomState(0).permutation(13459); the first 1,346 articles are held out and
 never seen in training; of the rest, a tenth (fixed seed) is the validation set that picks the epoch
 (early stopping) and the learning rate's decay. The held-out figures (mean Pearson r, Recall@10)
-are measured on the exported ONNX model's own graph in PyTorch, beside two baselines on the same
-split: the training-mean map, and a ridge regression on NeuroQuery's smoothed features.
+are measured on the trained network in PyTorch (the export is checked to compute the same maps),
+beside two baselines on the same split: the training-mean map, and a ridge regression on
+NeuroQuery's smoothed features.
 
 The served output is a z-like map: z_v = (ŷ_v − ȳ_v) / (c · σ_v), with ȳ the training-mean map,
 σ_v the standard deviation of the training residuals at voxel v (as NeuroQuery's residual_var), and
