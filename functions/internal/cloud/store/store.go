@@ -300,17 +300,50 @@ func (s *Store) CountPrediction(ctx context.Context, id string) error {
 
 // Wait returns the document once it is no longer pending, or the last state seen when ctx ends
 // (then with a nil error: waiting out the time is not a failure).
+//
+// A listen stream can end early without ctx ending: the Firestore emulator resets streams
+// (RST_STREAM CANCEL) now and then, and Firestore closes long-lived ones. Wait then listens again
+// after a short pause; a new listener's first snapshot is the document's current state, so a
+// change made between the two streams is not missed.
 func (s *Store) Wait(ctx context.Context, id string) (*Doc, error) {
+	var last *Doc
+	pause := 20 * time.Millisecond
+	for {
+		d, err := s.listen(ctx, id, &last)
+		switch {
+		case err == nil:
+			return d, nil
+		case errors.Is(err, ErrNotFound):
+			return nil, err
+		case ctx.Err() != nil:
+			if last != nil {
+				return last, nil
+			}
+			return nil, classify("wait", err)
+		case !errors.Is(err, ErrUnavailable):
+			return last, err
+		}
+		select {
+		case <-ctx.Done():
+			if last != nil {
+				return last, nil
+			}
+			return nil, classify("wait", ctx.Err())
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, time.Second)
+	}
+}
+
+// listen follows the document on one stream until it is done (returned with a nil error) or the
+// stream ends; *last keeps the latest state seen.
+func (s *Store) listen(ctx context.Context, id string, last **Doc) (*Doc, error) {
 	it := s.col.Doc(id).Snapshots(ctx)
 	defer it.Stop()
-	var last *Doc
 	for {
 		snap, err := it.Next()
 		if err != nil {
-			if ctx.Err() != nil && last != nil {
-				return last, nil
-			}
-			return last, classify("wait", err)
+			return nil, classify("wait", err)
 		}
 		if !snap.Exists() {
 			return nil, ErrNotFound
@@ -319,9 +352,9 @@ func (s *Store) Wait(ctx context.Context, id string) (*Doc, error) {
 		if err != nil {
 			return nil, err
 		}
-		last = d
+		*last = d
 		if d.Status != Pending {
-			return last, nil
+			return d, nil
 		}
 	}
 }
