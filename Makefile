@@ -11,6 +11,8 @@ ORT_VERSION := 1.24.3
 ORT_DIR := .cache/onnxruntime
 ORT_LIB := $(ORT_DIR)/libonnxruntime.so
 MODEL_DIR := build/model
+NEURAL_DIR := build/model-neural
+NEURAL_TINY_DIR := build/model-neural-tiny
 BIN := build/bin/text2brain
 LOCALSTACK := build/bin/localstack
 
@@ -63,7 +65,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help deps ort tools model build test bench bench-stack run clean fuzz reliability decode-eval \
 	function-source frontend test-frontend lint terraform-check terraform-provider model-tfvars publish-model \
-	neural-tools train-neural train-neural-tiny
+	neural-tools train-neural train-neural-tiny model-neural model-neural-tiny
 
 help:
 	@echo "make run    run the whole system on this machine at http://127.0.0.1:8080/ (builds what is missing)"
@@ -112,8 +114,20 @@ neural-tools:
 train-neural: neural-tools
 	/usr/bin/python3 neural/train.py --data $(DATA) --settings neural/settings.json --out build/neural
 
-train-neural-tiny: neural-tools
+train-neural-tiny: build/neural-tiny/neural.json
+build/neural-tiny/neural.json: neural/train.py neural/settings-tiny.json | neural-tools
 	/usr/bin/python3 neural/train.py --data $(DATA) --settings neural/settings-tiny.json --out build/neural-tiny
+
+# The network's serving bundle (after make train-neural), and the tiny one's, which the tests
+# serve beside the NeuroQuery bundle: the graph and its figures, with the NeuroQuery bundle's
+# vocabulary, mask, articles, template, surface and decoder.
+model-neural: $(NEURAL_DIR)/manifest.json
+$(NEURAL_DIR)/manifest.json: build/neural/neural.json build/neural/model.onnx $(MODEL_DIR)/manifest.json | $(BIN) ort
+	$(BIN) model build-neural --onnx build/neural/model.onnx --meta build/neural/neural.json --base $(MODEL_DIR) --out $(NEURAL_DIR) --ort $(ORT_LIB)
+
+model-neural-tiny: $(NEURAL_TINY_DIR)/manifest.json
+$(NEURAL_TINY_DIR)/manifest.json: build/neural-tiny/neural.json $(MODEL_DIR)/manifest.json | $(BIN) ort
+	$(BIN) model build-neural --onnx build/neural-tiny/model.onnx --meta build/neural-tiny/neural.json --base $(MODEL_DIR) --out $(NEURAL_TINY_DIR) --ort $(ORT_LIB)
 
 $(BIN): $(GO_SOURCES)
 	go build -o $@ ./functions/cmd/text2brain
@@ -135,9 +149,9 @@ $(MODEL_DIR)/manifest.json: $(BUNDLE_SOURCES) $(MODEL_INPUTS) | $(BIN)
 RACE_PKGS := ./functions/internal/serve/... ./functions/internal/cloud/... ./functions/internal/model/... \
 	./functions/internal/dev/emulators ./functions/internal/dev/localstack
 
-test: deps ort tools model frontend lint terraform-check test-frontend
-	go test -count=1 ./...
-	go test -race -count=1 $(RACE_PKGS)
+test: deps ort tools model model-neural-tiny frontend lint terraform-check test-frontend
+	TEXT2BRAIN_MODEL_NEURAL=$(CURDIR)/$(NEURAL_TINY_DIR) go test -count=1 ./...
+	TEXT2BRAIN_MODEL_NEURAL=$(CURDIR)/$(NEURAL_TINY_DIR) go test -race -count=1 $(RACE_PKGS)
 	$(MAKE) --no-print-directory fuzz
 
 # Each fuzz target for FUZZTIME, from its seed corpus (f.Add and testdata/fuzz): normalisation,

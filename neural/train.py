@@ -231,6 +231,21 @@ class Served(nn.Module):
         return self.net(tfidf) * self.inv_scale
 
 
+class AsVolume(nn.Module):
+    """The served map written into the grid's volume (zero outside the mask), 1×46×55×46."""
+
+    def __init__(self, served, voxels):
+        super().__init__()
+        self.served = served
+        self.register_buffer("voxels", voxels)
+
+    def forward(self, tfidf):
+        z = self.served(tfidf)
+        vol = torch.zeros(z.shape[0], DIMS[0] * DIMS[1] * DIMS[2], dtype=z.dtype)
+        vol[:, self.voxels] = z
+        return vol.view(-1, *DIMS)
+
+
 # ---- figures --------------------------------------------------------------------------------
 
 def standardise_rows(a):
@@ -418,8 +433,11 @@ def main():
     nq = NeuroQuery(model_dir)
     seen = np.asarray((x_tr != 0).sum(0)).ravel() > 0
     nq_mapped = np.zeros(n_features, bool)
-    eye = np.eye(n_features, dtype=np.float64)
-    nq_mapped[np.abs(nq.smooth(eye)[:, nq.sel]).sum(1) > 0] = True
+    for s in range(0, n_features, 1024):  # NeuroQuery's map of each feature alone: zero or not
+        rows = np.arange(s, min(s + 1024, n_features))
+        e = np.zeros((len(rows), n_features))
+        e[np.arange(len(rows)), rows] = 1
+        nq_mapped[rows] = np.abs(nq.smooth(e)[:, nq.sel]).sum(1) > 0
     candidates = np.flatnonzero(seen & nq_mapped)
     sample = np.random.RandomState(1).choice(candidates, min(cfg["calibration_terms"], len(candidates)), replace=False)
     e = np.zeros((len(sample), n_features), np.float32)
@@ -434,6 +452,12 @@ def main():
             lo = c
         else:
             hi = c
+    calibrated = lo > 1e-6 and hi < 1e6
+    if not calibrated:
+        # No scale reaches NeuroQuery's share: the network's maps hardly depend on the text (the
+        # tiny test run's do not). Plain residual units then, and neural.json says so.
+        log(f"standardisation: no scale matches NeuroQuery's share (c ran to {c:.3g}); using c = 1")
+        c = 1.0
     scale = c * sigma
     log(f"standardisation: c = {c:.4g} (NeuroQuery's median share of voxels ≥ 3.1 on {len(sample)} terms: {nq_above:.4f})")
 
@@ -464,6 +488,7 @@ def main():
         with torch.no_grad():
             norms[idx] = np.linalg.norm(served(torch.from_numpy(e)).numpy(), axis=1)
 
+    log(f"map weights of {len(mapped)} features")
     os.makedirs(args.out, exist_ok=True)
     onnx_path = os.path.join(args.out, "model.onnx")
     probe = torch.from_numpy(x_te[:4].toarray())
@@ -473,21 +498,35 @@ def main():
         err = float((served(probe) - before).abs().max())
     if err > 1e-3 * max(1.0, float(before.abs().max())):
         sys.exit(f"the export's layers differ from the trained ones by {err}")
-    torch.onnx.export(served, torch.zeros(1, n_features), onnx_path, input_names=["tfidf"], output_names=["z"],
+    # The bundle's contract (docs in neural/README.md): one float32 input of the vocabulary's
+    # features, one map output, in the mask's voxels or as the grid's volume; the tensors' names
+    # are the export's own, which the manifest records. The tiny model of the tests exports the
+    # other layout and other names, so that the runtime is seen to follow the manifest.
+    layout = cfg.get("output_layout", "mask")
+    in_name, out_name = cfg.get("input_name", "tfidf"), cfg.get("output_name", "z")
+    exported, out_shape = served, [1, int(mask.sum())]
+    if layout == "volume":
+        exported, out_shape = AsVolume(served, net.voxels), [1, *DIMS]
+    elif layout != "mask":
+        sys.exit(f"output_layout {layout!r}: want mask or volume")
+    with torch.no_grad():
+        if layout == "volume" and not torch.equal(exported(probe).reshape(len(probe), -1)[:, net.voxels], served(probe)):
+            sys.exit("the volume output does not hold the mask's voxels")
+    torch.onnx.export(exported, torch.zeros(1, n_features), onnx_path, input_names=[in_name], output_names=[out_name],
                       opset_version=13, do_constant_folding=True)
     meta = {
         "kind": "text2brain-nn",
         "name": cfg["name"],
         "description": cfg["description"],
-        "input": {"name": "tfidf", "shape": [1, n_features], "type": "float32"},
-        "output": {"name": "z", "shape": [1, int(mask.sum())], "type": "float32"},
+        "input": {"name": in_name, "shape": [1, n_features], "type": "float32"},
+        "output": {"name": out_name, "shape": out_shape, "type": "float32", "role": "map"},
         "settings": cfg,
         "split": {"permutation": "numpy.random.RandomState(0).permutation(13459)", "held_out": HELD_OUT,
                   "train": len(train_rows), "validation": len(val_rows), "test": len(test_rows),
                   "with_maps": {k: int(len(v[2])) for k, v in parts.items()}},
         "best_epoch": best_epoch,
         "history": history,
-        "standardisation": {"c": c, "calibration_terms": int(len(sample)),
+        "standardisation": {"c": c, "calibrated": calibrated, "calibration_terms": int(len(sample)),
                             "neuroquery_median_share_above_3_1": float(nq_above)},
         "figures": result["held_out"],
         "mapped_features": [int(j) for j in mapped],

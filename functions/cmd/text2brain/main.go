@@ -2,6 +2,7 @@
 // makes what a deployment uploads.
 //
 //	text2brain model build --neuroquery DIR --corpus DIR [--metadata FILE] --template FILE --surface DIR --out DIR
+//	text2brain model build-neural --onnx FILE --meta FILE --base DIR --out DIR [--ort LIB]
 //	text2brain model publish --bucket BUCKET [--model DIR] [--ort LIB] [--json] [--dry-run] [--tfvars FILE]
 //	text2brain predict [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] QUERY…
 //	text2brain decode [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] FILE
@@ -53,6 +54,7 @@ const usage = `text2brain: free text → predicted brain activation map.
 
 Usage:
   text2brain model build --neuroquery DIR --corpus DIR [--metadata FILE] --template FILE --surface DIR --out DIR
+  text2brain model build-neural --onnx FILE --meta FILE --base DIR --out DIR [--ort LIB]
   text2brain model publish --bucket BUCKET [--model DIR] [--ort LIB] [--json] [--dry-run] [--tfvars FILE]
   text2brain predict [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] QUERY…
   text2brain decode [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] FILE
@@ -67,6 +69,11 @@ Usage:
                  terms the decoder ranks highest (with their scores) and the related articles;
                  --out writes the resampled map; --json prints one JSON object whatever happens:
                  the result, or {file, error: {code, message}} with exit status 1
+  model build-neural
+                 make a bundle of another model's ONNX export (neural/README.md gives the
+                 contract; neural/train.py writes FILEs model.onnx and neural.json), sharing the
+                 vocabulary, mask, articles, template, surface and decoder of the NeuroQuery
+                 bundle --base; then load it through ONNX Runtime to check that it runs
   model publish  verify the bundle, upload it to gs://BUCKET/models/VERSION/ and the ONNX Runtime
                  library to gs://BUCKET/onnxruntime/SHA256/ (what is there already is skipped);
                  print T2B_MODEL_URI and ONNXRUNTIME_LIB for the functions
@@ -98,6 +105,8 @@ func realMain(ctx context.Context, args []string, out, errOut io.Writer) error {
 	switch {
 	case len(args) >= 2 && args[0] == "model" && args[1] == "build":
 		return buildCmd(args[2:], out)
+	case len(args) >= 2 && args[0] == "model" && args[1] == "build-neural":
+		return buildNeuralCmd(args[2:], out)
 	case len(args) >= 2 && args[0] == "model" && args[1] == "publish":
 		return publishCmd(ctx, args[2:], out, errOut)
 	case len(args) >= 1 && args[0] == "predict":
@@ -114,6 +123,35 @@ func realMain(ctx context.Context, args []string, out, errOut io.Writer) error {
 	}
 	fmt.Fprint(errOut, usage)
 	return fmt.Errorf("unknown command %q", strings.Join(args, " "))
+}
+
+func buildNeuralCmd(args []string, out io.Writer) error {
+	fl := flag.NewFlagSet("text2brain model build-neural", flag.ContinueOnError)
+	var opt modelbuild.NeuralOptions
+	fl.StringVar(&opt.ONNX, "onnx", "", "the exported graph (model.onnx)")
+	fl.StringVar(&opt.Meta, "meta", "", "its description (neural.json)")
+	fl.StringVar(&opt.Base, "base", "", "the NeuroQuery bundle whose vocabulary, mask, articles, template, surface and decoder it shares")
+	fl.StringVar(&opt.Out, "out", "", "bundle directory to write (replaced)")
+	ortLib := fl.String("ort", envOr(model.ORTLibraryEnv, model.DefaultORTLibrary), "path of libonnxruntime.so")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("model build-neural: unexpected arguments %q", fl.Args())
+	}
+	start := time.Now()
+	man, err := modelbuild.BuildNeural(opt)
+	if err != nil {
+		return err
+	}
+	m, err := model.Open(opt.Out, model.Options{ORTLibrary: *ortLib})
+	if err != nil {
+		return fmt.Errorf("model build-neural: the bundle was written but does not load: %w", err)
+	}
+	defer m.Close()
+	fmt.Fprintf(out, "bundle %s: model %s (%s), %d features (%d with a map), %d files, built and loaded in %s\n",
+		opt.Out, man.ModelVersion, man.Kind, man.Features, len(m.Bundle().Vocabulary.Selected), len(man.Files), time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 func buildCmd(args []string, out io.Writer) error {

@@ -7,6 +7,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/text2brain/text2brain/functions/internal/model/bundle"
+	"github.com/text2brain/text2brain/functions/internal/model/bundle/manifest"
 )
 
 // Load makes the model of a bundle being loaded (bundle.Start, bundle.StartFS): ONNX Runtime is
@@ -63,12 +64,19 @@ func newSession(onnx []byte, man bundle.Manifest) (*ort.DynamicAdvancedSession, 
 		so.AddSessionConfigEntry("session.inter_op.allow_spinning", "0")); err != nil {
 		return nil, fmt.Errorf("model: ONNX Runtime session options: %w", err)
 	}
-	session, err := ort.NewDynamicAdvancedSessionWithONNXData(onnx,
-		[]string{bundle.InputName}, []string{bundle.OutputZ, bundle.OutputSmooth}, so)
+	c, err := man.Contract()
+	if err != nil {
+		return nil, fmt.Errorf("model: %w; rebuild the bundle", err)
+	}
+	outputs := []string{c.Map.Name}
+	if c.Features != nil {
+		outputs = append(outputs, c.Features.Name)
+	}
+	session, err := ort.NewDynamicAdvancedSessionWithONNXData(onnx, []string{c.Input.Name}, outputs, so)
 	if err != nil {
 		return nil, fmt.Errorf("model: ONNX Runtime cannot open %s: %w; rebuild the bundle", bundle.ModelFile, err)
 	}
-	if err := warmUp(session, man); err != nil {
+	if err := warmUp(session, c); err != nil {
 		session.Destroy()
 		return nil, fmt.Errorf("model: ONNX Runtime cannot run %s on the tensors of its manifest: %w; rebuild the bundle", bundle.ModelFile, err)
 	}
@@ -80,38 +88,53 @@ func newSession(onnx []byte, man bundle.Manifest) (*ort.DynamicAdvancedSession, 
 // anyway, and gets no warm-up.
 const maxWarmUpValues = 1 << 24
 
-// warmUp runs the graph once on zeros, the shapes those of the manifest. A manifest whose shapes
-// are not one row each is left to the bundle's checks, which refuse it.
-func warmUp(session *ort.DynamicAdvancedSession, man bundle.Manifest) error {
-	row := func(s bundle.TensorSpec) (int64, bool) {
-		if len(s.Shape) != 2 || s.Shape[0] != 1 || s.Shape[1] <= 0 || s.Shape[1] > maxWarmUpValues || s.Type != "float32" {
-			return 0, false
+// warmUp runs the graph once on zeros, the shapes those of the contract.
+func warmUp(session *ort.DynamicAdvancedSession, c manifest.Contract) error {
+	for _, t := range append([]bundle.TensorSpec{c.Input, c.Map}, features(c)...) {
+		if t.Len() > maxWarmUpValues {
+			return fmt.Errorf("tensor %s has %d values, more than a bundle may (%d)", t.Name, t.Len(), maxWarmUpValues)
 		}
-		return s.Shape[1], true
 	}
-	nIn, ok := row(man.Input)
-	if !ok || len(man.Outputs) != 2 {
+	_, _, err := run(session, c, make([]float32, c.Input.Len()))
+	return err
+}
+
+func features(c manifest.Contract) []bundle.TensorSpec {
+	if c.Features == nil {
 		return nil
 	}
-	nZ, okZ := row(man.Outputs[0])
-	nS, okS := row(man.Outputs[1])
-	if !okZ || !okS {
-		return nil
-	}
-	input, err := ort.NewTensor(ort.NewShape(1, nIn), make([]float32, nIn))
+	return []bundle.TensorSpec{*c.Features}
+}
+
+// run runs the graph on one input row and returns its outputs' values: the map (as the graph
+// gives it, mask or volume) and the features (nil when the graph has none).
+func run(session *ort.DynamicAdvancedSession, c manifest.Contract, in []float32) (mapOut, feat []float32, err error) {
+	input, err := ort.NewTensor(ort.NewShape(c.Input.Shape...), in)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	defer input.Destroy()
-	z, err := ort.NewEmptyTensor[float32](ort.NewShape(1, nZ))
-	if err != nil {
-		return err
+	outs := make([]ort.Value, 0, 2)
+	tensors := make([]*ort.Tensor[float32], 0, 2)
+	defer func() {
+		for _, t := range tensors {
+			t.Destroy()
+		}
+	}()
+	for _, spec := range append([]bundle.TensorSpec{c.Map}, features(c)...) {
+		t, err := ort.NewEmptyTensor[float32](ort.NewShape(spec.Shape...))
+		if err != nil {
+			return nil, nil, err
+		}
+		tensors = append(tensors, t)
+		outs = append(outs, t)
 	}
-	defer z.Destroy()
-	smoothed, err := ort.NewEmptyTensor[float32](ort.NewShape(1, nS))
-	if err != nil {
-		return err
+	if err := session.Run([]ort.Value{input}, outs); err != nil {
+		return nil, nil, err
 	}
-	defer smoothed.Destroy()
-	return session.Run([]ort.Value{input}, []ort.Value{z, smoothed})
+	mapOut = append([]float32(nil), tensors[0].GetData()...)
+	if len(tensors) > 1 {
+		feat = append([]float32(nil), tensors[1].GetData()...)
+	}
+	return mapOut, feat, nil
 }

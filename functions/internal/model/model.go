@@ -57,6 +57,8 @@ type Model struct {
 	b       *bundle.Bundle
 	feat    *textfeat.Featurizer
 	session *ort.DynamicAdvancedSession
+	// contract is the graph's input and outputs, from the manifest.
+	contract manifest.Contract
 	// mapNorm[j] is ‖coef[:, j]‖ for a selected feature j, 0 for the others.
 	mapNorm []float64
 	// unmapped are the terms of the bundle's features without a map.
@@ -93,7 +95,7 @@ func newModel(b *bundle.Bundle, session *ort.DynamicAdvancedSession) (*Model, er
 		session.Destroy()
 		return nil, fmt.Errorf("model: %w", err)
 	}
-	m := &Model{b: b, feat: feat, session: session, mapNorm: make([]float64, feat.NumFeatures()),
+	m := &Model{b: b, feat: feat, session: session, contract: b.Contract(), mapNorm: make([]float64, feat.NumFeatures()),
 		unmapped: b.Vocabulary.UnmappedTerms()}
 	for i, j := range b.Vocabulary.Selected {
 		m.mapNorm[j] = b.Vocabulary.MapNorms[i]
@@ -116,7 +118,8 @@ func (m *Model) Featurizer() *textfeat.Featurizer { return m.feat }
 // Term is a vocabulary term related to a query.
 type Term struct {
 	Term string `json:"term"`
-	// Weight is the term's value in the smoothed, renormalised feature vector.
+	// Weight is the term's value in the feature vector the model weighs the terms by, renormalised:
+	// NeuroQuery's smoothed vector; for a graph without that output, the query's own TF-IDF.
 	Weight float64 `json:"weight"`
 	// MapWeight is how much the term weighs in the brain map (0 for terms the regression does
 	// not use).
@@ -169,14 +172,21 @@ func (m *Model) Predict(ctx context.Context, text string) (*Result, error) {
 	}
 
 	t := time.Now()
-	z, smoothed, err := m.Infer(fs.Vector)
+	z, weighed, err := m.Infer(fs.Vector)
 	if err != nil {
 		return nil, err
 	}
 	// What the bundle records, as the graph computes it: a bundle built before it was recorded,
-	// or an exact cancellation, ends here too.
-	if m.unmappedVector(smoothed) {
+	// or an exact cancellation, ends here too. A graph without a feature output is asked whether
+	// its map is zero everywhere.
+	if weighed != nil && m.unmappedVector(weighed) || weighed == nil && allZero(z) {
 		return nil, ErrNoMappedTerms
+	}
+	if weighed == nil {
+		weighed = make([]float32, len(fs.Vector))
+		for i, v := range fs.Vector {
+			weighed[i] = float32(v)
+		}
 	}
 	r.Map = z
 	r.Timings.InferMS = since(t)
@@ -187,16 +197,17 @@ func (m *Model) Predict(ctx context.Context, text string) (*Result, error) {
 	r.Timings.ArticlesMS = since(t)
 
 	t = time.Now()
-	r.RelatedTerms = m.relatedTerms(smoothed)
+	r.RelatedTerms = m.relatedTerms(weighed)
 	r.Timings.TermsMS = since(t)
 	r.Timings.TotalMS = since(start)
 	return r, nil
 }
 
-// Infer runs the ONNX graph on an L2-normalised TF-IDF vector and returns the z-map (mask order)
-// and the smoothed feature vector.
-func (m *Model) Infer(x []float64) (z, smoothed []float32, err error) {
-	nFeatures, nVoxels := m.feat.NumFeatures(), m.b.Mask.Len()
+// Infer runs the ONNX graph on an L2-normalised TF-IDF vector and returns the z-map (mask order,
+// masked here when the graph gives the whole volume) and the feature vector of the graph's
+// feature output (nil when the graph has none).
+func (m *Model) Infer(x []float64) (z, features []float32, err error) {
+	nFeatures := m.feat.NumFeatures()
 	if len(x) != nFeatures {
 		return nil, nil, fmt.Errorf("model: feature vector of length %d, want %d", len(x), nFeatures)
 	}
@@ -204,27 +215,32 @@ func (m *Model) Infer(x []float64) (z, smoothed []float32, err error) {
 	for i, v := range x {
 		in32[i] = float32(v)
 	}
-	input, err := ort.NewTensor(ort.NewShape(1, int64(nFeatures)), in32)
+	out, features, err := run(m.session, m.contract, in32)
 	if err != nil {
-		return nil, nil, fmt.Errorf("model: %w", err)
-	}
-	defer input.Destroy()
-	zOut, err := ort.NewEmptyTensor[float32](ort.NewShape(1, int64(nVoxels)))
-	if err != nil {
-		return nil, nil, fmt.Errorf("model: %w", err)
-	}
-	defer zOut.Destroy()
-	sOut, err := ort.NewEmptyTensor[float32](ort.NewShape(1, int64(nFeatures)))
-	if err != nil {
-		return nil, nil, fmt.Errorf("model: %w", err)
-	}
-	defer sOut.Destroy()
-	if err := m.session.Run([]ort.Value{input}, []ort.Value{zOut, sOut}); err != nil {
 		return nil, nil, fmt.Errorf("model: ONNX Runtime: %w", err)
 	}
-	z = append([]float32(nil), zOut.GetData()...)
-	smoothed = append([]float32(nil), sOut.GetData()...)
-	return z, smoothed, nil
+	if m.contract.Volume {
+		z = make([]float32, m.b.Mask.Len())
+		for i, v := range m.b.Mask.Voxels {
+			z[i] = out[v]
+		}
+		out = z
+	}
+	for _, v := range out {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, nil, errors.New("model: the graph gave a map with a non-finite value")
+		}
+	}
+	return out, features, nil
+}
+
+func allZero(z []float32) bool {
+	for _, v := range z {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // unmappedVector reports whether a smoothed vector is zero at every selected feature: the ones
@@ -238,8 +254,11 @@ func (m *Model) unmappedVector(smoothed []float32) bool {
 	return true
 }
 
-// relatedTerms ranks the features by their smoothed value, the way NeuroQuery shows the terms that
-// shaped a map.
+// Kind is the bundle's model kind.
+func (m *Model) Kind() string { return m.b.Manifest.Kind }
+
+// relatedTerms ranks the features by their weight (smoothed, for NeuroQuery), the way NeuroQuery
+// shows the terms that shaped a map.
 func (m *Model) relatedTerms(smoothed []float32) []Term {
 	var norm float64
 	for _, v := range smoothed {

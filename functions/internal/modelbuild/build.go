@@ -95,7 +95,8 @@ func Build(opt BuildOptions) (*bundle.Manifest, error) {
 	}
 
 	s := bundle.Specs(len(nq.Vocabulary.Features), nq.Mask.Len())
-	man := bundle.Manifest{FormatVersion: bundle.FormatVersion, Kind: "neuroquery", Input: s.Input, Outputs: s.Outputs,
+	man := bundle.Manifest{FormatVersion: bundle.FormatVersion, Kind: bundle.KindNeuroQuery, Name: "NeuroQuery",
+		Description: "NeuroQuery's linear model (Dockès et al., eLife 2020): smoothed TF-IDF → ridge regression onto the article maps", Input: s.Input, Outputs: s.Outputs,
 		Grid: bundle.GridOf(nq.Mask), Features: len(nq.Vocabulary.Features), Articles: ix.Len(), Files: map[string]bundle.FileInfo{}}
 	for name, data := range files {
 		man.Files[name] = bundle.FileInfoOf(data)
@@ -105,29 +106,8 @@ func Build(opt BuildOptions) (*bundle.Manifest, error) {
 		return nil, err
 	}
 
-	// Write next to the destination and swap, so that a failed build never leaves half a bundle.
-	parent := filepath.Dir(filepath.Clean(opt.Out))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return nil, fmt.Errorf("model build: %w", err)
-	}
-	tmp, err := os.MkdirTemp(parent, ".bundle-*")
-	if err != nil {
-		return nil, fmt.Errorf("model build: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(tmp, name), data, 0o644); err != nil {
-			return nil, fmt.Errorf("model build: %w", err)
-		}
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
+	if err := writeBundle(opt.Out, files); err != nil {
 		return nil, err
-	}
-	if err := os.RemoveAll(opt.Out); err != nil {
-		return nil, fmt.Errorf("model build: replacing %s: %w", opt.Out, err)
-	}
-	if err := os.Rename(tmp, opt.Out); err != nil {
-		return nil, fmt.Errorf("model build: %w", err)
 	}
 	return &man, nil
 }

@@ -49,3 +49,10 @@ func BundleDir(t testing.TB) string {
 func ORTLibrary(t testing.TB) string {
 	return find(t, "ONNXRUNTIME_LIB", filepath.Join(".cache", "onnxruntime", "libonnxruntime.so"), "ONNX Runtime library")
 }
+
+// NeuralBundleDir is the bundle of the tiny network `make model-neural-tiny` trains and builds (a
+// Text2Brain-style network on a few hundred articles), which the tests serve beside the NeuroQuery
+// bundle.
+func NeuralBundleDir(t testing.TB) string {
+	return find(t, "TEXT2BRAIN_MODEL_NEURAL", filepath.Join("build", "model-neural-tiny"), "tiny neural bundle")
+}

@@ -54,6 +54,7 @@ const (
 	InputName      = manifest.InputName
 	OutputZ        = manifest.OutputZ
 	OutputSmooth   = manifest.OutputSmooth
+	KindNeuroQuery = manifest.KindNeuroQuery
 )
 
 // LoadHeader, VersionOf, FileInfoOf and Specs are the manifest package's.
@@ -63,6 +64,12 @@ var (
 	FileInfoOf = manifest.FileInfoOf
 	Specs      = manifest.Specs
 )
+
+// Contract is the graph's contract, which check verified.
+func (b *Bundle) Contract() manifest.Contract {
+	c, _ := b.Manifest.Contract()
+	return c
+}
 
 // Bundle is a loaded, verified bundle.
 type Bundle struct {
@@ -237,9 +244,8 @@ func (b *Bundle) check() error {
 	case man.Articles != b.Articles.Len():
 		return fmt.Errorf("manifest says %d articles, the index has %d", man.Articles, b.Articles.Len())
 	}
-	want := Specs(nFeatures, b.Mask.Len())
-	if !manifest.EqualSpec(man.Input, want.Input) || len(man.Outputs) != 2 || !manifest.EqualSpec(man.Outputs[0], want.Outputs[0]) || !manifest.EqualSpec(man.Outputs[1], want.Outputs[1]) {
-		return fmt.Errorf("tensors %v → %v in the manifest, want %v → %v", man.Input, man.Outputs, want.Input, want.Outputs)
+	if _, err := man.Contract(); err != nil {
+		return err
 	}
 	for _, j := range voc.Selected {
 		if j < 0 || j >= nFeatures {

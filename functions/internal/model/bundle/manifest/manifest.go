@@ -42,11 +42,28 @@ const (
 	DecoderFile    = "decoder.bin"
 )
 
-// Names of the graph's input and outputs: the runtime and the manifest use these.
+// Names of the input and outputs of the graphs `text2brain model build` writes. Another bundle's
+// graph may name its tensors otherwise: the runtime reads the names from the manifest (Contract).
 const (
 	InputName    = "tfidf"
 	OutputZ      = "z"
 	OutputSmooth = "smoothed"
+)
+
+// KindNeuroQuery is the kind of the bundles `text2brain model build` writes: NeuroQuery's linear
+// model. Any other kind is served the same way, by its manifest's contract.
+const KindNeuroQuery = "neuroquery"
+
+// The roles of a graph's outputs (TensorSpec.Role).
+const (
+	// RoleMap is the predicted z-map, float32: [1, mask voxels] in mask order, or the grid's
+	// volume, [1, 46, 55, 46] or [1, 1, 46, 55, 46] in C order (the last axis fastest), which the
+	// runtime masks.
+	RoleMap = "map"
+	// RoleFeatures is optional: the features as the model weighs them, float32 [1, features]
+	// (NeuroQuery's smoothed vector). The related terms are ranked by it; without it, by the
+	// input vector itself.
+	RoleFeatures = "features"
 )
 
 // Manifest describes a bundle.
@@ -61,6 +78,36 @@ type Manifest struct {
 	Features     int                 `json:"features"`
 	Articles     int                 `json:"articles"`
 	Files        map[string]FileInfo `json:"files"`
+	// Name and Description present the model to people (the API's model list, the page's
+	// picker); optional, the kind stands in for a missing name.
+	Name        string `json:"name,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Evaluation is how well the model predicts maps of articles it was not trained on; nil when
+	// it was trained on every article (the NeuroQuery bundle is) and so has no held-out figures.
+	Evaluation *Evaluation `json:"evaluation,omitempty"`
+}
+
+// Evaluation is a model's held-out figures.
+type Evaluation struct {
+	// Split says which articles were held out.
+	Split string `json:"split"`
+	// Articles is how many were held out.
+	Articles int `json:"articles"`
+	// PearsonR is the mean Pearson r between each held-out article's predicted and actual map.
+	PearsonR float64 `json:"pearson_r"`
+	// RecallAt10 is the share of held-out articles whose own map is among the 10 closest to the
+	// prediction from their text, of all the held-out maps.
+	RecallAt10 float64 `json:"recall_at_10"`
+	// Compared are other maps scored on the same split: the model's own served map if it is not
+	// the one scored, and other methods.
+	Compared []Baseline `json:"compared,omitempty"`
+}
+
+// Baseline is another method's figures on an Evaluation's split.
+type Baseline struct {
+	Name       string  `json:"name"`
+	PearsonR   float64 `json:"pearson_r"`
+	RecallAt10 float64 `json:"recall_at_10"`
 }
 
 // TensorSpec names a graph input or output.
@@ -68,6 +115,17 @@ type TensorSpec struct {
 	Name  string  `json:"name"`
 	Shape []int64 `json:"shape"`
 	Type  string  `json:"type"`
+	// Role is an output's meaning (RoleMap, RoleFeatures); empty in the bundles written before
+	// roles were, whose outputs are the z-map and then the smoothed features.
+	Role string `json:"role,omitempty"`
+}
+
+// DisplayName is the model's name for people: its Name, or its kind.
+func (m Manifest) DisplayName() string {
+	if m.Name != "" {
+		return m.Name
+	}
+	return m.Kind
 }
 
 // Grid is the voxel grid of the maps.
@@ -123,19 +181,29 @@ func NoneMapped(terms []string, unmapped map[string]bool) bool {
 	return len(terms) > 0
 }
 
-// VersionOf is the model version of a bundle with these files: a hash of their checksums in name
-// order.
-func VersionOf(files map[string]FileInfo) string {
+// VersionOf is the model version of a NeuroQuery bundle with these files: a hash of their
+// checksums in name order.
+func VersionOf(files map[string]FileInfo) string { return VersionOfKind(KindNeuroQuery, files) }
+
+// VersionOfKind is the model version of a bundle of a kind with these files. A NeuroQuery bundle's
+// is "nq-" and a hash of the files' checksums; any other kind's "nn-" and a hash of the kind and
+// the checksums, so that two kinds never share a version, and so a key space.
+func VersionOfKind(kind string, files map[string]FileInfo) string {
 	names := make([]string, 0, len(files))
 	for n := range files {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	h := sha256.New()
+	prefix := "nq-"
+	if kind != KindNeuroQuery {
+		prefix = "nn-"
+		fmt.Fprintf(h, "kind %s\n", kind)
+	}
 	for _, n := range names {
 		fmt.Fprintf(h, "%s %s %d\n", n, files[n].SHA256, files[n].Bytes)
 	}
-	return "nq-" + hex.EncodeToString(h.Sum(nil))[:16]
+	return prefix + hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // FileInfoOf is the checksum entry of a file's content.
@@ -161,7 +229,10 @@ func ReadManifest(fsys fs.FS) (Manifest, error) {
 	if man.FormatVersion != FormatVersion {
 		return man, fmt.Errorf("bundle: format version %d, this program reads version %d; rebuild it with this version's `make model`", man.FormatVersion, FormatVersion)
 	}
-	if v := VersionOf(man.Files); v != man.ModelVersion {
+	if man.Kind == "" {
+		return man, fmt.Errorf("bundle: %s names no model kind; rebuild it", ManifestFile)
+	}
+	if v := VersionOfKind(man.Kind, man.Files); v != man.ModelVersion {
 		return man, fmt.Errorf("bundle: model version %s does not match its files (%s); rebuild it with `make model`", man.ModelVersion, v)
 	}
 	return man, nil
@@ -332,15 +403,15 @@ func Specs(nFeatures, nVoxels int) TensorSpecs {
 	return TensorSpecs{
 		Input: TensorSpec{Name: InputName, Shape: []int64{1, int64(nFeatures)}, Type: "float32"},
 		Outputs: []TensorSpec{
-			{Name: OutputZ, Shape: []int64{1, int64(nVoxels)}, Type: "float32"},
-			{Name: OutputSmooth, Shape: []int64{1, int64(nFeatures)}, Type: "float32"},
+			{Name: OutputZ, Shape: []int64{1, int64(nVoxels)}, Type: "float32", Role: RoleMap},
+			{Name: OutputSmooth, Shape: []int64{1, int64(nFeatures)}, Type: "float32", Role: RoleFeatures},
 		},
 	}
 }
 
 // EqualSpec reports whether two tensor specs are the same.
 func EqualSpec(a, b TensorSpec) bool {
-	if a.Name != b.Name || a.Type != b.Type || len(a.Shape) != len(b.Shape) {
+	if a.Name != b.Name || a.Type != b.Type || a.Role != b.Role || len(a.Shape) != len(b.Shape) {
 		return false
 	}
 	for i := range a.Shape {
@@ -349,4 +420,88 @@ func EqualSpec(a, b TensorSpec) bool {
 		}
 	}
 	return true
+}
+
+// Grid dimensions of a volume output (brain.Dims; this package links none of package brain).
+var volumeDims = [3]int64{46, 55, 46}
+
+// Contract is what the runtime needs of a bundle's graph, read from its manifest: one float32
+// input of the vocabulary's features, in the vocabulary's order, L2-normalised TF-IDF
+// ([1, features]); one output of role RoleMap; optionally one of role RoleFeatures. Other outputs
+// are not read.
+type Contract struct {
+	Input TensorSpec
+	Map   TensorSpec
+	// Volume is whether Map is the grid's volume (masked by the runtime) rather than the mask's
+	// voxels.
+	Volume bool
+	// Features is the RoleFeatures output; nil when the graph has none.
+	Features *TensorSpec
+}
+
+// Contract checks the manifest's input and outputs against the contract and returns it.
+func (m Manifest) Contract() (Contract, error) {
+	var c Contract
+	in := m.Input
+	if in.Name == "" || in.Type != "float32" || len(in.Shape) != 2 || in.Shape[0] != 1 || in.Shape[1] != int64(m.Features) {
+		return c, fmt.Errorf("the graph's input %v is not float32 [1, %d] (one row of the vocabulary's features)", in, m.Features)
+	}
+	c.Input = in
+	var mapOut *TensorSpec
+	for i := range m.Outputs {
+		o := m.Outputs[i]
+		role := o.Role
+		if role == "" { // a bundle written before roles were
+			switch {
+			case o.Name == OutputSmooth:
+				role = RoleFeatures
+			case mapOut == nil && i == 0:
+				role = RoleMap
+			}
+		}
+		switch role {
+		case RoleMap:
+			if mapOut != nil {
+				return c, fmt.Errorf("the graph has two map outputs, %q and %q", mapOut.Name, o.Name)
+			}
+			mapOut = &m.Outputs[i]
+		case RoleFeatures:
+			if c.Features != nil {
+				return c, fmt.Errorf("the graph has two feature outputs, %q and %q", c.Features.Name, o.Name)
+			}
+			if o.Type != "float32" || !slices.Equal(o.Shape, []int64{1, int64(m.Features)}) {
+				return c, fmt.Errorf("the graph's feature output %v is not float32 [1, %d]", o, m.Features)
+			}
+			c.Features = &m.Outputs[i]
+		}
+	}
+	if mapOut == nil {
+		return c, fmt.Errorf("the graph has no output of role %q among %v", RoleMap, m.Outputs)
+	}
+	c.Map = *mapOut
+	sh := c.Map.Shape
+	switch {
+	case c.Map.Type != "float32":
+		return c, fmt.Errorf("the graph's map output %v is not float32", c.Map)
+	case slices.Equal(sh, []int64{1, int64(m.Grid.MaskVoxels)}):
+	case slices.Equal(sh, []int64{1, volumeDims[0], volumeDims[1], volumeDims[2]}),
+		slices.Equal(sh, []int64{1, 1, volumeDims[0], volumeDims[1], volumeDims[2]}):
+		c.Volume = true
+	default:
+		return c, fmt.Errorf("the graph's map output %v is neither [1, %d] (the mask's voxels) nor the grid's volume [1, %d, %d, %d]",
+			c.Map, m.Grid.MaskVoxels, volumeDims[0], volumeDims[1], volumeDims[2])
+	}
+	if c.Map.Name == c.Input.Name || c.Features != nil && c.Features.Name == c.Map.Name {
+		return c, fmt.Errorf("the graph's tensors do not have distinct names: %v → %v", c.Input, m.Outputs)
+	}
+	return c, nil
+}
+
+// Len is the number of values in a tensor of the spec's shape.
+func (s TensorSpec) Len() int64 {
+	n := int64(1)
+	for _, d := range s.Shape {
+		n *= d
+	}
+	return n
 }
