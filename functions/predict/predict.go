@@ -44,8 +44,13 @@ func newWorker(ctx context.Context) (*predictjob.Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	load := func(ctx context.Context) (*model.Model, error) {
+	// The default model's version is learnt by loading it (a warm-up does); the others' from their
+	// manifests, so that a job for one loads that one alone.
+	sources := []predictjob.Source{{Load: func(ctx context.Context) (*model.Model, error) {
 		return predictjob.LoadModel(ctx, set.Blobs, cfg.ModelURI, cfg.ORTLibrary)
+	}}}
+	for _, uri := range cfg.MoreModelURIs {
+		sources = append(sources, predictjob.SourceAt(set.Blobs, uri, cfg.ORTLibrary))
 	}
-	return predictjob.New(set.Store, set.Blobs, cfg.ResultsBucket, load), nil
+	return predictjob.NewMulti(set.Store, set.Blobs, cfg.ResultsBucket, sources), nil
 }

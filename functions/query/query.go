@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/text2brain/text2brain/frontend"
 	"github.com/text2brain/text2brain/functions/internal/model/brain"
@@ -89,9 +90,26 @@ func newServer(ctx context.Context) (_ http.Handler, err error) {
 	}()
 	// The manifest, the vocabulary and the mask (12 kB): enough to answer, and to check an
 	// uploaded map on the model's grid before a decoding's job goes out.
+	// The other models' manifests and vocabularies are read meanwhile.
+	more := make([]*manifest.Header, len(cfg.MoreModelURIs))
+	var g errgroup.Group
+	for i, uri := range cfg.MoreModelURIs {
+		g.Go(func() error {
+			var err error
+			if more[i], err = manifest.LoadHeader(set.Blobs.URIFS(ctx, uri)); err != nil {
+				return fmt.Errorf("model %s: %w", uri, err)
+			}
+			return nil
+		})
+	}
 	h, files, err := manifest.ReadHeader(set.Blobs.URIFS(ctx, cfg.ModelURI), []string{manifest.VocabularyFile, manifest.MaskFile})
+	if gerr := g.Wait(); err == nil && gerr != nil {
+		err = gerr
+	} else if err != nil {
+		err = fmt.Errorf("model %s: %w", cfg.ModelURI, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", cfg.ModelURI, err)
+		return nil, err
 	}
 	mask, err := brain.ReadMask(bytes.NewReader(files[manifest.MaskFile]))
 	if err != nil {
@@ -101,9 +119,14 @@ func newServer(ctx context.Context) (_ http.Handler, err error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, mh := range more {
+		if err := s.AddModel(mh); err != nil {
+			return nil, err
+		}
+	}
 	s.EnableDecoding(mask)
 	flushOnStop(s, syscall.SIGTERM)
-	slog.Info("Query ready", "model_version", s.ModelVersion())
+	slog.Info("Query ready", "model_version", s.ModelVersion(), "models", 1+len(more))
 	return s.Handler(), nil
 }
 

@@ -43,6 +43,9 @@ type Options struct {
 	DataDir string
 	// BundleDir is the model bundle made by `make model` (TEXT2BRAIN_MODEL, default build/model).
 	BundleDir string
+	// MoreBundleDirs are other bundles served beside it, such as the network's of `make
+	// model-neural` (TEXT2BRAIN_MORE_MODELS, comma-separated; default none).
+	MoreBundleDirs []string
 	// ORTLibrary is libonnxruntime.so from `make ort` (ONNXRUNTIME_LIB, default
 	// .cache/onnxruntime/libonnxruntime.so).
 	ORTLibrary string
@@ -93,6 +96,7 @@ type env struct {
 	SchedulerEvery schedulerPeriod `env:"T2B_SCHEDULER_EVERY"`
 	DataDir        string          `env:"T2B_DATA_DIR"`
 	BundleDir      string          `env:"TEXT2BRAIN_MODEL"`
+	MoreBundleDirs []string        `env:"TEXT2BRAIN_MORE_MODELS"`
 	ORTLibrary     string          `env:"ONNXRUNTIME_LIB"`
 	SDKRoot        string          `env:"CLOUDSDK_ROOT"`
 	ProjectID      string          `env:"GOOGLE_CLOUD_PROJECT"`
@@ -127,7 +131,7 @@ func OptionsFromEnv() (Options, error) {
 	problems := config.ParseProblems(&e)
 	o := Options{Port: e.Port, FirestorePort: e.FirestorePort, PubSubPort: e.PubSubPort, StoragePort: e.StoragePort,
 		QueryPort: e.QueryPort, PredictPort: e.PredictPort, SchedulerEvery: time.Duration(e.SchedulerEvery),
-		DataDir: e.DataDir, BundleDir: e.BundleDir, ORTLibrary: e.ORTLibrary, SDKRoot: e.SDKRoot,
+		DataDir: e.DataDir, BundleDir: e.BundleDir, MoreBundleDirs: e.MoreBundleDirs, ORTLibrary: e.ORTLibrary, SDKRoot: e.SDKRoot,
 		ProjectID: e.ProjectID, ModelsBucket: e.ModelsBucket, ResultsBucket: e.ResultsBucket,
 		Topic: e.Topic, Subscription: e.Subscription}
 	o = o.withDefaults()
@@ -147,6 +151,13 @@ func (o Options) withDefaults() Options {
 	}
 	o.DataDir = abs(o.DataDir, "data")
 	o.BundleDir = abs(o.BundleDir, filepath.FromSlash(bundle.DefaultDir))
+	more := make([]string, 0, len(o.MoreBundleDirs))
+	for _, d := range o.MoreBundleDirs {
+		if d != "" {
+			more = append(more, abs(d, d))
+		}
+	}
+	o.MoreBundleDirs = more
 	o.ORTLibrary = abs(o.ORTLibrary, filepath.FromSlash(model.DefaultORTLibrary))
 	if o.FunctionBinary == "" {
 		if exe, err := os.Executable(); err == nil {
@@ -206,6 +217,11 @@ func (o Options) problems() []string {
 	}
 	if _, err := readBundle(o.BundleDir); err != nil {
 		p = append(p, fmt.Sprintf("the model bundle is missing or incomplete at %s (%v): run `make model` (or set TEXT2BRAIN_MODEL)", o.BundleDir, err))
+	}
+	for _, d := range o.MoreBundleDirs {
+		if _, err := readBundle(d); err != nil {
+			p = append(p, fmt.Sprintf("the model bundle is missing or incomplete at %s (%v): build it (make model-neural) or leave it out of TEXT2BRAIN_MORE_MODELS", d, err))
+		}
 	}
 	if info, err := os.Stat(o.ORTLibrary); err != nil || !info.Mode().IsRegular() {
 		p = append(p, fmt.Sprintf("the ONNX Runtime library is missing at %s: run `make ort` (or set ONNXRUNTIME_LIB)", o.ORTLibrary))

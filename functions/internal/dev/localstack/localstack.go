@@ -88,6 +88,8 @@ type Stack struct {
 	PushEndpoint string
 	// ModelVersion is the bundle's version and ModelURI gs://ModelsBucket/models/ModelVersion.
 	ModelVersion, ModelURI string
+	// MoreModelVersions and MoreModelURIs are those of the other bundles (Options.MoreBundleDirs).
+	MoreModelVersions, MoreModelURIs []string
 	// LogDir is DataDir/logs, where everything the console does not show is.
 	LogDir string
 
@@ -146,6 +148,14 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 		LogDir:           filepath.Join(opt.DataDir, "logs"),
 		frontErr:         make(chan error, 1),
 		done:             make(chan struct{}),
+	}
+	for _, d := range opt.MoreBundleDirs {
+		v, err := readBundle(d)
+		if err != nil {
+			return nil, fmt.Errorf("the model bundle at %s: %w", d, err)
+		}
+		s.MoreModelVersions = append(s.MoreModelVersions, v)
+		s.MoreModelURIs = append(s.MoreModelURIs, "gs://"+opt.ModelsBucket+"/models/"+v)
 	}
 	defer func() {
 		if err != nil {
@@ -299,7 +309,7 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 		s.bg.Add(1)
 		go s.schedule(bgCtx)
 	}
-	s.logf("ready in %.1f s: Query on %s, Predict on %s, model %s", time.Since(t0).Seconds(), s.QueryURL, s.PredictURL, s.ModelURI)
+	s.logf("ready in %.1f s: Query on %s, Predict on %s, model %s", time.Since(t0).Seconds(), s.QueryURL, s.PredictURL, strings.Join(append([]string{s.ModelURI}, s.MoreModelURIs...), " and "))
 	return s, nil
 }
 
@@ -376,6 +386,7 @@ func (s *Stack) Env() []string {
 		"PUBSUB_EMULATOR_HOST=" + s.PubSubHost,
 		"STORAGE_EMULATOR_HOST=" + s.StorageHost,
 		"T2B_MODEL_URI=" + s.ModelURI,
+		"T2B_MORE_MODEL_URIS=" + strings.Join(s.MoreModelURIs, ","),
 		"T2B_RESULTS_BUCKET=" + s.ResultsBucket,
 		"T2B_TOPIC=" + s.Topic,
 		model.ORTLibraryEnv + "=" + ort,
@@ -405,18 +416,21 @@ func (s *Stack) setUpStorage(ctx context.Context) error {
 			return fmt.Errorf("bucket %s: %w", b, err)
 		}
 	}
-	// The functions load the library from its local path, so only the bundle is published.
-	res, err := publish.Upload(ctx, client, publish.Options{Bucket: s.ModelsBucket, BundleDir: s.opt.BundleDir})
-	if err != nil {
-		return err
-	}
-	if res.ModelURI != s.ModelURI {
-		return fmt.Errorf("the model bundle at %s changed while the stack started (it is %s now, not %s): start again", s.opt.BundleDir, res.ModelVersion, s.ModelVersion)
-	}
-	if res.Uploaded > 0 {
-		s.logf("uploaded %d bundle files to %s (%.1f s)", res.Uploaded, s.ModelURI, time.Since(start).Seconds())
-	} else {
-		s.logf("the bundle is in %s already", s.ModelURI)
+	// The functions load the library from its local path, so only the bundles are published.
+	dirs, uris := append([]string{s.opt.BundleDir}, s.opt.MoreBundleDirs...), append([]string{s.ModelURI}, s.MoreModelURIs...)
+	for i, dir := range dirs {
+		res, err := publish.Upload(ctx, client, publish.Options{Bucket: s.ModelsBucket, BundleDir: dir})
+		if err != nil {
+			return err
+		}
+		if res.ModelURI != uris[i] {
+			return fmt.Errorf("the model bundle at %s changed while the stack started (it is %s now, not %s): start again", dir, res.ModelVersion, uris[i])
+		}
+		if res.Uploaded > 0 {
+			s.logf("uploaded %d bundle files to %s (%.1f s)", res.Uploaded, uris[i], time.Since(start).Seconds())
+		} else {
+			s.logf("the bundle is in %s already", uris[i])
+		}
 	}
 	return nil
 }

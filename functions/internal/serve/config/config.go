@@ -23,6 +23,9 @@ type Config struct {
 	Project string `env:"GOOGLE_CLOUD_PROJECT"`
 	// ModelURI is the model bundle: gs://bucket/prefix, or a local directory.
 	ModelURI string `env:"T2B_MODEL_URI"`
+	// MoreModelURIs are other bundles served beside ModelURI's, the default (comma-separated, in
+	// the order the API lists them): a network built with `text2brain model build-neural` on it.
+	MoreModelURIs []string `env:"T2B_MORE_MODEL_URIS"`
 	// ResultsBucket holds the maps and previews Predict writes and Query serves.
 	ResultsBucket string `env:"T2B_RESULTS_BUCKET"`
 	Topic         string `env:"T2B_TOPIC"`      // default DefaultTopic
@@ -269,6 +272,11 @@ func (c *Config) common() []string {
 	} else if strings.HasPrefix(c.ModelURI, "gs://") {
 		if _, _, ok := blobs.ParseURI(c.ModelURI); !ok {
 			p = append(p, fmt.Sprintf("T2B_MODEL_URI=%q is not a gs://bucket/prefix URI", c.ModelURI))
+		}
+	}
+	for _, u := range c.MoreModelURIs {
+		if _, _, ok := blobs.ParseURI(u); strings.HasPrefix(u, "gs://") && !ok || u == "" || u == c.ModelURI {
+			p = append(p, fmt.Sprintf("T2B_MORE_MODEL_URIS: %q is not a gs://bucket/prefix URI or a directory other than T2B_MODEL_URI's", u))
 		}
 	}
 	if c.ResultsBucket == "" {

@@ -4,6 +4,7 @@ package predictjob
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/text2brain/text2brain/functions/internal/model"
 	"github.com/text2brain/text2brain/functions/internal/model/brain"
 	"github.com/text2brain/text2brain/functions/internal/model/bundle"
+	"github.com/text2brain/text2brain/functions/internal/model/bundle/manifest"
 	"github.com/text2brain/text2brain/functions/internal/serve/jobs"
 	"github.com/text2brain/text2brain/functions/internal/serve/lazy"
 	"github.com/text2brain/text2brain/functions/internal/serve/querytext"
@@ -39,7 +42,34 @@ type Worker struct {
 	jobs          *jobs.Lifecycle
 	blobs         BlobCreator
 	resultsBucket string
-	model         *lazy.Value[*model.Model]
+	// models are the models this instance serves, the default first; each is loaded on the first
+	// job for it, once.
+	models []*source
+}
+
+// Source is one model a worker serves: its version, known before the model is loaded (from the
+// bundle's manifest), and how to load it. Version may be nil: then the model is loaded to learn
+// its version.
+type Source struct {
+	Version func(context.Context) (string, error)
+	Load    func(context.Context) (*model.Model, error)
+}
+
+type source struct {
+	version *lazy.Value[string] // nil: ask the model
+	model   *lazy.Value[*model.Model]
+}
+
+// versionOf is the source's model version.
+func (s *source) versionOf(ctx context.Context) (string, error) {
+	if s.version != nil {
+		return s.version.Get(ctx)
+	}
+	m, err := s.model.Get(ctx)
+	if err != nil {
+		return "", err
+	}
+	return m.Version(), nil
 }
 
 // modelLoadTimeout bounds one attempt at loading the model (bundle download and session).
@@ -48,7 +78,63 @@ const modelLoadTimeout = 5 * time.Minute
 // New builds a worker on the result store and the results bucket; the model is loaded by load on
 // first use, once per instance.
 func New(st jobs.Store, b BlobCreator, resultsBucket string, load func(context.Context) (*model.Model, error)) *Worker {
-	return &Worker{jobs: jobs.New(st, nil, jobs.Options{}), blobs: b, resultsBucket: resultsBucket, model: lazy.New(load, modelLoadTimeout)}
+	return NewMulti(st, b, resultsBucket, []Source{{Load: load}})
+}
+
+// NewMulti builds a worker that serves several models, the first the default (the one a warm-up
+// loads). Each is loaded on the first job for its version, once per instance.
+func NewMulti(st jobs.Store, b BlobCreator, resultsBucket string, models []Source) *Worker {
+	w := &Worker{jobs: jobs.New(st, nil, jobs.Options{}), blobs: b, resultsBucket: resultsBucket}
+	for _, m := range models {
+		src := &source{model: lazy.New(m.Load, modelLoadTimeout)}
+		if m.Version != nil {
+			src.version = lazy.New(m.Version, modelLoadTimeout)
+		}
+		w.models = append(w.models, src)
+	}
+	return w
+}
+
+// modelFor is the loaded model of a version. A version no source has is an error the job is
+// retried for: during a deployment Query and Predict can serve different versions for a while,
+// and an instance with the job's version takes it on a redelivery.
+func (w *Worker) modelFor(ctx context.Context, version string) (*model.Model, error) {
+	var served []string
+	var firstErr error
+	for _, src := range w.models {
+		v, err := src.versionOf(ctx)
+		if err != nil {
+			firstErr = cmp.Or(firstErr, err)
+			continue
+		}
+		if v == version {
+			m, err := src.model.Get(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("loading the model: %w", err)
+			}
+			return m, nil
+		}
+		served = append(served, v)
+	}
+	if firstErr != nil { // the job's model may be the one that did not answer
+		return nil, fmt.Errorf("loading the model: %w", firstErr)
+	}
+	return nil, fmt.Errorf("the job is for model %s and this instance serves model %s", version, strings.Join(served, ", "))
+}
+
+// SourceAt is the Source of the bundle at uri (LoadModel's arguments): its version is read from the
+// bundle's manifest alone.
+func SourceAt(b *blobs.Store, modelURI, ortLibrary string) Source {
+	return Source{
+		Version: func(ctx context.Context) (string, error) {
+			man, err := manifest.ReadManifest(b.URIFS(ctx, modelURI))
+			if err != nil {
+				return "", fmt.Errorf("%w (bundle %s)", err, modelURI)
+			}
+			return man.ModelVersion, nil
+		},
+		Load: func(ctx context.Context) (*model.Model, error) { return LoadModel(ctx, b, modelURI, ortLibrary) },
+	}
 }
 
 // LoadModel reads the bundle at modelURI (a gs:// prefix or a directory) and opens an ONNX Runtime
@@ -134,7 +220,7 @@ func (w *Worker) Handle(ctx context.Context, msg queue.Message) error {
 func (w *Worker) handleDelivery(ctx context.Context, msg queue.Message, attempt int) error {
 	if msg.Warmup {
 		start := time.Now()
-		if _, err := w.model.Get(ctx); err != nil {
+		if _, err := w.models[0].model.Get(ctx); err != nil {
 			// A warm-up is best effort: the next job retries the load.
 			slog.ErrorContext(ctx, "warm-up: loading the model failed", "err", err)
 			return nil
@@ -161,14 +247,9 @@ func (w *Worker) handleDelivery(ctx context.Context, msg queue.Message, attempt 
 		slog.InfoContext(ctx, "job already finished", "id", msg.ID, "status", d.Status)
 		return nil
 	}
-	m, err := w.model.Get(ctx)
+	m, err := w.modelFor(ctx, msg.ModelVersion)
 	if err != nil {
-		return fmt.Errorf("loading the model: %w", err)
-	}
-	if msg.ModelVersion != m.Version() {
-		// During a deployment Query and Predict can serve different versions for a while: an
-		// instance with the job's version takes it on a redelivery, so this is not final.
-		return fmt.Errorf("the job is for model %s and this instance serves model %s", msg.ModelVersion, m.Version())
+		return err
 	}
 	if d.Kind != msg.Kind || d.NormalizedQuery != msg.Text || d.Upload != msg.Upload || d.ModelVersion != msg.ModelVersion {
 		// The id matches but the document says otherwise: not this job's document.

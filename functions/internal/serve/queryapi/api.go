@@ -69,6 +69,8 @@ type Server struct {
 	feat    *textfeat.Featurizer
 	// unmapped are the terms of the model's features that have no brain map.
 	unmapped map[string]bool
+	// models are the models served, the default (header's) first (models.go).
+	models []*servedModel
 	// clients limits every API request of each client; predictLimit, warmupLimit and
 	// feedbackLimit the costly ones on top (nil: no limit).
 	clients       *clientLimiter
@@ -144,6 +146,7 @@ func New(cfg *config.Config, st Store, q jobs.Publisher, b BlobReader, h *manife
 		s.anyOrigin = s.anyOrigin || o == "*"
 		s.origins[o] = true
 	}
+	s.models = []*servedModel{newServedModel(h)}
 	go s.flushLoop()
 	return s, nil
 }
@@ -161,6 +164,7 @@ func (s *Server) Handler() http.Handler {
 	route("/api/v1/version", map[string]http.HandlerFunc{http.MethodGet: s.version})
 	route("/api/v1/warm", map[string]http.HandlerFunc{http.MethodPost: s.warmUp})
 	route("/api/v1/maps", map[string]http.HandlerFunc{http.MethodGet: s.getMaps, http.MethodPost: s.postMaps})
+	route("/api/v1/models", map[string]http.HandlerFunc{http.MethodGet: s.listModels})
 	route("/api/v1/terms", map[string]http.HandlerFunc{http.MethodGet: s.terms})
 	route("/api/v1/feedback", map[string]http.HandlerFunc{http.MethodPost: s.feedback})
 	route("/openapi.yaml", map[string]http.HandlerFunc{http.MethodGet: s.openAPI})

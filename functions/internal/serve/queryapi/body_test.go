@@ -37,7 +37,7 @@ func TestStrictJSONBodies(t *testing.T) {
 		{"white space", " \n", 400, "invalid_json", "empty"},
 		{"syntax error", `{"query": face}`, 400, "invalid_json", "not valid JSON (at byte"},
 		{"cut short", `{"query": "face"`, 400, "invalid_json", "not valid JSON"},
-		{"unknown field", `{"query":"face","q":"x"}`, 400, "invalid_json", `unknown field "q"; the fields are "query" and "wait"`},
+		{"unknown field", `{"query":"face","q":"x"}`, 400, "invalid_json", `unknown field "q"; the fields are "query", "wait" and "model"`},
 		{"long unknown field", `{"` + strings.Repeat("x", 300) + `":1}`, 400, "invalid_json", "unknown field"},
 		{"duplicate field", `{"query":"face","query":"memory"}`, 400, "invalid_json", `"query" twice`},
 		{"query as a number", `{"query":5}`, 400, "invalid_query", `"query" must be a string`},

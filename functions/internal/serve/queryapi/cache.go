@@ -138,7 +138,11 @@ func (s *Server) newCachedDoc(d *jobs.Doc) (*cachedDoc, error) {
 		return e, nil
 	}
 	terms := s.feat.Terms(d.NormalizedQuery)
-	e.mappable = len(terms) > 0 && !manifest.NoneMapped(terms, s.unmapped)
+	unmapped := s.unmapped
+	if m := s.modelOfVersion(d.ModelVersion); m != nil {
+		unmapped = m.unmapped
+	}
+	e.mappable = len(terms) > 0 && !manifest.NoneMapped(terms, unmapped)
 	b := encodeJSON(s.result(d, "", nil))
 	q := bytes.Index(b, []byte(`,"query":""`))
 	sp := bytes.Index(b, []byte(`,"recognized_spans":[]`))

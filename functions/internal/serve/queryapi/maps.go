@@ -29,10 +29,12 @@ const (
 
 // Result is a finished map, as the API returns it.
 type Result struct {
-	ID              string      `json:"id"`
-	Query           string      `json:"query"`
-	NormalizedQuery string      `json:"normalized_query"`
-	ModelVersion    string      `json:"model_version"`
+	ID              string `json:"id"`
+	Query           string `json:"query"`
+	NormalizedQuery string `json:"normalized_query"`
+	ModelVersion    string `json:"model_version"`
+	// Model is the model's id in /api/v1/models (absent for a model no longer served).
+	Model           string      `json:"model,omitempty"`
 	Status          jobs.Status `json:"status"`
 	RecognizedTerms []string    `json:"recognized_terms"`
 	// RecognizedSpans are where the recognised phrases are in Query.
@@ -55,6 +57,7 @@ type Pending struct {
 	Query           string      `json:"query"`
 	NormalizedQuery string      `json:"normalized_query"`
 	ModelVersion    string      `json:"model_version"`
+	Model           string      `json:"model,omitempty"`
 	Status          jobs.Status `json:"status"`
 	// Stage is "queued" until Predict has received the job, then "computing".
 	Stage     string    `json:"stage"`
@@ -74,7 +77,7 @@ func mapPath(id string) string { return "/api/v1/maps/" + id }
 
 func (s *Server) result(d *jobs.Doc, query string, hits *int64) Result {
 	r := Result{ID: d.ID, Query: query, NormalizedQuery: d.NormalizedQuery, ModelVersion: d.ModelVersion,
-		Status: d.Status, Hits: hits, CreatedAt: d.CreatedAt,
+		Model: s.modelIDOf(d.ModelVersion), Status: d.Status, Hits: hits, CreatedAt: d.CreatedAt,
 		MapURL: s.url(mapPath(d.ID) + "/map.nii.gz"), PreviewURL: s.url(mapPath(d.ID) + "/preview.png"),
 		RecognizedSpans: s.spans(query)}
 	if res := d.Result; res != nil {
@@ -106,7 +109,7 @@ func (s *Server) respond(w http.ResponseWriter, d *jobs.Doc, query, cache string
 			stage = StageComputing
 		}
 		writeJSON(w, http.StatusAccepted, Pending{ID: d.ID, Query: query, NormalizedQuery: d.NormalizedQuery,
-			ModelVersion: d.ModelVersion, Status: d.Status, Stage: stage, Poll: s.url(mapPath(d.ID)), CreatedAt: d.CreatedAt})
+			ModelVersion: d.ModelVersion, Model: s.modelIDOf(d.ModelVersion), Status: d.Status, Stage: stage, Poll: s.url(mapPath(d.ID)), CreatedAt: d.CreatedAt})
 	}
 }
 
@@ -124,16 +127,21 @@ func (s *Server) getMaps(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, "invalid_wait", err.Error())
 		return
 	}
-	s.lookup(w, r, q.Get("q"), wait)
+	m, ok := s.modelNamed(w, q.Get("model"))
+	if !ok {
+		return
+	}
+	s.lookup(w, r, q.Get("q"), wait, m)
 }
 
 func (s *Server) postMaps(w http.ResponseWriter, r *http.Request) {
-	var query *string
+	var query, model *string
 	var wait *float64
 	if !decodeBody(w, r, bodyForm{example: `{"query": "working memory", "wait": 5}`,
 		fields: []field{
 			{name: "query", into: &query, want: "a string: the text to map", code: "invalid_query"},
 			{name: "wait", into: &wait, want: s.waitWords(), code: "invalid_wait"},
+			{name: "model", into: &model, want: "a string: a model's id from /api/v1/models", code: "unknown_model"},
 		},
 		textCode: "invalid_query", textMessage: querytext.Message(querytext.ErrInvalid)}) {
 		return
@@ -150,11 +158,27 @@ func (s *Server) postMaps(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.lookup(w, r, *query, d)
+	name := ""
+	if model != nil {
+		name = *model
+	}
+	m, ok := s.modelNamed(w, name)
+	if !ok {
+		return
+	}
+	s.lookup(w, r, *query, d, m)
+}
+
+// modelIDOf is the id of the served model of a version ("" for one not served).
+func (s *Server) modelIDOf(version string) string {
+	if m := s.modelOfVersion(version); m != nil {
+		return m.id
+	}
+	return ""
 }
 
 // lookup answers a query: from the cache when done, else by making sure exactly one job exists.
-func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wait time.Duration) {
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wait time.Duration, m *servedModel) {
 	normalized, err := querytext.Normalize(text)
 	switch {
 	case errors.Is(err, querytext.ErrTooLong):
@@ -164,7 +188,8 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wai
 		WriteError(w, http.StatusBadRequest, "invalid_query", querytext.Message(err))
 		return
 	}
-	id := querytext.Key(s.ModelVersion(), normalized)
+	version := m.header.Manifest.ModelVersion
+	id := querytext.Key(version, normalized)
 	// A cached answer costs almost nothing and is never limited beyond T2B_RATE; a query that
 	// makes a job costs a prediction, and is limited per client and by the jobs in flight. The
 	// checks below depend on the normalised text only: an entry made them once, when it was made.
@@ -178,7 +203,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wai
 		WriteError(w, http.StatusUnprocessableEntity, "no_known_terms", textfeat.NoKnownTermsMessage(normalized))
 		return
 	}
-	if manifest.NoneMapped(terms, s.unmapped) {
+	if manifest.NoneMapped(terms, m.unmapped) {
 		WriteError(w, http.StatusUnprocessableEntity, "no_mapped_terms", textfeat.NoMappedTermsMessage(terms))
 		return
 	}
@@ -204,7 +229,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, text string, wai
 	}
 	read := time.Now()
 	// On the document just read: a new query's create is its next round trip.
-	d, err = s.jobs.EnsureFrom(ctx, jobs.Spec{ID: id, Query: text, NormalizedQuery: normalized, ModelVersion: s.ModelVersion()}, d)
+	d, err = s.jobs.EnsureFrom(ctx, jobs.Spec{ID: id, Query: text, NormalizedQuery: normalized, ModelVersion: version}, d)
 	if err != nil {
 		backendError(w, r, err)
 		return

@@ -76,6 +76,10 @@ func (s *Server) terms(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, "missing_query", "Add the text as ?q=…, for example /api/v1/terms?q=working+memory.")
 		return
 	}
+	m, ok := s.modelNamed(w, q.Get("model"))
+	if !ok {
+		return
+	}
 	text := q.Get("q")
 	normalized, err := querytext.Normalize(text)
 	switch {
@@ -91,7 +95,7 @@ func (s *Server) terms(w http.ResponseWriter, r *http.Request) {
 	t := Terms{Query: text, NormalizedQuery: normalized, RecognizedTerms: []string{}, UnmappedTerms: []string{}, Spans: s.spans(text)}
 	for _, term := range s.feat.Terms(normalized) {
 		t.RecognizedTerms = append(t.RecognizedTerms, term)
-		if s.unmapped[term] {
+		if m.unmapped[term] {
 			t.UnmappedTerms = append(t.UnmappedTerms, term)
 		}
 	}
