@@ -244,8 +244,12 @@ bench: ort model
 # The whole serverless system on this machine: Firestore and Pub/Sub emulators, a fake Cloud
 # Storage, the Query and Predict functions, the warm-up ticker and the page with the API at
 # http://127.0.0.1:8080/ (T2B_PORT sets another port). Ctrl-C stops all of it.
+# The network of make model-neural is served beside the NeuroQuery model when it is built
+# (TEXT2BRAIN_MORE_MODELS, set, overrides it; set it empty to serve NeuroQuery alone).
 run: ort model $(LOCALSTACK)
-	$(LOCALSTACK)
+	@more=$${TEXT2BRAIN_MORE_MODELS-$$(test -f $(NEURAL_DIR)/manifest.json && echo $(CURDIR)/$(NEURAL_DIR))}; \
+	test -n "$$more" || echo "make run: serving the NeuroQuery model alone; make train-neural model-neural (about 40 min here) builds the network to serve beside it"; \
+	TEXT2BRAIN_MORE_MODELS="$$more" $(LOCALSTACK)
 
 $(LOCALSTACK): $(GO_SOURCES) $(FRONTEND_STAMP)
 	go build -o $@ ./functions/cmd/localstack

@@ -15,11 +15,14 @@ locals {
   warmup_enabled = var.warmup_schedule != "" && var.predict_min_instances == 0
 
   # What both functions read (functions/internal/serve/config).
-  common_env = {
+  common_env = merge({
     GOOGLE_CLOUD_PROJECT = var.project_id
     T2B_MODEL_URI        = "gs://${google_storage_bucket.models.name}/models/${var.model_version}"
     T2B_RESULTS_BUCKET   = google_storage_bucket.results.name
     T2B_TOPIC            = google_pubsub_topic.jobs.name
     T2B_COLLECTION       = "maps"
-  }
+    }, length(var.more_model_versions) == 0 ? {} : {
+    # The other models served beside the default (Query lists them; Predict loads each on demand).
+    T2B_MORE_MODEL_URIS = join(",", [for v in var.more_model_versions : "gs://${google_storage_bucket.models.name}/models/${v}"])
+  })
 }

@@ -52,6 +52,17 @@ variable "model_version" {
   }
 }
 
+variable "more_model_versions" {
+  description = "Other published bundles to serve beside model_version, in the order the API lists them (such as a network's, from `text2brain model build-neural` then `model publish`); the API's default stays model_version."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for v in var.more_model_versions : can(regex("^[a-z0-9][a-z0-9-]{2,62}$", v))]) && !contains(var.more_model_versions, var.model_version) && length(distinct(var.more_model_versions)) == length(var.more_model_versions)
+    error_message = "more_model_versions must be distinct bundle model versions such as nn-0123456789abcdef, other than model_version."
+  }
+}
+
 variable "onnxruntime_object" {
   description = "The ONNX Runtime shared library in the models bucket, as `text2brain model publish` printed it (onnxruntime/SHA256/libonnxruntime.so)."
   type        = string

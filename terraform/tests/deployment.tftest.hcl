@@ -116,6 +116,10 @@ run "predict_function" {
     error_message = "Predict must load the published bundle of model_version."
   }
   assert {
+    condition     = !contains(keys(google_cloudfunctions2_function.predict.service_config[0].environment_variables), "T2B_MORE_MODEL_URIS")
+    error_message = "Without more_model_versions the functions serve the one model."
+  }
+  assert {
     condition     = google_cloudfunctions2_function.predict.service_config[0].environment_variables["ONNXRUNTIME_LIB"] == "gs://t2b-test-project-text2brain-models/${var.onnxruntime_object}"
     error_message = "Predict must fetch ONNX Runtime from the models bucket."
   }
@@ -414,6 +418,20 @@ run "domain_adds_load_balancer" {
   assert {
     condition     = output.site_url == "https://text2brain.example.org"
     error_message = "With a domain the site is https://DOMAIN."
+  }
+}
+
+run "more_models" {
+  command = apply
+
+  variables {
+    more_model_versions = ["nn-0123456789abcdef"]
+  }
+
+  assert {
+    condition = (google_cloudfunctions2_function.predict.service_config[0].environment_variables["T2B_MORE_MODEL_URIS"] == "gs://t2b-test-project-text2brain-models/models/nn-0123456789abcdef" &&
+    google_cloudfunctions2_function.query.service_config[0].environment_variables["T2B_MORE_MODEL_URIS"] == "gs://t2b-test-project-text2brain-models/models/nn-0123456789abcdef")
+    error_message = "Both functions must serve the other published bundles."
   }
 }
 

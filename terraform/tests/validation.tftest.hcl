@@ -32,6 +32,18 @@ run "model_version" {
   expect_failures = [var.model_version]
 }
 
+run "more_model_versions" {
+  command = plan
+  variables { more_model_versions = ["nn-0123456789abcdef", "Not A Version"] }
+  expect_failures = [var.more_model_versions]
+}
+
+run "more_model_versions_repeat_the_default" {
+  command = plan
+  variables { more_model_versions = ["nq-beae23216548b0e5"] }
+  expect_failures = [var.more_model_versions]
+}
+
 run "onnxruntime_object" {
   command = plan
   variables { onnxruntime_object = "libonnxruntime.so" }

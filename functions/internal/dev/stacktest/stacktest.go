@@ -40,6 +40,12 @@ func Start(env ...string) (stack *localstack.Stack, stop func(), err error) {
 	if bundleDir == "" {
 		bundleDir = filepath.Join(root, "build", "model")
 	}
+	// The tiny network that make test trains is served beside the NeuroQuery model, as a
+	// deployment serves its network: every stack test runs with two models.
+	neuralDir := os.Getenv("TEXT2BRAIN_MODEL_NEURAL")
+	if neuralDir == "" {
+		neuralDir = filepath.Join(root, "build", "model-neural-tiny")
+	}
 	ortLib := os.Getenv("ONNXRUNTIME_LIB")
 	if ortLib == "" {
 		ortLib = filepath.Join(root, ".cache", "onnxruntime", "libonnxruntime.so")
@@ -51,11 +57,11 @@ func Start(env ...string) (stack *localstack.Stack, stop func(), err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	stack, err = localstack.Start(ctx, localstack.Options{
-		DataDir: filepath.Join(tmp, "data"), BundleDir: bundleDir, ORTLibrary: ortLib,
+		DataDir: filepath.Join(tmp, "data"), BundleDir: bundleDir, MoreBundleDirs: []string{neuralDir}, ORTLibrary: ortLib,
 		FunctionBinary: bin, SchedulerEvery: -1, Log: log, ExtraEnv: env,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("starting the local stack (run through `make test`, which builds the model and fetches ONNX Runtime): %w", err)
+		return nil, nil, fmt.Errorf("starting the local stack (run through `make test`, which builds the models and fetches ONNX Runtime): %w", err)
 	}
 	return stack, func() {
 		stack.Stop()
