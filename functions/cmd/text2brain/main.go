@@ -3,6 +3,7 @@
 //
 //	text2brain model build --neuroquery DIR --corpus DIR [--metadata FILE] --template FILE --surface DIR --out DIR
 //	text2brain model build-neural --onnx FILE --meta FILE --base DIR --out DIR [--ort LIB]
+//	text2brain model check [--model DIR] [--ort LIB]
 //	text2brain model publish --bucket BUCKET [--model DIR] [--ort LIB] [--json] [--dry-run] [--tfvars FILE]
 //	text2brain predict [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] QUERY…
 //	text2brain decode [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] FILE
@@ -55,6 +56,7 @@ const usage = `text2brain: free text → predicted brain activation map.
 Usage:
   text2brain model build --neuroquery DIR --corpus DIR [--metadata FILE] --template FILE --surface DIR --out DIR
   text2brain model build-neural --onnx FILE --meta FILE --base DIR --out DIR [--ort LIB]
+  text2brain model check [--model DIR] [--ort LIB]
   text2brain model publish --bucket BUCKET [--model DIR] [--ort LIB] [--json] [--dry-run] [--tfvars FILE]
   text2brain predict [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] QUERY…
   text2brain decode [--model DIR] [--ort LIB] [--out map.nii.gz] [--png preview.png] [--json] FILE
@@ -74,6 +76,9 @@ Usage:
                  contract; neural/train.py writes FILEs model.onnx and neural.json), sharing the
                  vocabulary, mask, articles, template, surface and decoder of the NeuroQuery
                  bundle --base; then load it through ONNX Runtime to check that it runs
+  model check    the anatomical checks a model passes before it may be the default: the
+                 strongest peak of "faces", "working memory" and "self-generated thought" in
+                 its region; exit status 1 if one fails
   model publish  verify the bundle, upload it to gs://BUCKET/models/VERSION/ and the ONNX Runtime
                  library to gs://BUCKET/onnxruntime/SHA256/ (what is there already is skipped);
                  print T2B_MODEL_URI and ONNXRUNTIME_LIB for the functions
@@ -107,6 +112,8 @@ func realMain(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return buildCmd(args[2:], out)
 	case len(args) >= 2 && args[0] == "model" && args[1] == "build-neural":
 		return buildNeuralCmd(args[2:], out)
+	case len(args) >= 2 && args[0] == "model" && args[1] == "check":
+		return checkCmd(ctx, args[2:], out)
 	case len(args) >= 2 && args[0] == "model" && args[1] == "publish":
 		return publishCmd(ctx, args[2:], out, errOut)
 	case len(args) >= 1 && args[0] == "predict":
@@ -123,6 +130,41 @@ func realMain(ctx context.Context, args []string, out, errOut io.Writer) error {
 	}
 	fmt.Fprint(errOut, usage)
 	return fmt.Errorf("unknown command %q", strings.Join(args, " "))
+}
+
+func checkCmd(ctx context.Context, args []string, out io.Writer) error {
+	fl := flag.NewFlagSet("text2brain model check", flag.ContinueOnError)
+	dir := fl.String("model", envOr(bundle.DirEnv, bundle.DefaultDir), "model bundle directory")
+	ortLib := fl.String("ort", envOr(model.ORTLibraryEnv, model.DefaultORTLibrary), "path of libonnxruntime.so")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("model check: unexpected arguments %q", fl.Args())
+	}
+	m, err := model.Open(*dir, model.Options{ORTLibrary: *ortLib})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	res, err := m.CheckAnatomy(ctx)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	fmt.Fprintf(out, "model %s (%s):\n", m.Version(), m.Bundle().Manifest.DisplayName())
+	for _, r := range res {
+		verdict := "pass"
+		if !r.Pass {
+			verdict, failed = "FAIL", failed+1
+		}
+		fmt.Fprintf(out, "  %-4s  %-24q strongest peak (%g, %g, %g), z %.1f; want %s\n", verdict, r.Query,
+			r.Peak.MNI[0], r.Peak.MNI[1], r.Peak.MNI[2], r.Peak.Z, r.Region)
+	}
+	if failed > 0 {
+		return fmt.Errorf("model check: %d of %d anatomical checks failed", failed, len(res))
+	}
+	return nil
 }
 
 func buildNeuralCmd(args []string, out io.Writer) error {

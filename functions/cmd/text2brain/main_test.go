@@ -305,3 +305,35 @@ func TestModelPublish(t *testing.T) {
 		t.Errorf("tfvars %s (%v), want model_version %s and onnxruntime_object %s", raw, err, version, ortObject)
 	}
 }
+
+// model build-neural bundles the tiny network's export again, byte for byte the bundle make
+// built, loads it, and model check runs the anatomical checks on each model: NeuroQuery passes
+// them; the tiny network, trained on a few hundred articles, fails, and says so with exit status 1.
+func TestBuildNeuralAndCheck(t *testing.T) {
+	nn := testenv.NeuralBundleDir(t)
+	export := filepath.Join(testenv.Root(), "build", "neural-tiny")
+	out := filepath.Join(t.TempDir(), "bundle")
+	msg, err := run(t, "model", "build-neural", "--onnx", filepath.Join(export, "model.onnx"), "--meta", filepath.Join(export, "neural.json"),
+		"--base", testenv.BundleDir(t), "--out", out, "--ort", testenv.ORTLibrary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(filepath.Join(nn, bundle.ManifestFile))
+	got, _ := os.ReadFile(filepath.Join(out, bundle.ManifestFile))
+	if !bytes.Equal(got, want) || !strings.Contains(msg, "built and loaded") {
+		t.Errorf("the rebuilt bundle's manifest differs from make's (%s)", msg)
+	}
+	if _, err := run(t, "model", "build-neural", "--onnx", filepath.Join(export, "model.onnx"), "--meta", filepath.Join(export, "model.onnx"),
+		"--base", testenv.BundleDir(t), "--out", out); err == nil {
+		t.Error("a graph for its description was accepted")
+	}
+
+	msg, err = run(t, "model", "check", "--model", testenv.BundleDir(t), "--ort", testenv.ORTLibrary(t))
+	if err != nil || strings.Count(msg, "  pass  ") != 3 {
+		t.Errorf("NeuroQuery's checks: %v\n%s", err, msg)
+	}
+	msg, err = run(t, "model", "check", "--model", nn, "--ort", testenv.ORTLibrary(t))
+	if err == nil || !strings.Contains(msg, "FAIL") || !strings.Contains(err.Error(), "anatomical checks failed") {
+		t.Errorf("the tiny network's checks: %v\n%s", err, msg)
+	}
+}

@@ -43,10 +43,6 @@ func predict(t *testing.T, text string) *Result {
 	return r
 }
 
-func distance(a, b [3]float64) float64 {
-	return math.Sqrt((a[0]-b[0])*(a[0]-b[0]) + (a[1]-b[1])*(a[1]-b[1]) + (a[2]-b[2])*(a[2]-b[2]))
-}
-
 // The ONNX graph in float32 must agree with the float64 gonum reference read straight from the
 // NeuroQuery files: max |onnx − ref| ≤ 1e-4 · max |ref| over the whole map.
 func TestONNXMatchesReference(t *testing.T) {
@@ -84,31 +80,36 @@ func maxRelDiff(got []float32, want []float64) float64 {
 }
 
 func TestAnatomy(t *testing.T) {
-	t.Run("faces peak in the right fusiform", func(t *testing.T) {
-		r := predict(t, "faces")
-		if d := distance(r.Peaks[0].MNI, [3]float64{38, -50, -20}); d > 8 {
-			t.Errorf("strongest peak at %v, %.0f mm from (38, −50, −20)", r.Peaks[0].MNI, d)
+	res, err := open(t).CheckAnatomy(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if !r.Pass {
+			t.Errorf("%q: strongest peak at %v, want it in %s", r.Query, r.Peak.MNI, r.Region)
 		}
-		if math.Abs(r.Peaks[0].Z-28.08) > 0.01 {
-			t.Errorf("peak z = %.3f, want ≈ 28.08", r.Peaks[0].Z)
+	}
+	// The NeuroQuery model's own peak values, which the float64 reference gives too.
+	for q, z := range map[string]float64{"faces": 28.08, "working memory": 17.03} {
+		if p := predict(t, q).Peaks[0]; math.Abs(p.Z-z) > 0.01 {
+			t.Errorf("%q: peak z = %.3f, want ≈ %.2f", q, p.Z, z)
 		}
-	})
-	t.Run("working memory is dorsal frontal or parietal", func(t *testing.T) {
-		p := predict(t, "working memory").Peaks[0]
-		if p.MNI[2] < 30 || p.MNI[1] < -80 {
-			t.Errorf("strongest peak at %v, want dorsal (z ≥ 30) frontal or parietal cortex", p.MNI)
+	}
+}
+
+// The checks tell regions apart: each refuses the other checks' NeuroQuery peaks.
+func TestAnatomyChecksDiscriminate(t *testing.T) {
+	res, err := open(t).CheckAnatomy(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range AnatomyChecks {
+		for j, r := range res {
+			if i != j && c.In(r.Peak.MNI) {
+				t.Errorf("the %q check accepts the %q peak at %v", c.Query, r.Query, r.Peak.MNI)
+			}
 		}
-		if math.Abs(p.Z-17.03) > 0.01 {
-			t.Errorf("peak z = %.3f, want ≈ 17.03", p.Z)
-		}
-	})
-	t.Run("self-generated thought in posterior cingulate and precuneus", func(t *testing.T) {
-		p := predict(t, "self-generated thought").Peaks[0]
-		x, y, z := p.MNI[0], p.MNI[1], p.MNI[2]
-		if math.Abs(x) > 14 || y < -76 || y > -36 || z < 10 || z > 54 {
-			t.Errorf("strongest peak at %v, want the posterior cingulate / precuneus (|x| ≤ 14, −76 ≤ y ≤ −36, 10 ≤ z ≤ 54)", p.MNI)
-		}
-	})
+	}
 }
 
 func TestNoKnownTerms(t *testing.T) {
