@@ -643,6 +643,143 @@ describe('the page', { concurrency: false }, () => {
     await phone.context().close()
   })
 
+  test('a second model: picked, sent, in the URL; two models side by side, stacked on a phone', async () => {
+    const listed = await (await fetch(BASE + '/api/v1/models')).json()
+    assert.ok(listed.models.length >= 2, `the stack serves ${listed.models.length} model(s)`)
+    const [def, other] = listed.models
+    assert.equal(def.id, listed.default)
+    // the default model's map of the text, straight from the API, to tell the two apart
+    let faces = await (await fetch(BASE + '/api/v1/maps?q=' + encodeURIComponent('viewing faces') + '&wait=10')).json()
+    for (let i = 0; faces.status !== 'done' && i < 30; i++) faces = await (await fetch(new URL(faces.poll, BASE + '/') + '?wait=5')).json()
+    assert.equal(faces.model, def.id)
+
+    const page = await newPage()
+    const maps = []
+    page.on('request', (r) => { const u = new URL(r.url()); if (mapsQuery(u)) maps.push(u) })
+    const terms = []
+    page.on('request', (r) => { const u = new URL(r.url()); if (u.pathname === '/api/v1/terms') terms.push(u) })
+    await page.goto(BASE + '/?q=' + encodeURIComponent('working memory'))
+    await waitReady(page)
+
+    // The picker: each model by name, the default first and chosen, with its figures.
+    await page.waitForSelector('#model-row:not([hidden])', { timeout: 20_000 })
+    const options = await page.locator('#model option').evaluateAll((os) => os.map((o) => [o.value, o.textContent]))
+    assert.deepEqual(options.map((o) => o[0]), listed.models.map((m) => m.id))
+    assert.ok(options.every(([, text], i) => text.includes(listed.models[i].name)), JSON.stringify(options))
+    assert.equal(await page.inputValue('#model'), def.id)
+    assert.equal(await page.textContent('#model-figures'), 'fitted on every article: no held-out figures')
+    assert.equal(await page.isChecked('#compare-toggle'), false)
+    assert.ok(await page.locator('#compare').isHidden())
+
+    // The second model, then a query: the request names it, the map is its own, the URL keeps it.
+    await page.selectOption('#model', other.id)
+    await page.waitForFunction((id) => new URL(location.href).searchParams.get('model') === id, other.id, { timeout: 10_000 })
+    assert.match(await page.textContent('#model-figures'), /^held-out r \d\.\d{3}, Recall@10 \d+\.\d %$/)
+    assert.match(await page.getAttribute('#model-figures', 'title'), /held-out articles/)
+    await search(page, 'viewing faces')
+    await page.waitForFunction((id) => window.__t2b.model === id && document.body.dataset.state === 'ready' &&
+      new URL(location.href).searchParams.get('q') === 'viewing faces', other.id, { timeout: DRAWN })
+    await waitDrawn(page)
+    const sent = maps.filter((u) => u.searchParams.get('q') === 'viewing faces')
+    assert.ok(sent.length >= 1 && sent.every((u) => u.searchParams.get('model') === other.id), sent.map(String).join(' '))
+    assert.ok(terms.some((u) => u.searchParams.get('model') === other.id), 'the highlighting asks the model picked')
+    const url = new URL(page.url())
+    assert.equal(url.searchParams.get('model'), other.id)
+    assert.equal(url.searchParams.get('q'), 'viewing faces')
+    assert.equal(await page.getAttribute('#result', 'data-model'), other.id)
+    const mapId = await page.getAttribute('#result', 'data-map-id')
+    assert.notEqual(mapId, faces.id, 'the same map id as the default model')
+    const mine = await (await fetch(`${BASE}/api/v1/maps/${mapId}`)).json()
+    assert.equal(mine.model, other.id)
+    assert.notEqual(mine.model_version, faces.model_version)
+    assert.match(await page.textContent('#result-meta'), new RegExp(`model ${other.name}`))
+    assert.ok(await pixelVariance(page, '#viewer') > 100)
+    assert.match(await page.inputValue('#share-url'), new RegExp(`[?&]model=${other.id}(&|$)`))
+    assert.ok((await page.locator('#api-examples code').allTextContents()).some((c) => c.includes(`model=${other.id}`)))
+
+    // Side by side: the chosen model and the default, each with its name, its map, peaks and terms.
+    await page.check('#compare-toggle')
+    await page.waitForFunction(() => new URL(location.href).searchParams.get('compare') === '1')
+    await page.waitForSelector('#compare:not([hidden])')
+    const drawnPanels = () => [...document.querySelectorAll('#compare .cmp-panel')].every((p) => p.dataset.state === 'ready' &&
+      (p.querySelector('canvas').dataset.drawn === 'true' || p.querySelector('img.cmp-preview').dataset.loaded === 'true'))
+    await page.waitForFunction(drawnPanels, null, { timeout: DRAWN })
+    const panels = await page.locator('#compare .cmp-panel').evaluateAll((ps) => ps.map((p) => ({
+      model: p.dataset.model, name: p.querySelector('.cmp-name').textContent, mapId: p.dataset.mapId,
+      version: p.dataset.modelVersion, figures: p.querySelector('.cmp-figures').textContent,
+      terms: p.querySelectorAll('.cmp-terms button.term').length, peaksNote: p.querySelector('.cmp-peaks-note').textContent,
+      box: p.getBoundingClientRect().toJSON(),
+    })))
+    assert.equal(panels.length, 2)
+    assert.deepEqual(panels.map((p) => p.model), [other.id, def.id])
+    assert.deepEqual(panels.map((p) => p.name), [other.name, def.name])
+    assert.deepEqual(panels.map((p) => p.mapId), [mapId, faces.id])
+    assert.notEqual(panels[0].version, panels[1].version)
+    assert.equal(panels[1].figures, 'fitted on every article: no held-out figures')
+    assert.ok(panels.every((p) => p.terms >= 1 && /cluster/.test(p.peaksNote)), JSON.stringify(panels))
+    // next to each other on a desktop
+    assert.ok(Math.abs(panels[0].box.top - panels[1].box.top) < 2 && panels[1].box.left >= panels[0].box.right, JSON.stringify(panels.map((p) => p.box)))
+    // the second panel asked for its own model's map: the default's request names none
+    assert.ok(maps.some((u) => u.searchParams.get('q') === 'viewing faces' && !u.searchParams.has('model')), 'no request for the default model')
+    for (const sel of ['#cmp-a .cmp-frame', '#cmp-b .cmp-frame']) assert.ok(await pixelVariance(page, sel) > 100, `${sel} is blank`)
+    assert.match(await page.inputValue('#share-url'), /[?&]compare=1(&|$)/)
+    // a peak of one panel moves both crosshairs there
+    const go = page.locator('#cmp-b .cmp-peaks button.go').first()
+    if (await go.count()) {
+      await go.click()
+      await page.waitForFunction(() => {
+        const [a, b] = [...document.querySelectorAll('#compare .cmp-readout')].map((r) => r.textContent.split(' · ')[0])
+        return a && a === b
+      }, null, { timeout: 20_000 })
+    }
+    await page.locator('#compare').scrollIntoViewIfNeeded()
+    await page.screenshot({ path: path.join(ART, 'compare.png'), fullPage: true })
+    // the threshold applies to both panels
+    // (the slider reaches the chosen map's largest |z|, which for the tiny network is small)
+    await page.fill('#threshold', '2')
+    await page.dispatchEvent('#threshold', 'input')
+    await page.waitForFunction(() => [...document.querySelectorAll('#compare .cmp-peaks-note')].every((n) => /\|z\| ≥ 2\.0/.test(n.textContent)), null, { timeout: 20_000 })
+
+    // Off: the section goes, and the URL forgets it.
+    await page.uncheck('#compare-toggle')
+    assert.ok(await page.locator('#compare').isHidden())
+    assert.equal(new URL(page.url()).searchParams.get('compare'), null)
+    // back: the same text with the model picked before it (the default)
+    await page.goBack()
+    await page.waitForFunction(() => document.querySelector('#q').value === 'working memory', null, { timeout: DRAWN })
+    await page.goBack()
+    await page.waitForFunction((id) => window.__t2b.model === id && document.body.dataset.state === 'ready', def.id, { timeout: DRAWN })
+    assert.equal(await page.inputValue('#model'), def.id)
+    assert.equal(new URL(page.url()).searchParams.get('model'), null)
+    await page.context().close()
+
+    // The share link on a phone: the same model and comparison, the panels stacked, no sideways scroll.
+    const phone = await newPage({ viewport: { width: 375, height: 667 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true })
+    await phone.goto(`${BASE}/?q=${encodeURIComponent('viewing faces')}&model=${other.id}&compare=1`)
+    await waitReady(phone)
+    assert.equal(await phone.inputValue('#model'), other.id)
+    assert.equal(await phone.isChecked('#compare-toggle'), true)
+    await phone.waitForFunction(drawnPanels, null, { timeout: DRAWN })
+    const boxes = await phone.locator('#compare .cmp-panel').evaluateAll((ps) => ps.map((p) => p.getBoundingClientRect().toJSON()))
+    assert.ok(boxes[1].top >= boxes[0].bottom, `not stacked: ${JSON.stringify(boxes)}`)
+    const { scroll, client } = await phone.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }))
+    assert.ok(scroll <= client, `the page scrolls sideways: ${scroll} > ${client}`)
+    await phone.locator('#compare').scrollIntoViewIfNeeded()
+    await phone.screenshot({ path: path.join(ART, 'compare-phone.png'), fullPage: true })
+
+    // A link naming a model the server does not serve: a message that says what to do.
+    await phone.goto(`${BASE}/?q=${encodeURIComponent('viewing faces')}&model=nope`)
+    await phone.waitForSelector('#error:not([hidden])', { timeout: 20_000 })
+    assert.match(await phone.textContent('#error p.what'), /no model "nope".*Pick one in the Model list/)
+    await phone.waitForSelector('#model-row:not([hidden])', { timeout: 20_000 })
+    assert.match(await phone.locator('#model option:checked').textContent(), /nope \(not served here\)/)
+    await phone.selectOption('#model', def.id)
+    await phone.waitForFunction((id) => window.__t2b.model === id && document.body.dataset.state === 'ready', def.id, { timeout: DRAWN })
+    assert.ok(await phone.locator('#error').isHidden())
+    assert.equal(new URL(phone.url()).searchParams.get('model'), null)
+    await phone.context().close()
+  })
+
   test('no request left the site, no CSP violation, no page error', () => {
     assert.deepEqual(foreign, [])
     assert.deepEqual(problems, [])

@@ -5,6 +5,7 @@
 
 import type { ErrorInfo } from './messages'
 import { GIVE_UP_SECONDS } from './messages'
+import { parseModels, type Models } from './models'
 import type { Decoding, MapResult, Pending, PendingDecoding, SurfaceValues, TermsAnswer, VersionInfo } from './types'
 
 export class ApiError extends Error implements ErrorInfo {
@@ -161,6 +162,8 @@ export interface FetchMapOptions {
   firstWait?: number
   /** wait= of each poll (s): the stage shown is never older than this. */
   pollWait?: number
+  /** The model's id (/api/v1/models); absent or "" for the default model (no model= then). */
+  model?: string
 }
 
 function isResult(b: unknown): b is MapResult {
@@ -243,12 +246,22 @@ async function untilDone<T>(
 }
 
 /**
+ * The first request of a map: /api/v1/maps?q=…&wait=…, with &model=ID for a model other than the
+ * default (the default's request names none, so it is the same URL, and cache entry, as before
+ * there were several models). The polls that follow need no model: a map's id is its model's.
+ */
+export function mapsQueryUrl(q: string, wait: number, model?: string): string {
+  const url = `/api/v1/maps?q=${encodeURIComponent(q)}&wait=${wait}`
+  return model ? withParam(url, 'model', model) : url
+}
+
+/**
  * Asks for the map of q: 200 → the result; 202 → polls `poll` (long polls of pollWait seconds,
  * Retry-After between quick answers) until done; gives up with ApiError('timeout') after giveUpMs.
  */
 export async function fetchMap(q: string, opts: FetchMapOptions = {}): Promise<MapResult> {
   const deps = opts.deps ?? defaultDeps
-  const url = `/api/v1/maps?q=${encodeURIComponent(q)}&wait=${opts.firstWait ?? 1}`
+  const url = mapsQueryUrl(q, opts.firstWait ?? 1, opts.model)
   return untilDone((remaining) => requestJSON(url, { method: 'GET' }, { deps, signal: opts.signal, timeoutMs: remaining }), isResult, '/api/v1/maps/', opts)
 }
 
@@ -369,15 +382,25 @@ export async function fetchDecoding(id: string, opts: FetchMapOptions = {}): Pro
   return untilDone((remaining) => requestJSON(url, { method: 'GET' }, { deps, signal: opts.signal, timeoutMs: remaining }), isDecoding, '/api/v1/decodings/', opts)
 }
 
-export async function fetchTerms(q: string, signal?: AbortSignal, deps?: Deps): Promise<TermsAnswer> {
-  const r = await requestJSON(`/api/v1/terms?q=${encodeURIComponent(q)}`, { method: 'GET' }, { deps, signal, timeoutMs: 10000 })
+/** The terms recognised in q (for the highlighting as one types); model as for fetchMap. */
+export async function fetchTerms(q: string, signal?: AbortSignal, deps?: Deps, model?: string): Promise<TermsAnswer> {
+  let url = `/api/v1/terms?q=${encodeURIComponent(q)}`
+  if (model) url = withParam(url, 'model', model)
+  const r = await requestJSON(url, { method: 'GET' }, { deps, signal, timeoutMs: 10000 })
   const b = r.body as TermsAnswer
   return {
     query: typeof b?.query === 'string' ? b.query : q,
     normalized_query: b?.normalized_query,
     recognized_terms: Array.isArray(b?.recognized_terms) ? b.recognized_terms : [],
+    unmapped_terms: Array.isArray(b?.unmapped_terms) ? b.unmapped_terms : [],
     spans: Array.isArray(b?.spans) ? b.spans : [],
   }
+}
+
+/** The models the server serves, the default first (see parseModels). */
+export async function fetchModels(deps?: Deps, signal?: AbortSignal): Promise<Models> {
+  const r = await requestJSON('/api/v1/models', { method: 'GET' }, { deps, signal, timeoutMs: 10000 })
+  return parseModels(r.body)
 }
 
 export async function postFeedback(mapId: string, text: string, deps?: Deps): Promise<void> {

@@ -12,15 +12,23 @@ export function shellQuote(s: string): string {
   return "'" + s.replace(/'/g, `'\\''`) + "'"
 }
 
-export function curlExamples(origin: string, q: string, id?: string, decodingId?: string): Example[] {
+/**
+ * The examples for the text q, the map id shown (its poll and download URLs), a decoding's id, and
+ * model: the id of the chosen model when it is not the default ("" or absent: the default, which a
+ * request need not name).
+ */
+export function curlExamples(origin: string, q: string, id?: string, decodingId?: string, model = ''): Example[] {
   const query = q.trim() || 'working memory'
   const mapId = id && /^[0-9a-f]{32}$/.test(id) ? id : 'ID'
   const decId = decodingId && /^[0-9a-f]{32}$/.test(decodingId) ? decodingId : ''
-  const body = JSON.stringify({ query, wait: 10 })
+  const body = JSON.stringify(model ? { query, wait: 10, model } : { query, wait: 10 })
+  const withModel = model ? `&model=${encodeURIComponent(model)}` : ''
   return [
     {
-      label: 'Map a query (waits up to 10 s; a 202 answer gives a poll URL)',
-      command: `curl ${shellQuote(`${origin}/api/v1/maps?q=${encodeQueryParam(query)}&wait=10`)}`,
+      label: model
+        ? `Map a query with the model ${model} (waits up to 10 s; a 202 answer gives a poll URL)`
+        : 'Map a query (waits up to 10 s; a 202 answer gives a poll URL)',
+      command: `curl ${shellQuote(`${origin}/api/v1/maps?q=${encodeQueryParam(query)}&wait=10${withModel}`)}`,
     },
     {
       label: 'The same as a POST with a JSON body',
@@ -50,7 +58,11 @@ export function curlExamples(origin: string, q: string, id?: string, decodingId?
       : []),
     {
       label: 'Terms recognised in a text',
-      command: `curl ${shellQuote(`${origin}/api/v1/terms?q=${encodeQueryParam(query)}`)}`,
+      command: `curl ${shellQuote(`${origin}/api/v1/terms?q=${encodeQueryParam(query)}${withModel}`)}`,
+    },
+    {
+      label: 'The models served (the default first), with their held-out figures',
+      command: `curl ${shellQuote(`${origin}/api/v1/models`)}`,
     },
     {
       label: 'Model version',

@@ -1,10 +1,12 @@
 // text2brain's page: the search box (with recognised terms highlighted as one types), the map
 // request with its progress, the decoding of an uploaded map (chosen or dropped, with the upload's
 // progress), the viewer, the surface, peaks, related terms and studies, exports, share link,
-// feedback and the API examples.
+// feedback and the API examples; with several models served, the model picker and the comparison
+// of two models side by side (compare.ts).
 
 import './style.css'
-import { ApiError, fetchBinary, fetchDecoding, fetchMap, fetchSurface, fetchTerms, fetchVersion, isAbort, postFeedback, uploadDecoding, warm } from './api'
+import { ApiError, fetchBinary, fetchDecoding, fetchMap, fetchModels, fetchSurface, fetchTerms, fetchVersion, isAbort, postFeedback, uploadDecoding, warm } from './api'
+import { Comparison } from './compare'
 import { curlExamples } from './apidoc'
 import { findClusters, globalPeak, maxAbs, valueAtMM, valueRange, type Cluster, type Vec3 } from './clusters'
 import { byId, copyText, downloadBlob, downloadText, h } from './dom'
@@ -22,6 +24,7 @@ import {
   type ErrorInfo,
   type Explained,
 } from './messages'
+import { compareModel, evaluationDetails, evaluationText, modelById, requestModel, resolveModel, type ModelInfo, type Models } from './models'
 import { gunzip, isGzip, parseNifti, type NiftiVolume } from './nifti'
 import { decodingSlider, sliderMax, Z_THRESHOLD, type Display } from './scale'
 import { retainSpans, segmentsFromSpans, type Span } from './spans'
@@ -30,7 +33,7 @@ import { codePoints, documentTitle, ellipsize, queryLength } from './text'
 import { letTouchScroll } from './touch'
 import type { Decoding, MapResult } from './types'
 import { checkUploadFile, displayName, formatBytes, SNIFF_BYTES, uploadProgressText } from './upload'
-import { readDecoding, readQuery, searchWithDecoding, searchWithQuery, shareDecodingUrl, shareUrl } from './urlstate'
+import { readCompare, readDecoding, readModel, readQuery, searchWithDecoding, searchWithModel, searchWithQuery, shareDecodingUrl, shareUrl } from './urlstate'
 import type { MapViewer } from './viewer'
 import type { MeshKind, SurfaceViewer } from './surface'
 
@@ -97,6 +100,11 @@ const feedbackSend = byId<HTMLButtonElement>('feedback-send')
 const feedbackStatus = byId('feedback-status')
 const apiExamples = byId('api-examples')
 const versionEl = byId('version')
+const modelRow = byId('model-row')
+const modelSelect = byId<HTMLSelectElement>('model')
+const modelFigures = byId('model-figures')
+const compareToggle = byId<HTMLInputElement>('compare-toggle')
+const compareSection = byId('compare')
 
 const EXAMPLES = Array.from(document.querySelectorAll<HTMLButtonElement>('button.example')).map((b) => b.textContent?.trim() ?? '')
 
@@ -136,6 +144,13 @@ let surfaceCtrl: AbortController | null = null
 let surfaceDrawn: string | null = null
 let templatePromise: Promise<ArrayBuffer> | null = null
 
+// The models (GET /api/v1/models; none until it answers, and then the page works as with one).
+let models: Models = { default: '', models: [] }
+/** The model chosen, as the URL or the picker names it ("" for the default). */
+let chosenModel = readModel(location.search)
+/** Whether the comparison of two models is asked for (the toggle, or &compare=1). */
+let compareOn = readCompare(location.search)
+
 function setState(s: State): void {
   document.body.dataset.state = s
 }
@@ -166,6 +181,14 @@ Object.defineProperty(window, '__t2b', {
     },
     get kind(): string {
       return current?.kind ?? ''
+    },
+    /** The shown map's model id (the API's `model`). */
+    get model(): string {
+      return current?.result && 'model' in current.result ? (current.result.model ?? '') : ''
+    },
+    /** The model a request names now ("" for the default). */
+    get requestModel(): string {
+      return requestedModel()
     },
   }),
 })
@@ -241,7 +264,7 @@ async function requestTerms(text: string): Promise<void> {
   const ctrl = new AbortController()
   termsCtrl = ctrl
   try {
-    const t = await fetchTerms(text, ctrl.signal)
+    const t = await fetchTerms(text, ctrl.signal, undefined, requestedModel())
     if (ctrl.signal.aborted || qInput.value !== text) return
     spans = t.spans
     spansText = text
@@ -319,6 +342,7 @@ function setStage(stage: string): void {
   progressDetail = ''
   if (stage !== 'uploading') uploadBar.hidden = true
   renderProgress()
+  comparison.firstStage(stage)
 }
 
 /** The upload's progress: in the status line and in the bar under the drop zone. */
@@ -413,8 +437,9 @@ type HistoryMode = 'push' | 'replace' | 'none'
 
 function updateHistory(q: string, mode: HistoryMode): void {
   if (mode === 'none') return
-  const url = location.pathname + searchWithQuery(location.search, q) + location.hash
-  if (mode === 'push' && (readQuery(location.search) !== q || readDecoding(location.search) !== '')) {
+  const model = requestedModel()
+  const url = location.pathname + searchWithModel(searchWithQuery(location.search, q), model, { compare: compareOn }) + location.hash
+  if (mode === 'push' && (readQuery(location.search) !== q || readModel(location.search) !== model || readDecoding(location.search) !== '')) {
     history.pushState({ q }, '', url)
   } else {
     history.replaceState({ q }, '', url)
@@ -440,6 +465,9 @@ window.addEventListener('popstate', () => {
     return
   }
   setMode('search')
+  chosenModel = readModel(location.search)
+  compareOn = readCompare(location.search)
+  syncModelControls()
   const q = readQuery(location.search) || DEFAULT_QUERY
   void search(q, 'none')
 })
@@ -452,6 +480,7 @@ function cancelSearch(): number {
   searchCtrl?.abort()
   searchCtrl = null
   surfaceCtrl?.abort()
+  comparison.cancel()
   stopProgress()
   return my
 }
@@ -499,14 +528,21 @@ async function search(raw: string, mode: 'push' | 'replace' | 'none'): Promise<v
   updateHistory(q, mode)
   const { my, ctrl } = beginLoading('sending')
   const started = Date.now()
+  const model = requestedModel()
+  // the other model's map is requested at once, beside this one
+  const pair = comparePair()
+  if (pair) comparison.start(q, pair[0], pair[1])
+  else comparison.hide()
   try {
-    const result = await fetchMap(q, { signal: ctrl.signal, onProgress: (p) => setStage(p.stage) })
+    const result = await fetchMap(q, { signal: ctrl.signal, model, onProgress: (p) => setStage(p.stage) })
     if (my !== generation) return
     await present('map', q, result, my, ctrl, started)
   } catch (e) {
     if (isAbort(e) || my !== generation) return
     console.warn('text2brain:', e)
-    failSearch(toInfo(e), () => void search(q, 'none'))
+    const info = toInfo(e)
+    if (pair) comparison.failFirst(q, pair[0], pair[1], info)
+    failSearch(info, () => void search(q, 'none'))
   } finally {
     if (searchCtrl === ctrl && my === generation) searchCtrl = null
   }
@@ -550,6 +586,7 @@ async function present(kind: Kind, q: string, result: MapResult | Decoding, my: 
   resultEl.removeAttribute('aria-busy')
   setState('ready')
   landOnHash()
+  showComparison()
   void drawSurface(current, my)
 }
 
@@ -586,6 +623,7 @@ async function decodeFile(file: File): Promise<void> {
   }
   document.title = documentTitle(`Decoding ${displayName(name)}`)
   const { my: mine, ctrl } = beginLoading('uploading')
+  comparison.hide()
   setUploaded(0, file.size)
   try {
     const result = await uploadDecoding(file, name, {
@@ -611,6 +649,7 @@ async function decodeFile(file: File): Promise<void> {
 /** A decoding by its id (a share link, reload, back and forward). */
 async function loadDecoding(id: string, mode: HistoryMode): Promise<void> {
   const { my, ctrl } = beginLoading('loading')
+  comparison.hide()
   const started = Date.now()
   try {
     const result = await fetchDecoding(id, { signal: ctrl.signal, onProgress: (p) => setStage(p.stage) })
@@ -708,7 +747,7 @@ function downloadBase(c: Current): string {
 
 function shareLink(c: Current | null): string {
   if (c?.kind === 'decoding') return shareDecodingUrl(location.origin, location.pathname, c.result.id)
-  return shareUrl(location.origin, location.pathname, c?.q ?? qInput.value.trim())
+  return shareUrl(location.origin, location.pathname, c?.q ?? qInput.value.trim(), requestedModel(), comparePair() !== null)
 }
 
 function renderResult(c: Current): void {
@@ -731,14 +770,11 @@ function renderResult(c: Current): void {
     resultTitle.replaceChildren(...segs.map((s) => (s.term ? h('mark', { class: 'term' }, s.text) : document.createTextNode(s.text))))
     // a long text is clamped to a few lines (CSS); the whole of it is in the tooltip
     resultTitle.title = codePoints(title) > 60 ? title : ''
-    const terms = m.recognized_terms ?? []
-    resultMeta.replaceChildren(
-      terms.length ? `Recognised terms: ${terms.join(', ')}` : 'No recognised terms',
-      r.model_version ? ` · model ${r.model_version}` : '',
-    )
+    resultMeta.replaceChildren(...mapMeta(m))
   }
   resultEl.dataset.mapId = r.id
   resultEl.dataset.kind = c.kind
+  resultEl.dataset.model = c.kind === 'map' ? ((r as MapResult).model ?? '') : ''
   resultEl.hidden = false
   fitThreshold(c)
 
@@ -757,6 +793,20 @@ function renderResult(c: Current): void {
   if (c.kind === 'decoding') renderApi(qInput.value.trim() || DEFAULT_QUERY, undefined, r.id)
   else renderApi(c.q, r.id)
   updatePeaks()
+}
+
+/** A map's line under its title: its recognised terms, and its model (by name when there are several). */
+function mapMeta(m: MapResult): string[] {
+  const terms = m.recognized_terms ?? []
+  const info = m.model ? modelById(models, m.model) : undefined
+  return [
+    terms.length ? `Recognised terms: ${terms.join(', ')}` : 'No recognised terms',
+    info && models.models.length > 1
+      ? ` · model ${info.name}${m.model_version ? ` (${m.model_version})` : ''}`
+      : m.model_version
+        ? ` · model ${m.model_version}`
+        : '',
+  ]
 }
 
 const TERMS_NOTE = termsNote.textContent ?? ''
@@ -829,7 +879,7 @@ function renderArticles(r: MapResult | Decoding): void {
 }
 
 function renderApi(q: string, id?: string, decodingId?: string): void {
-  const examples = curlExamples(location.origin, q, id, decodingId)
+  const examples = curlExamples(location.origin, q, id, decodingId, requestedModel())
   // each command scrolls sideways on a narrow screen: focusable, so that the keyboard can scroll it
   apiExamples.replaceChildren(
     ...examples.map((ex, i) =>
@@ -987,6 +1037,7 @@ function onDisplayChange(): void {
     const d = display()
     if (viewer && current) viewer.setDisplay(d)
     if (surface && current) surface.setDisplay(d)
+    comparison.setDisplay(d)
   })
 }
 
@@ -1290,6 +1341,114 @@ document.addEventListener('drop', (e) => {
 })
 window.addEventListener('blur', endDrag)
 
+// ---------------------------------------------------------------- models
+
+/** The model a request names: "" for the default (the request then names none). */
+function requestedModel(): string {
+  return requestModel(models, resolveModel(models, chosenModel))
+}
+
+/** The chosen model as the server lists it (undefined before the list, or for a name it does not serve). */
+function chosenInfo(): ModelInfo | undefined {
+  return modelById(models, resolveModel(models, chosenModel))
+}
+
+/** The two models of the comparison, the chosen one first; null when it is off or cannot be. */
+function comparePair(): [ModelInfo, ModelInfo] | null {
+  if (!compareOn || models.models.length < 2) return null
+  const a = chosenInfo()
+  if (!a) return null
+  const b = compareModel(models, a.id)
+  return b ? [a, b] : null
+}
+
+const comparison = new Comparison(compareSection, {
+  template: () => {
+    const tp = (templatePromise ??= fetchBinary(TEMPLATE_URL))
+    tp.catch(() => {
+      if (templatePromise === tp) templatePromise = null
+    })
+    return tp
+  },
+  viewerModule,
+  display: () => ({ threshold: Number(thresholdInput.value), showPos: showPos.checked, showNeg: showNeg.checked }),
+  onTerm: (term) => void search(term, 'push'),
+})
+
+/** After a map is drawn (or the toggle is turned on): the comparison of its text, if asked for. */
+function showComparison(): void {
+  const c = current
+  const pair = comparePair()
+  if (!c || c.kind !== 'map' || !pair) {
+    comparison.hide()
+    return
+  }
+  const r = c.result as MapResult
+  if (r.model && r.model !== pair[0].id) {
+    // the map shown is not the chosen model's (the choice changed while it came)
+    comparison.hide()
+    return
+  }
+  comparison.showFirst(c.q, pair[0], pair[1], { result: r, vol: c.vol, nii: c.nii, range: c.range })
+}
+
+/** The picker, the figures and the toggle as the state says; all hidden with fewer than two models. */
+function syncModelControls(): void {
+  compareToggle.checked = compareOn
+  const many = models.models.length > 1
+  modelRow.hidden = !many
+  if (!many) return
+  const id = resolveModel(models, chosenModel)
+  const info = modelById(models, id)
+  const options = models.models.map((m) => h('option', { value: m.id }, m.default ? `${m.name} (default)` : m.name))
+  const UNKNOWN = '(unknown)'
+  // a link's model that the server does not serve: shown as such until another is picked
+  if (!info) options.push(h('option', { value: UNKNOWN, disabled: true }, `${ellipsize(chosenModel, 40)} (not served here)`))
+  modelSelect.replaceChildren(...options)
+  modelSelect.value = info ? info.id : UNKNOWN
+  modelFigures.textContent = info ? evaluationText(info) : 'a model this server does not serve'
+  modelFigures.title = info ? evaluationDetails(info) : ''
+}
+
+modelSelect.addEventListener('change', () => {
+  chosenModel = modelSelect.value
+  syncModelControls()
+  setMode('search')
+  // the text in the box, mapped by the model picked (the highlighting is the model's too)
+  void requestTerms(qInput.value)
+  void search(qInput.value.trim() || current?.q || DEFAULT_QUERY, 'push')
+})
+
+compareToggle.addEventListener('change', () => {
+  compareOn = compareToggle.checked
+  // the URL and the share link keep it; the map shown stays the same, so the history entry too
+  if (!readDecoding(location.search)) {
+    history.replaceState(history.state, '', location.pathname + searchWithModel(location.search, requestedModel(), { compare: compareOn }) + location.hash)
+  }
+  if (current) shareUrlInput.value = shareLink(current)
+  if (!compareOn) {
+    comparison.hide()
+    return
+  }
+  // a map on its way starts the comparison itself once drawn
+  if (document.body.dataset.state !== 'loading') showComparison()
+})
+
+function loadModels(): void {
+  fetchModels()
+    .then((m) => {
+      models = m
+      syncModelControls()
+      if (current?.kind === 'map') {
+        resultMeta.replaceChildren(...mapMeta(current.result as MapResult))
+        shareUrlInput.value = shareLink(current)
+        renderApi(current.q, current.result.id)
+      }
+      if (document.body.dataset.state === 'ready') showComparison()
+    })
+    .catch((e) => console.debug('text2brain: models', e))
+}
+
 // ---------------------------------------------------------------- start
 
 // The skip link focuses the search box itself (a fragment link alone only scrolls in some
@@ -1305,6 +1464,8 @@ function start(): void {
   const decodingId = readDecoding(location.search)
   setMode(decodingId ? 'decode' : 'search')
   renderApi(readQuery(location.search) || DEFAULT_QUERY)
+  syncModelControls()
+  loadModels()
   warm()
     .then((b) => console.debug('text2brain: warm-up', b))
     .catch((e) => console.debug('text2brain: warm-up failed', e))

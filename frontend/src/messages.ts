@@ -105,6 +105,13 @@ export function explainError(e: ErrorInfo): Explained {
       }
     case 'not_found':
       return { text: `${server || 'This map was not found.'} Search again.`, retry: true, examples: false }
+    case 'unknown_model':
+      // a link naming a model this server does not serve (any more)
+      return {
+        text: `${server || 'This server does not serve the model the link names.'} Pick one in the Model list and try again.`,
+        retry: false,
+        examples: false,
+      }
     case 'invalid_wait':
     case 'invalid_json':
     case 'method_not_allowed':

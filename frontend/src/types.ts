@@ -28,6 +28,8 @@ export interface MapResult {
   query: string
   normalized_query?: string
   model_version?: string
+  /** The model's id in /api/v1/models (absent from older servers, and for a model not served any more). */
+  model?: string
   status: 'done'
   recognized_terms?: string[]
   recognized_spans?: Span[]
@@ -47,6 +49,7 @@ export interface Pending {
   query?: string
   normalized_query?: string
   model_version?: string
+  model?: string
   status: 'pending'
   stage?: 'queued' | 'computing' | string
   poll: string
@@ -101,6 +104,8 @@ export interface TermsAnswer {
   query: string
   normalized_query?: string
   recognized_terms: string[]
+  /** The recognised terms that the model has no map for. */
+  unmapped_terms?: string[]
   spans: Span[]
 }
 

@@ -1,5 +1,6 @@
 // The query lives in the page's URL as ?q=, a decoding of an uploaded map as ?decoding=ID (share
-// links, reload, back and forward); the page shows one or the other. Pure.
+// links, reload, back and forward); the page shows one or the other. A model other than the
+// default is &model=ID, and the comparison of two models &compare=1. Pure.
 
 function params(searchOrUrl: string): URLSearchParams {
   let search = searchOrUrl
@@ -55,14 +56,45 @@ export function searchWithDecoding(current: string, id: string): string {
   return '?' + p.toString()
 }
 
+/** The model parameter, trimmed ("" when absent: the default model). */
+export function readModel(searchOrUrl: string): string {
+  return (params(searchOrUrl).get('model') ?? '').trim()
+}
+
+/** Whether the URL asks for the comparison of two models (compare=1). */
+export function readCompare(searchOrUrl: string): boolean {
+  const v = params(searchOrUrl).get('compare')
+  return v !== null && v !== '0' && v !== 'false'
+}
+
+/**
+ * The search string with the model (model=ID) and the comparison (compare=1), keeping the other
+ * parameters; the default model (model "" or defaultId) and no comparison are absent, so that a
+ * link without them stays the same link.
+ */
+export function searchWithModel(current: string, model: string, opts: { defaultId?: string; compare?: boolean } = {}): string {
+  const p = new URLSearchParams(current.startsWith('?') ? current.slice(1) : current)
+  if (model && model !== opts.defaultId) p.set('model', model)
+  else p.delete('model')
+  if (opts.compare !== undefined) {
+    if (opts.compare) p.set('compare', '1')
+    else p.delete('compare')
+  }
+  const s = p.toString()
+  return s ? '?' + s : ''
+}
+
 /** The share link of a decoding: origin + path + ?decoding=ID */
 export function shareDecodingUrl(origin: string, pathname: string, id: string): string {
   return origin + (pathname || '/') + searchWithDecoding('', id)
 }
 
-/** The share link: origin + path + ?q=… */
-export function shareUrl(origin: string, pathname: string, q: string): string {
-  return origin + (pathname || '/') + searchWithQuery('', q)
+/**
+ * The share link: origin + path + ?q=…, with &model=ID for a model other than the default
+ * (model "" is the default) and &compare=1 for a comparison.
+ */
+export function shareUrl(origin: string, pathname: string, q: string, model = '', compare = false): string {
+  return origin + (pathname || '/') + searchWithModel(searchWithQuery('', q), model, { compare })
 }
 
 /** The query string encoding the API uses in examples (spaces as +). */

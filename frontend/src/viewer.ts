@@ -50,16 +50,26 @@ function configure(v: NVImage, d: Display): void {
   v.colorbarVisible = pos !== null || neg !== null
 }
 
+export interface ViewerOptions {
+  /**
+   * Whether the 3-D render is drawn beside the three slices (the main viewer's layout). The
+   * comparison's two small viewers leave it out: on a software renderer each render costs seconds.
+   */
+  render?: boolean
+}
+
 export class MapViewer {
   readonly canvas: HTMLCanvasElement
   nv: Niivue | null = null
   private overlay: NVImage | null = null
   private background: NVImage | null = null
   private onLocation: (mm: Vec3) => void
+  private render: boolean
 
-  constructor(canvas: HTMLCanvasElement, onLocation: (mm: Vec3) => void) {
+  constructor(canvas: HTMLCanvasElement, onLocation: (mm: Vec3) => void, opts: ViewerOptions = {}) {
     this.canvas = canvas
     this.onLocation = onLocation
+    this.render = opts.render ?? true
   }
 
   /** Attaches NiiVue and loads the template (a .nii.gz file's bytes). */
@@ -74,7 +84,7 @@ export class MapViewer {
       show3Dcrosshair: true,
       isColorbar: true,
       sliceType: SLICE_TYPE.MULTIPLANAR,
-      multiplanarShowRender: SHOW_RENDER.ALWAYS,
+      multiplanarShowRender: this.render ? SHOW_RENDER.ALWAYS : SHOW_RENDER.NEVER,
       multiplanarLayout: MULTIPLANAR_TYPE.AUTO,
       multiplanarEqualSize: false,
       dragAndDropEnabled: false,
@@ -129,11 +139,14 @@ export class MapViewer {
   }
 
 
-  /** Moves the crosshair to mm (MNI) and reports the location. */
-  moveTo(mm: Vec3): void {
+  /**
+   * Moves the crosshair to mm (MNI) and reports the location (unless report is false: a viewer
+   * that follows another's crosshair does not echo it back).
+   */
+  moveTo(mm: Vec3, report = true): void {
     const nv = this.need()
     nv.scene.crosshairPos = nv.mm2frac([mm[0], mm[1], mm[2]], 0, true)
-    nv.createOnLocationChange()
+    if (report) nv.createOnLocationChange()
     nv.drawScene()
   }
 

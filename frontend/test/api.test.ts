@@ -3,7 +3,9 @@ import {
   ApiError,
   fetchDecoding,
   fetchMap,
+  fetchModels,
   fetchTerms,
+  mapsQueryUrl,
   isAbort,
   parseHeaderLines,
   parseRetryAfter,
@@ -141,6 +143,43 @@ describe('fetchMap', () => {
     expect(safePollPath('https://evil.example/x', ID)).toBe(`/api/v1/maps/${ID}`)
     expect(safePollPath('//evil.example/x', ID)).toBe(`/api/v1/maps/${ID}`)
     expect(() => safePollPath(undefined, 'nope')).toThrow(ApiError)
+  })
+})
+
+describe('several models', () => {
+  it('names a model other than the default in the first request only', async () => {
+    expect(mapsQueryUrl('viewing faces', 1)).toBe('/api/v1/maps?q=viewing%20faces&wait=1')
+    expect(mapsQueryUrl('viewing faces', 1, '')).toBe('/api/v1/maps?q=viewing%20faces&wait=1')
+    expect(mapsQueryUrl('a&b', 10, 'text2brain-nn-tiny')).toBe('/api/v1/maps?q=a%26b&wait=10&model=text2brain-nn-tiny')
+    // the poll URL is the map's id, its model's: it needs no model=
+    const d = fake([
+      { status: 202, body: { ...PENDING('computing'), model: 'text2brain-nn-tiny' }, headers: { 'Retry-After': '1' } },
+      { status: 200, body: { ...DONE, model: 'text2brain-nn-tiny', model_version: 'nn-1' } },
+    ])
+    const r = await fetchMap('viewing faces', { deps: d, model: 'text2brain-nn-tiny' })
+    expect(r.model).toBe('text2brain-nn-tiny')
+    expect(d.urls).toEqual(['/api/v1/maps?q=viewing%20faces&wait=1&model=text2brain-nn-tiny', `/api/v1/maps/${ID}?wait=2`])
+  })
+
+  it('asks for the terms of a model, and reads the models list', async () => {
+    const d = fake([
+      { status: 200, body: { query: 'faces', recognized_terms: ['faces'], unmapped_terms: ['faces'], spans: [] } },
+      { status: 200, body: { default: 'neuroquery', models: [{ id: 'x' }, { id: 'neuroquery', default: true }] } },
+    ])
+    const t = await fetchTerms('faces', undefined, d, 'x')
+    expect(t.unmapped_terms).toEqual(['faces'])
+    expect(d.urls[0]).toBe('/api/v1/terms?q=faces&model=x')
+    const m = await fetchModels(d)
+    expect(m.models.map((x) => x.id)).toEqual(['neuroquery', 'x'])
+    expect(d.urls[1]).toBe('/api/v1/models')
+  })
+
+  it("says in words that a model is not served (the server's unknown_model)", async () => {
+    const d = fake([{ status: 400, body: { error: { code: 'unknown_model', message: 'There is no model "nope" here' } } }])
+    const err = await fetchMap('faces', { deps: d, model: 'nope' }).catch((e) => e)
+    expect(err).toBeInstanceOf(ApiError)
+    expect(err.code).toBe('unknown_model')
+    expect(err.serverMessage).toBe('There is no model "nope" here')
   })
 })
 

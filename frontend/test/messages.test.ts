@@ -15,6 +15,7 @@ describe('explainError', () => {
       'unavailable',
       'misconfigured',
       'not_found',
+      'unknown_model',
       'invalid_feedback',
       'invalid_json',
       'method_not_allowed',
@@ -30,6 +31,18 @@ describe('explainError', () => {
       expect(e.text, code).toMatch(/[.!]$/)
       expect(e.text, code).toMatch(/try|Try|Retry|retry|Type|Shorten|Write|Search|Reload|Rephrase|Wait/)
     }
+  })
+
+  it("keeps the server's list of models for unknown_model and says where to pick one", () => {
+    const e = explainError({
+      code: 'unknown_model',
+      status: 400,
+      message: 'There is no model "nope" here; the models are neuroquery, text2brain-nn-tiny (see /api/v1/models)',
+    })
+    expect(e.text).toBe(
+      'There is no model "nope" here; the models are neuroquery, text2brain-nn-tiny (see /api/v1/models). Pick one in the Model list and try again.',
+    )
+    expect(e.retry).toBe(false)
   })
 
   it('keeps the server message and points to other words and examples for no_known_terms', () => {

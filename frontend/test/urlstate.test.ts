@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { encodeQueryParam, readDecoding, readQuery, searchWithDecoding, searchWithQuery, shareDecodingUrl, shareUrl } from '../src/urlstate'
+import { encodeQueryParam, readCompare, readDecoding, readModel, readQuery, searchWithDecoding, searchWithModel, searchWithQuery, shareDecodingUrl, shareUrl } from '../src/urlstate'
 import { curlExamples, shellQuote } from '../src/apidoc'
 import { formatReadout, signed } from '../src/format'
 
@@ -75,5 +75,48 @@ describe('readout formatting', () => {
     expect(signed(-0.001, 2)).toBe('0.00')
     // an uploaded map's values are in its own units
     expect(formatReadout([-42.4, 19.6, 24.2], 0.812, 'value')).toBe('x −42, y 20, z 24 mm · value 0.81')
+  })
+})
+
+describe('URL state of the model and the comparison', () => {
+  it('reads model and compare', () => {
+    expect(readModel('?q=faces&model=text2brain-nn-tiny')).toBe('text2brain-nn-tiny')
+    expect(readModel('?q=faces')).toBe('')
+    expect(readCompare('?q=faces&compare=1')).toBe(true)
+    expect(readCompare('?q=faces&compare=0')).toBe(false)
+    expect(readCompare('?q=faces')).toBe(false)
+  })
+
+  it('writes the model unless it is the default, and keeps it through a new query', () => {
+    expect(searchWithModel('?q=faces', 'text2brain-nn-tiny')).toBe('?q=faces&model=text2brain-nn-tiny')
+    expect(searchWithModel('?q=faces&model=text2brain-nn-tiny', '')).toBe('?q=faces')
+    expect(searchWithModel('?q=faces&model=x', 'neuroquery', { defaultId: 'neuroquery' })).toBe('?q=faces')
+    expect(searchWithModel('?q=faces', 'm', { compare: true })).toBe('?q=faces&model=m&compare=1')
+    expect(searchWithModel('?q=faces&compare=1', 'm', { compare: false })).toBe('?q=faces&model=m')
+    // compare untouched when not given
+    expect(searchWithModel('?q=faces&compare=1', '')).toBe('?q=faces&compare=1')
+    expect(searchWithModel('', '')).toBe('')
+    expect(searchWithQuery('?q=old&model=m', 'new')).toBe('?q=new&model=m')
+    expect(readModel(searchWithDecoding('?q=old&model=m', 'fedcba9876543210fedcba9876543210'))).toBe('m')
+  })
+
+  it('puts the model and the comparison in share links', () => {
+    expect(shareUrl('https://t2b.example', '/', 'viewing faces', 'text2brain-nn-tiny')).toBe('https://t2b.example/?q=viewing+faces&model=text2brain-nn-tiny')
+    expect(shareUrl('https://t2b.example', '/', 'viewing faces', 'text2brain-nn-tiny', true)).toBe(
+      'https://t2b.example/?q=viewing+faces&model=text2brain-nn-tiny&compare=1',
+    )
+    expect(shareUrl('https://t2b.example', '/', 'viewing faces', '', true)).toBe('https://t2b.example/?q=viewing+faces&compare=1')
+    const url = shareUrl('https://t2b.example', '/', 'a&b', 'm')
+    expect([readQuery(url), readModel(url)]).toEqual(['a&b', 'm'])
+  })
+
+  it('names the model in the API examples when it is not the default', () => {
+    const ex = curlExamples('https://t2b.example', 'viewing faces', undefined, undefined, 'text2brain-nn-tiny')
+    expect(ex[0].command).toBe("curl 'https://t2b.example/api/v1/maps?q=viewing+faces&wait=10&model=text2brain-nn-tiny'")
+    expect(ex[1].command).toContain(`-d '{"query":"viewing faces","wait":10,"model":"text2brain-nn-tiny"}'`)
+    expect(ex.find((e) => e.command.includes('/api/v1/terms?'))?.command).toContain('&model=text2brain-nn-tiny')
+    expect(ex.some((e) => e.command === "curl 'https://t2b.example/api/v1/models'")).toBe(true)
+    // the default's examples name none
+    expect(curlExamples('https://t2b.example', 'viewing faces').some((e) => e.command.includes('model='))).toBe(false)
   })
 })

@@ -91,7 +91,7 @@ func TestPage(t *testing.T) {
 
 	checkDownloads(t, filepath.Join(dir, "downloads"))
 	checkFeedback(t, dir)
-	for _, shot := range []string{"desktop.png", "phone.png", "decoding.png", "decoding-phone.png"} {
+	for _, shot := range []string{"desktop.png", "phone.png", "decoding.png", "decoding-phone.png", "compare.png", "compare-phone.png"} {
 		if fi, err := os.Stat(filepath.Join(dir, shot)); err != nil || fi.Size() < 10_000 {
 			t.Errorf("screenshot %s: %v", shot, err)
 		}
