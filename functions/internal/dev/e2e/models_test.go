@@ -30,7 +30,7 @@ func TestTwoModelsOnTheStack(t *testing.T) {
 	}
 	nnID := nn["id"].(string)
 
-	text := "listening to music"
+	text := "motor imagery" // a text no other test maps: some delete their stored files
 	n, _ := querytext.Normalize(text)
 	byNN := get(t, query(text, 10)+"&model="+nnID)
 	if byNN.status != http.StatusOK {
