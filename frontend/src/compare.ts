@@ -15,7 +15,7 @@
 
 import { ApiError, fetchBinary, fetchMap, isAbort } from './api'
 import { findClusters, globalPeak, maxAbs, valueAtMM, valueRange, type Vec3 } from './clusters'
-import { h } from './dom'
+import { h, termButton } from './dom'
 import { formatInt, formatMM, formatReadout, signed } from './format'
 import { explainError, GIVE_UP_SECONDS, stageLabel, type ErrorInfo } from './messages'
 import { evaluationDetails, evaluationText, type ModelInfo } from './models'
@@ -306,17 +306,7 @@ class Panel {
     }
     this.terms.replaceChildren(
       ...bars.map((t) => {
-        const bar = h('span', { class: 'bar', 'aria-hidden': 'true' })
-        bar.style.width = `${Math.max(2, 100 * t.fraction).toFixed(1)}%`
-        const b = h(
-          'button',
-          { type: 'button', class: t.query ? 'term query' : 'term', title: `Map “${t.term}”` },
-          bar,
-          h('span', { class: 'label' }, t.term),
-          t.query ? h('span', { class: 'tag' }, h('span', { class: 'vh' }, ', '), 'in the query') : null,
-          h('span', { class: 'w' }, h('span', { class: 'vh' }, ', weight '), t.label),
-        )
-        b.addEventListener('click', () => this.deps.onTerm(t.term))
+        const b = termButton(t, 'weight', () => this.deps.onTerm(t.term))
         return h('li', { class: t.query ? 'query' : 'added' }, b)
       }),
     )
@@ -346,8 +336,21 @@ export class Comparison {
     this.section = section
     this.deps = deps
     const heading = section.querySelector<HTMLElement>('.cmp-title')
-    const roots = section.querySelectorAll<HTMLElement>('.cmp-panel')
-    if (!heading || roots.length !== 2) throw new Error('#compare is incomplete')
+    const grid = section.querySelector<HTMLElement>('.compare-grid')
+    const template = section.querySelector<HTMLTemplateElement>('template#cmp-panel')
+    if (!heading || !grid || !template) throw new Error('#compare is incomplete')
+    // the two panels, made from the one template
+    const roots = ['cmp-a', 'cmp-b'].map((id) => {
+      const root = (template.content.firstElementChild as HTMLElement).cloneNode(true) as HTMLElement
+      root.id = id
+      const name = root.querySelector<HTMLElement>('.cmp-name')
+      if (name) {
+        name.id = `${id}-name`
+        root.setAttribute('aria-labelledby', name.id)
+      }
+      grid.append(root)
+      return root
+    })
     this.heading = heading
     const moved = (from: Panel, mm: Vec3): void => {
       this.crosshair = mm

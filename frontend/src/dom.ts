@@ -1,5 +1,7 @@
 // Small DOM helpers: element building (text only, never innerHTML) and Blob downloads.
 
+import type { TermBar } from './terms'
+
 type Attrs = Record<string, string | number | boolean | undefined>
 
 export function h<K extends keyof HTMLElementTagNameMap>(
@@ -64,4 +66,24 @@ export async function copyText(text: string, fallbackInput?: HTMLInputElement): 
     }
   }
   return false
+}
+
+/**
+ * A term's bar as a button (the panels' "Terms that shaped the map"): the bar, the term, "in the
+ * query", and the weight, named by `weightWord` ("weight", "score"); the accessible name is the
+ * visible text.
+ */
+export function termButton(t: TermBar, weightWord: string, onClick: () => void): HTMLButtonElement {
+  const bar = h('span', { class: 'bar', 'aria-hidden': 'true' })
+  bar.style.width = `${Math.max(2, 100 * t.fraction).toFixed(1)}%`
+  const b = h(
+    'button',
+    { type: 'button', class: t.query ? 'term query' : 'term', title: `Map “${t.term}”` },
+    bar,
+    h('span', { class: 'label' }, t.term),
+    t.query ? h('span', { class: 'tag' }, h('span', { class: 'vh' }, ', '), 'in the query') : null,
+    h('span', { class: 'w' }, h('span', { class: 'vh' }, `, ${weightWord} `), t.label),
+  )
+  b.addEventListener('click', onClick)
+  return b
 }

@@ -9,7 +9,7 @@ import { ApiError, fetchBinary, fetchDecoding, fetchMap, fetchModels, fetchSurfa
 import { Comparison } from './compare'
 import { curlExamples } from './apidoc'
 import { findClusters, globalPeak, maxAbs, valueAtMM, valueRange, type Cluster, type Vec3 } from './clusters'
-import { byId, copyText, downloadBlob, downloadText, h } from './dom'
+import { byId, copyText, downloadBlob, downloadText, h, termButton } from './dom'
 import { articlesBibTeX, articlesCSV, decodedBase, doiUrl, fileName, peaksCSV, pubmedUrl } from './exports'
 import { formatInt, formatMM, formatReadout, signed } from './format'
 import {
@@ -831,19 +831,8 @@ function renderRelatedTerms(c: Current): void {
   }
   relatedTerms.replaceChildren(
     ...bars.map((t, i) => {
-      const bar = h('span', { class: 'bar', 'aria-hidden': 'true' })
-      bar.style.width = `${Math.max(2, 100 * t.fraction).toFixed(1)}%`
-      // the accessible name is the visible text: the term, "in the query", the weight
-      const b = h(
-        'button',
-        { type: 'button', class: t.query ? 'term query' : 'term', title: `Map “${t.term}”` },
-        bar,
-        h('span', { class: 'label' }, t.term),
-        t.query ? h('span', { class: 'tag' }, h('span', { class: 'vh' }, ', '), 'in the query') : null,
-        h('span', { class: 'w' }, h('span', { class: 'vh' }, decoded ? ', score ' : ', weight '), t.label),
-      )
       // a decoding's term is searched as text: the search tab shows it in the box
-      b.addEventListener('click', () => {
+      const b = termButton(t, decoded ? 'score' : 'weight', () => {
         setMode('search')
         void search(t.term, 'push')
       })
