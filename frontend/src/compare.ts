@@ -15,8 +15,8 @@
 
 import { ApiError, fetchBinary, fetchMap, isAbort } from './api'
 import { findClusters, globalPeak, maxAbs, valueAtMM, valueRange, type Vec3 } from './clusters'
-import { h, termButton } from './dom'
-import { formatInt, formatMM, formatReadout, signed } from './format'
+import { h, peakRow, termButton } from './dom'
+import { formatInt, formatMM, formatReadout } from './format'
 import { explainError, GIVE_UP_SECONDS, stageLabel, type ErrorInfo } from './messages'
 import { evaluationDetails, evaluationText, type ModelInfo } from './models'
 import { gunzip, parseNifti, type NiftiVolume } from './nifti'
@@ -274,17 +274,7 @@ class Panel {
           this.moveTo(c.peakMM)
           this.moved(this, c.peakMM)
         })
-        return h(
-          'tr',
-          { class: c.sign > 0 ? 'pos' : 'neg' },
-          h('td', { class: 'sign' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), c.sign > 0 ? '+' : '−'),
-          h('td', { class: 'num' }, signed(Math.round(c.peakMM[0]))),
-          h('td', { class: 'num' }, signed(Math.round(c.peakMM[1]))),
-          h('td', { class: 'num' }, signed(Math.round(c.peakMM[2]))),
-          h('td', { class: 'num' }, signed(c.peak, 2)),
-          h('td', { class: 'num' }, formatInt(c.size)),
-          h('td', { class: 'go' }, go),
-        )
+        return peakRow(c, 2, go)
       }),
     )
     const n = clusters.length

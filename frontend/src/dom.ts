@@ -1,5 +1,7 @@
 // Small DOM helpers: element building (text only, never innerHTML) and Blob downloads.
 
+import type { Cluster } from './clusters'
+import { formatInt, signed } from './format'
 import type { TermBar } from './terms'
 
 type Attrs = Record<string, string | number | boolean | undefined>
@@ -86,4 +88,23 @@ export function termButton(t: TermBar, weightWord: string, onClick: () => void):
   )
   b.addEventListener('click', onClick)
   return b
+}
+
+/**
+ * A peak table's row (the main panel's and the comparison's): sign, x, y, z, peak value (with
+ * `decimals`), voxels, then `extra` cells, then the Go button.
+ */
+export function peakRow(c: Cluster, decimals: number, go: HTMLButtonElement, ...extra: HTMLTableCellElement[]): HTMLTableRowElement {
+  return h(
+    'tr',
+    { class: c.sign > 0 ? 'pos' : 'neg' },
+    h('td', { class: 'sign' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), c.sign > 0 ? '+' : '−'),
+    h('td', { class: 'num' }, signed(Math.round(c.peakMM[0]))),
+    h('td', { class: 'num' }, signed(Math.round(c.peakMM[1]))),
+    h('td', { class: 'num' }, signed(Math.round(c.peakMM[2]))),
+    h('td', { class: 'num' }, signed(c.peak, decimals)),
+    h('td', { class: 'num' }, formatInt(c.size)),
+    ...extra,
+    h('td', { class: 'go' }, go),
+  )
 }

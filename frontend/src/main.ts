@@ -9,7 +9,7 @@ import { ApiError, fetchBinary, fetchDecoding, fetchMap, fetchModels, fetchSurfa
 import { Comparison } from './compare'
 import { curlExamples } from './apidoc'
 import { findClusters, globalPeak, maxAbs, valueAtMM, valueRange, type Cluster, type Vec3 } from './clusters'
-import { byId, copyText, downloadBlob, downloadText, h, termButton } from './dom'
+import { byId, copyText, downloadBlob, downloadText, h, peakRow, termButton } from './dom'
 import { articlesBibTeX, articlesCSV, decodedBase, doiUrl, fileName, peaksCSV, pubmedUrl } from './exports'
 import { formatInt, formatMM, formatReadout, signed } from './format'
 import {
@@ -898,19 +898,8 @@ function updatePeaks(): void {
       // the name starts with the visible "Go" (WCAG 2.5.3), then says where to
       const go = h('button', { type: 'button', class: 'small go', 'aria-label': `Go to peak ${i + 1}: ${formatMM(c.peakMM)}` }, 'Go')
       go.addEventListener('click', () => goToPeak(c.peakMM))
-      return h(
-        'tr',
-        { class: c.sign > 0 ? 'pos' : 'neg' },
-        h('td', { class: 'sign' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), c.sign > 0 ? '+' : '−'),
-        h('td', { class: 'num' }, signed(Math.round(c.peakMM[0]))),
-        h('td', { class: 'num' }, signed(Math.round(c.peakMM[1]))),
-        h('td', { class: 'num' }, signed(Math.round(c.peakMM[2]))),
-        // an upload's values may be small (betas): as many decimals as the threshold has, two at least
-        h('td', { class: 'num' }, signed(c.peak, Math.max(2, thresholdDecimals))),
-        h('td', { class: 'num' }, formatInt(c.size)),
-        h('td', { class: 'num mm3' }, formatInt(c.volumeMM3)),
-        h('td', { class: 'go' }, go),
-      )
+      // an upload's values may be small (betas): as many decimals as the threshold has, two at least
+      return peakRow(c, Math.max(2, thresholdDecimals), go, h('td', { class: 'num mm3' }, formatInt(c.volumeMM3)))
     }),
   )
   const n = current.clusters.length

@@ -12,7 +12,6 @@ import (
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
-	"github.com/text2brain/text2brain/functions/internal/model"
 	"github.com/text2brain/text2brain/functions/internal/serve/backends"
 	"github.com/text2brain/text2brain/functions/internal/serve/config"
 	"github.com/text2brain/text2brain/functions/internal/serve/lazy"
@@ -44,12 +43,10 @@ func newWorker(ctx context.Context) (*predictjob.Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The default model's version is learnt by loading it (a warm-up does); the others' from their
-	// manifests, so that a job for one loads that one alone.
-	sources := []predictjob.Source{{Load: func(ctx context.Context) (*model.Model, error) {
-		return predictjob.LoadModel(ctx, set.Blobs, cfg.ModelURI, cfg.ORTLibrary)
-	}}}
-	for _, uri := range cfg.MoreModelURIs {
+	// Each model's version is read from its bundle's manifest, so that a job for one model loads
+	// that one alone (the default, first, is the one a warm-up loads).
+	sources := make([]predictjob.Source, 0, 1+len(cfg.MoreModelURIs))
+	for _, uri := range append([]string{cfg.ModelURI}, cfg.MoreModelURIs...) {
 		sources = append(sources, predictjob.SourceAt(set.Blobs, uri, cfg.ORTLibrary))
 	}
 	return predictjob.NewMulti(set.Store, set.Blobs, cfg.ResultsBucket, sources), nil

@@ -65,11 +65,8 @@ type Server struct {
 	// EnableDecoding. Without both, decodings are refused.
 	uploads BlobWriter
 	mask    *brain.Mask
-	header  *manifest.Header
 	feat    *textfeat.Featurizer
-	// unmapped are the terms of the model's features that have no brain map.
-	unmapped map[string]bool
-	// models are the models served, the default (header's) first (models.go).
+	// models are the models served, the default first (models.go); they share feat.
 	models []*servedModel
 	// clients limits every API request of each client; predictLimit, warmupLimit and
 	// feedbackLimit the costly ones on top (nil: no limit).
@@ -109,8 +106,8 @@ func New(cfg *config.Config, st Store, q jobs.Publisher, b BlobReader, h *manife
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	s := &Server{static: static, cfg: cfg, store: st, queue: q, blobs: b, header: h, feat: feat,
-		unmapped:      h.Vocabulary.UnmappedTerms(),
+	s := &Server{static: static, cfg: cfg, store: st, queue: q, blobs: b, feat: feat,
+		models:        []*servedModel{newServedModel(h)},
 		clients:       newClientLimiter(rate.Limit(cfg.Rate), cfg.RateBurst),
 		predictLimit:  newEveryLimiter(cfg.PredictEvery, cfg.PredictBurst),
 		warmupLimit:   newEveryLimiter(cfg.WarmupEvery, cfg.WarmupBurst),
@@ -146,13 +143,12 @@ func New(cfg *config.Config, st Store, q jobs.Publisher, b BlobReader, h *manife
 		s.anyOrigin = s.anyOrigin || o == "*"
 		s.origins[o] = true
 	}
-	s.models = []*servedModel{newServedModel(h)}
 	go s.flushLoop()
 	return s, nil
 }
 
-// ModelVersion is the version of the model whose key space the server answers from.
-func (s *Server) ModelVersion() string { return s.header.Manifest.ModelVersion }
+// ModelVersion is the default model's version: the key space of a query that names no model.
+func (s *Server) ModelVersion() string { return s.models[0].header.Manifest.ModelVersion }
 
 // Handler routes the API.
 func (s *Server) Handler() http.Handler {
@@ -362,7 +358,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {
-	man := s.header.Manifest
+	man := s.models[0].header.Manifest
 	writeJSON(w, http.StatusOK, map[string]any{
 		"model_version": man.ModelVersion, "model_kind": man.Kind, "build": s.cfg.Build,
 		"features": man.Features, "articles": man.Articles,

@@ -138,7 +138,7 @@ func (s *Server) newCachedDoc(d *jobs.Doc) (*cachedDoc, error) {
 		return e, nil
 	}
 	terms := s.feat.Terms(d.NormalizedQuery)
-	unmapped := s.unmapped
+	unmapped := s.models[0].unmapped
 	if m := s.modelOfVersion(d.ModelVersion); m != nil {
 		unmapped = m.unmapped
 	}
